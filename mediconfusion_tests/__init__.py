@@ -1,0 +1,5 @@
+"""MediConfusion as a pytest release gate for multimodal medical models."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

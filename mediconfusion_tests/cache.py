@@ -1,0 +1,42 @@
+"""Where built artefacts live between runs: the sample benchmark, the demo model."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+CACHE_ENV = "MEDICONFUSION_CACHE"
+
+
+def cache_root() -> Path:
+    """$MEDICONFUSION_CACHE, else $XDG_CACHE_HOME/mediconfusion-tests, else ~/.cache/..."""
+    explicit = os.environ.get(CACHE_ENV)
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "mediconfusion-tests"
+
+
+def build_once(target: Path, build: Callable[[Path], None]) -> Path:
+    """Build a folder at most once, safely when several xdist workers race for it.
+
+    ``build`` fills a private temporary folder that is renamed into place; a
+    worker that loses the race discards its copy and uses the winner's.
+    """
+    if target.is_dir():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        build(scratch)
+        try:
+            os.rename(scratch, target)
+        except OSError:
+            if not target.is_dir():
+                raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target

@@ -1,0 +1,124 @@
+"""RunConfig: every option of a run as one serialisable value.
+
+Values come from the command line, else from ``[tool.mediconfusion]`` in the
+rootdir's pyproject.toml, else from the defaults below.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from mediconfusion_tests.errors import ConfigError
+from mediconfusion_tests.models.base import MODES
+from mediconfusion_tests.scoring.judge import DEFAULT_THRESHOLD
+from mediconfusion_tests.scoring.parse import PARSERS
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DEFAULT_IMAGES = "data/images"
+DEFAULT_RESULTS_DIR = "reports"
+DEFAULT_MAX_NEW_TOKENS = 32
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    model: str | None = None
+    mode: str = "mc"
+    dataset: str | None = None
+    dataset_revision: str | None = None
+    images: str | None = None
+    allow_missing_images: bool = False
+    allow_missing_answers: bool = False
+    answer_parser: str = "paper"
+    judge_threshold: float = DEFAULT_THRESHOLD
+    seed: int = 0
+    gates: tuple[str, ...] = ()
+    results_dir: str = DEFAULT_RESULTS_DIR
+    use_cache: bool = True
+    answer_store: str | None = None
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+    device: str = "auto"
+    config_file: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["gates"] = list(self.gates)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["gates"] = tuple(values.get("gates", ()))
+        return cls(**values)
+
+    def answer_store_path(self) -> Path:
+        return Path(self.answer_store) if self.answer_store else Path(self.results_dir) / "answers.sqlite"
+
+
+#: Keys accepted in [tool.mediconfusion]; "gate" may be a string or a list.
+FILE_KEYS = {
+    "model": "model",
+    "mode": "mode",
+    "dataset": "dataset",
+    "dataset_revision": "dataset_revision",
+    "images": "images",
+    "allow_missing_images": "allow_missing_images",
+    "answer_parser": "answer_parser",
+    "judge_threshold": "judge_threshold",
+    "seed": "seed",
+    "gate": "gates",
+    "results_dir": "results_dir",
+    "max_new_tokens": "max_new_tokens",
+    "device": "device",
+}
+
+
+def read_file_settings(path: Path) -> dict[str, Any]:
+    """The [tool.mediconfusion] table of a pyproject.toml, keys normalised to RunConfig names."""
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read [tool.mediconfusion] ({exc})") from exc
+    table = data.get("tool", {}).get("mediconfusion", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [tool.mediconfusion] must be a table")
+    settings: dict[str, Any] = {}
+    for key, value in table.items():
+        name = FILE_KEYS.get(key.replace("-", "_"))
+        if name is None:
+            raise ConfigError(
+                f"{path}: unknown key {key!r} in [tool.mediconfusion]; "
+                f"allowed: {', '.join(sorted(FILE_KEYS))}"
+            )
+        if name == "gates":
+            value = [value] if isinstance(value, str) else value
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{path}: [tool.mediconfusion] gate must be a string or a list of strings")
+            value = tuple(value)
+        settings[name] = value
+    return settings
+
+
+def validate(config: RunConfig) -> RunConfig:
+    """Check values that argparse cannot (those from the config file included)."""
+    if config.mode not in MODES:
+        raise ConfigError(f"unknown mode {config.mode!r}; choose from {', '.join(MODES)}")
+    if config.answer_parser not in PARSERS:
+        raise ConfigError(f"unknown answer parser {config.answer_parser!r}; choose from {', '.join(PARSERS)}")
+    if not isinstance(config.seed, int) or isinstance(config.seed, bool):
+        raise ConfigError(f"seed must be an integer, got {config.seed!r}")
+    if not isinstance(config.max_new_tokens, int) or config.max_new_tokens < 1:
+        raise ConfigError(f"max_new_tokens must be a positive integer, got {config.max_new_tokens!r}")
+    if not isinstance(config.judge_threshold, (int, float)) or config.judge_threshold < 0:
+        raise ConfigError(f"judge threshold must be a non-negative number, got {config.judge_threshold!r}")
+    return config

@@ -1,0 +1,35 @@
+"""One model per GPU: which GPU each xdist worker gets, decided before torch initialises."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+
+def visible_gpus() -> list[str]:
+    """GPU ids from CUDA_VISIBLE_DEVICES, else from nvidia-smi; empty without GPUs."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [g.strip() for g in env.split(",") if g.strip() and g.strip() != "-1"]
+    try:
+        result = subprocess.run(
+            ["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=15,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if result.returncode != 0:
+        return []
+    return [line.strip() for line in result.stdout.splitlines() if line.strip().isdigit()]
+
+
+def gpu_for_worker(worker_id: str, gpus: list[str]) -> str | None:
+    """gw0 -> first GPU, gw1 -> second, wrapping round when workers outnumber GPUs."""
+    match = re.fullmatch(r"gw(\d+)", worker_id)
+    if not gpus or match is None:
+        return None
+    return gpus[int(match.group(1)) % len(gpus)]

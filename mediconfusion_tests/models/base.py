@@ -1,0 +1,87 @@
+"""The model protocol: a batch of queries in, one answer per query out.
+
+Free of torch types on purpose, so a local model, an HTTP backend and a
+replayed file all fit the same shape.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mediconfusion_tests.scoring.letters import Letter
+
+MODES = ("mc", "greedy", "prefix", "freeform")
+
+
+@dataclass(frozen=True)
+class Query:
+    """One image of one pair, with the question as the model will see it."""
+
+    pair_id: str
+    image_index: int
+    image_path: str
+    image_sha256: str
+    question: str
+    options: tuple[str, str]
+    mode: str
+    prompt: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.pair_id}/{self.image_index}"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the model produced for one query.
+
+    ``text`` is the raw generation (mc, freeform) or None. ``scores`` are keyed
+    by letter: answer-letter probabilities (greedy), option log-likelihoods
+    (prefix) or judge scores 1..10 (freeform). ``letter`` is the model's own
+    choice where the mode defines one (greedy, prefix); mc text is parsed later.
+    """
+
+    text: str | None
+    scores: dict[str, float] = field(default_factory=dict)
+    letter: Letter | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "scores": self.scores, "letter": self.letter, "meta": self.meta}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Answer:
+        return cls(
+            data.get("text"), dict(data.get("scores") or {}), data.get("letter"), dict(data.get("meta") or {})
+        )
+
+
+class Model(ABC):
+    """A loaded model. Subclasses set ``name`` and ``modes`` and implement ``answer``."""
+
+    name: str = "model"
+    modes: frozenset[str] = frozenset(MODES)
+    #: Whether answers are worth keeping in the answer store (false for instant models).
+    cacheable: bool = True
+
+    @abstractmethod
+    def answer(self, queries: Sequence[Query]) -> list[Answer]:
+        """One Answer per query, in order."""
+
+    def fingerprint(self) -> str:
+        """Identifies weights and code path: part of every answer-store key."""
+        return self.name
+
+    def generation_settings(self) -> dict[str, Any]:
+        """Settings that change answers (max tokens, sampling); part of the store key."""
+        return {}
+
+    def describe(self) -> dict[str, Any]:
+        """Facts for results.json: checkpoint, device, dtype..."""
+        return {"name": self.name, "fingerprint": self.fingerprint()}
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release memory or connections."""

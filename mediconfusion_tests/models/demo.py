@@ -1,0 +1,41 @@
+"""--model=demo: a tiny random-weight LLaVA, built locally at first use and cached.
+
+It runs real transformers inference on CPU in seconds. Its weights are random,
+so its answers and scores mean nothing: it exists to show the suite working
+offline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mediconfusion_tests.cache import build_once, cache_root
+from mediconfusion_tests.models.base import Model
+from mediconfusion_tests.models.hf import HFModel
+
+if TYPE_CHECKING:
+    from mediconfusion_tests.config import RunConfig
+    from mediconfusion_tests.models.registry import ModelSpec
+
+DEMO_VERSION = 1
+
+
+def _build(folder: Path) -> None:
+    from mediconfusion_tests.fixtures.tiny_models import build_tiny_llava
+
+    build_tiny_llava(folder, seed=0)
+
+
+def demo_checkpoint() -> str:
+    return str(build_once(cache_root() / f"demo-llava-v{DEMO_VERSION}", _build))
+
+
+def make_demo(spec: ModelSpec, config: RunConfig) -> Model:
+    return HFModel(
+        demo_checkpoint(),
+        name="demo",
+        device="cpu" if config.device == "auto" else config.device,
+        max_new_tokens=config.max_new_tokens,
+        seed=config.seed,
+    )

@@ -1,0 +1,180 @@
+"""Which model a --model value names, without loading it.
+
+Built-in entries live here; third parties add theirs through the
+``mediconfusion.models`` entry-point group (an object or a list of
+ModelEntry) or, from a conftest.py, the ``pytest_mediconfusion_models`` hook.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any
+
+from mediconfusion_tests.errors import ModelSpecError
+from mediconfusion_tests.models.base import MODES, Model
+
+if TYPE_CHECKING:
+    from mediconfusion_tests.config import RunConfig
+    from mediconfusion_tests.data.schema import Pair
+
+ENTRY_POINT_GROUP = "mediconfusion.models"
+Factory = Callable[["ModelSpec", "RunConfig"], Model]
+Validator = Callable[["ModelSpec", "RunConfig", Sequence["Pair"]], dict[str, str]]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A parsed --model value: ``name`` or ``name:argument`` (e.g. replay:PATH)."""
+
+    raw: str
+    name: str
+    argument: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    summary: str
+    factory: str | Factory
+    modes: frozenset[str] = frozenset(MODES)
+    takes_argument: bool = False
+    #: False for models that never look at pixels (baselines, replays): images
+    #: are then checked only when --images is given.
+    needs_images: bool = True
+    default_dataset: str | None = None
+    #: Printed with every result of this model, e.g. that its scores mean nothing.
+    note: str | None = None
+    #: Runs on the controller before workers start: raises DataError on bad
+    #: input, returns {pair id: reason} for pairs to skip.
+    validate: str | Validator | None = None
+    #: Optional post-run check, e.g. a replay compared with its recorded scores.
+    audit: str | Callable[..., dict[str, Any]] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def load_factory(self) -> Factory:
+        return _resolve(self.factory)
+
+    def load_validator(self) -> Validator | None:
+        return None if self.validate is None else _resolve(self.validate)
+
+    def load_audit(self) -> Callable[..., dict[str, Any]] | None:
+        return None if self.audit is None else _resolve(self.audit)
+
+
+def _resolve(target: Any) -> Any:
+    if not isinstance(target, str):
+        return target
+    module, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+BUILTIN: tuple[ModelEntry, ...] = (
+    ModelEntry(
+        "random",
+        "Reference row: a seeded coin flip per image (--seed); expect 25% set accuracy.",
+        "mediconfusion_tests.models.baselines:make_random",
+        needs_images=False,
+    ),
+    ModelEntry(
+        "always-a",
+        "Reference row: answers A for every image; set accuracy 0, confusion 1.",
+        "mediconfusion_tests.models.baselines:make_always_a",
+        needs_images=False,
+    ),
+    ModelEntry(
+        "always-b",
+        "Reference row: answers B for every image; set accuracy 0, confusion 1.",
+        "mediconfusion_tests.models.baselines:make_always_b",
+        needs_images=False,
+    ),
+    ModelEntry(
+        "demo",
+        "Tiny random-weight LLaVA built locally through transformers; offline; scores are meaningless.",
+        "mediconfusion_tests.models.demo:make_demo",
+        modes=frozenset({"mc", "greedy", "prefix"}),
+        default_dataset="sample",
+        note="demo model: tiny random weights, its scores are meaningless; it only shows the suite working",
+    ),
+    ModelEntry(
+        "replay",
+        "replay:PATH re-scores recorded answers (our results.json or the original harness's file).",
+        "mediconfusion_tests.models.replay:make_replay",
+        takes_argument=True,
+        needs_images=False,
+        validate="mediconfusion_tests.models.replay:validate_replay",
+        audit="mediconfusion_tests.models.replay:audit_replay",
+    ),
+)
+
+
+class Registry:
+    def __init__(self, entries: Iterable[ModelEntry] = BUILTIN) -> None:
+        self._entries: dict[str, ModelEntry] = {}
+        for entry in entries:
+            self.add(entry)
+
+    def add(self, entry: ModelEntry) -> None:
+        self._entries[entry.name] = entry
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def entries(self) -> list[ModelEntry]:
+        return [self._entries[name] for name in self.names()]
+
+    def parse(self, raw: str) -> ModelSpec:
+        text = raw.strip()
+        if text in self._entries:
+            name, argument = text, ""
+        else:
+            name, _, argument = text.partition(":")
+            if ":" not in text or name not in self._entries:
+                raise ModelSpecError(
+                    f"unknown model {raw!r}. Known models: {', '.join(self.names())} (see --list-models)"
+                )
+        entry = self._entries[name]
+        if entry.takes_argument and not argument:
+            raise ModelSpecError(f"model {name!r} needs an argument: --model={name}:VALUE")
+        if argument and not entry.takes_argument:
+            raise ModelSpecError(f"model {name!r} takes no argument, got {raw!r}")
+        return ModelSpec(raw=text, name=name, argument=argument or None)
+
+    def entry(self, spec: ModelSpec) -> ModelEntry:
+        return self._entries[spec.name]
+
+    def check_mode(self, spec: ModelSpec, mode: str) -> None:
+        entry = self.entry(spec)
+        if mode not in entry.modes:
+            raise ModelSpecError(
+                f"model {spec.raw!r} does not support --mode={mode}; "
+                f"it supports {', '.join(sorted(entry.modes))}"
+            )
+
+
+def _entry_point_entries() -> list[ModelEntry]:
+    found: list[ModelEntry] = []
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        loaded = point.load()
+        items = loaded() if callable(loaded) and not isinstance(loaded, ModelEntry) else loaded
+        items = [items] if isinstance(items, ModelEntry) else list(items)
+        for item in items:
+            if not isinstance(item, ModelEntry):
+                raise ModelSpecError(
+                    f"entry point {point.name!r} in {ENTRY_POINT_GROUP} gave {item!r}, not a ModelEntry"
+                )
+            found.append(item)
+    return found
+
+
+def build_registry(extra: Iterable[Iterable[ModelEntry]] = ()) -> Registry:
+    """Built-ins, then entry points, then hook results (later names win)."""
+    registry = Registry()
+    for entry in _entry_point_entries():
+        registry.add(entry)
+    for group in extra:
+        for entry in group:
+            registry.add(entry)
+    return registry

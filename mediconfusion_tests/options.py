@@ -1,0 +1,194 @@
+"""Command-line options (one group, one prefix of dests) and their merge into a RunConfig."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mediconfusion_tests.config import (
+    DEFAULT_RESULTS_DIR,
+    RunConfig,
+    read_file_settings,
+    validate,
+)
+from mediconfusion_tests.errors import ConfigError
+from mediconfusion_tests.gate import parse_condition
+from mediconfusion_tests.models.base import MODES
+from mediconfusion_tests.scoring.parse import PARSERS
+
+DEST = "mediconfusion_"
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def gate_type(text: str) -> str:
+    try:
+        parse_condition(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}")
+    return value
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mediconfusion", "MediConfusion benchmark (mediconfusion-tests)")
+    add = group.addoption
+    add(
+        "--model",
+        dest=DEST + "model",
+        metavar="SPEC",
+        help="model to test: a name (see --list-models) or name:ARG, e.g. replay:results.json. "
+        "Without positional arguments, runs the shipped MediConfusion suite.",
+    )
+    add("--list-models", dest=DEST + "list_models", action="store_true", help="list known models and exit")
+    add("--mode", dest=DEST + "mode", choices=MODES, help="answering mode (default: mc)")
+    add(
+        "--dataset",
+        dest=DEST + "dataset",
+        metavar="SRC",
+        help="hub (default), sample, or a folder/file holding dataset.json or dataset.csv",
+    )
+    add(
+        "--dataset-revision",
+        dest=DEST + "dataset_revision",
+        metavar="REV",
+        help="hub branch, tag or commit to pin (default: main)",
+    )
+    add(
+        "--images",
+        dest=DEST + "images",
+        metavar="DIR",
+        help="benchmark images: DIR/{local id}.jpg or a ROCO tree (default: data/images)",
+    )
+    add(
+        "--allow-missing-images",
+        dest=DEST + "allow_missing_images",
+        action="store_true",
+        default=None,
+        help="skip pairs whose images are missing or corrupt instead of failing",
+    )
+    add(
+        "--allow-missing-answers",
+        dest=DEST + "allow_missing_answers",
+        action="store_true",
+        default=None,
+        help="replay: skip pairs the file has no answers for instead of failing",
+    )
+    add(
+        "--answer-parser",
+        dest=DEST + "answer_parser",
+        choices=tuple(PARSERS),
+        help="mc mode: 'paper' (the MediConfusion harness, default) or 'robust'",
+    )
+    add(
+        "--judge-threshold",
+        dest=DEST + "judge_threshold",
+        type=non_negative_float,
+        metavar="TR",
+        help="freeform: a judge score must lead by TR to decide (default: 3)",
+    )
+    add("--seed", dest=DEST + "seed", type=int, metavar="N", help="run seed (default: 0)")
+    add(
+        "--gate",
+        dest=DEST + "gates",
+        action="append",
+        type=gate_type,
+        metavar="EXPR",
+        help="release gate, repeatable: [Category.]metric OP fraction, e.g. 'set_accuracy>=0.25'. "
+        "With a gate, the exit status is the gate's verdict.",
+    )
+    add("--results-dir", dest=DEST + "results_dir", metavar="DIR", help="output folder (default: reports/)")
+    add(
+        "--no-cache",
+        dest=DEST + "no_cache",
+        action="store_true",
+        help="do not read or write the answer store",
+    )
+    add(
+        "--answer-store",
+        dest=DEST + "answer_store",
+        metavar="PATH",
+        help="SQLite answer store (default: RESULTS_DIR/answers.sqlite)",
+    )
+    add(
+        "--max-new-tokens",
+        dest=DEST + "max_new_tokens",
+        type=positive_int,
+        metavar="N",
+        help="generation length for mc and freeform (default: 32)",
+    )
+    add("--device", dest=DEST + "device", choices=DEVICES, help="where local models run (default: auto)")
+
+
+def _cli(config: pytest.Config, name: str) -> Any:
+    return config.getoption(DEST + name)
+
+
+def read_config(config: pytest.Config) -> RunConfig:
+    """Command line over [tool.mediconfusion] over defaults; relative paths made absolute."""
+    pyproject = Path(config.rootpath) / "pyproject.toml"
+    try:
+        values: dict[str, Any] = read_file_settings(pyproject)
+        for file_gate in values.get("gates", ()):
+            parse_condition(file_gate)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    for name in (
+        "model",
+        "mode",
+        "dataset",
+        "dataset_revision",
+        "images",
+        "answer_parser",
+        "judge_threshold",
+        "seed",
+        "results_dir",
+        "answer_store",
+        "max_new_tokens",
+        "device",
+        "allow_missing_images",
+        "allow_missing_answers",
+    ):
+        value = _cli(config, name)
+        if value is not None:
+            values[name] = value
+    if _cli(config, "gates"):
+        values["gates"] = tuple(_cli(config, "gates"))
+    values["use_cache"] = not _cli(config, "no_cache")
+    values["config_file"] = str(pyproject) if pyproject.is_file() else None
+    invocation = Path(config.invocation_params.dir)
+    values["results_dir"] = str((invocation / values.get("results_dir", DEFAULT_RESULTS_DIR)).resolve())
+    for name in ("images", "answer_store"):
+        if values.get(name):
+            values[name] = str((invocation / values[name]).resolve())
+    dataset = values.get("dataset")
+    if dataset and dataset not in ("hub", "sample"):
+        values["dataset"] = str((invocation / dataset).resolve())
+    model = values.get("model")
+    if model and model.startswith("replay:"):
+        values["model"] = "replay:" + str((invocation / model.split(":", 1)[1]).resolve())
+    try:
+        return validate(RunConfig.from_dict(values))
+    except (ConfigError, TypeError) as exc:
+        raise pytest.UsageError(str(exc)) from None

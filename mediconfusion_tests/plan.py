@@ -1,0 +1,142 @@
+"""The controller's checks before any model loads, and what it hands to every worker.
+
+prepare_run() parses the model spec, loads and validates the dataset, checks
+every image and lets the model entry validate its input (a replay file). The
+resulting RunPlan is plain data: it travels to xdist workers in workerinput,
+so each worker collects exactly the same pairs without repeating the checks.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mediconfusion_tests.config import DEFAULT_IMAGES, RunConfig
+from mediconfusion_tests.data.images import (
+    ImageLayout,
+    check_images,
+    detect_layout,
+    distinct_images,
+    file_sha256,
+    pairs_by_image,
+    problems_message,
+)
+from mediconfusion_tests.data.schema import Pair
+from mediconfusion_tests.data.sources import DatasetInfo, load_pairs, resolve_dataset
+from mediconfusion_tests.errors import DataError
+from mediconfusion_tests.gate import Condition, parse_condition, resolve_categories
+from mediconfusion_tests.models.registry import ModelSpec, Registry
+from mediconfusion_tests.scoring.metrics import category_names
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    run_id: str
+    config: RunConfig
+    dataset: DatasetInfo
+    layout: ImageLayout | None
+    skipped: dict[str, str] = field(default_factory=dict)
+    categories: tuple[str, ...] = ()
+    gpus: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "config": self.config.to_dict(),
+            "dataset": self.dataset.to_dict(),
+            "layout": None if self.layout is None else vars(self.layout),
+            "skipped": dict(self.skipped),
+            "categories": list(self.categories),
+            "gpus": list(self.gpus),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunPlan:
+        layout = data.get("layout")
+        return cls(
+            run_id=data["run_id"],
+            config=RunConfig.from_dict(data["config"]),
+            dataset=DatasetInfo.from_dict(data["dataset"]),
+            layout=None if layout is None else ImageLayout(**layout),
+            skipped=dict(data.get("skipped", {})),
+            categories=tuple(data.get("categories", ())),
+            gpus=tuple(data.get("gpus", ())),
+        )
+
+    def load_pairs(self) -> list[Pair]:
+        """The plan's pairs, re-read from the exact file the controller checked."""
+        info = resolve_file_unchanged(self.dataset)
+        return load_pairs(info)
+
+
+def resolve_file_unchanged(info: DatasetInfo) -> DatasetInfo:
+    path = Path(info.file)
+    if not path.is_file() or file_sha256(path) != info.sha256:
+        raise DataError(f"{path}: the dataset file changed or vanished after the run started")
+    return info
+
+
+def make_run_id(model: str, mode: str, now: float | None = None) -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", Path(model).name if ":" in model else model).strip("-")[:40]
+    return f"{stamp}-{slug or 'model'}-{mode}"
+
+
+def _images_root(config: RunConfig, info: DatasetInfo) -> Path:
+    if config.images:
+        return Path(config.images)
+    if info.images:
+        return Path(info.images)
+    beside = Path(info.file).parent / "images"
+    return beside if beside.is_dir() else Path(DEFAULT_IMAGES)
+
+
+def _image_skips(layout: ImageLayout, pairs: Sequence[Pair], allow_missing: bool) -> dict[str, str]:
+    problems = check_images(layout, distinct_images(pairs))
+    if not problems:
+        return {}
+    if not allow_missing:
+        raise DataError(problems_message(layout, problems, pairs))
+    skips: dict[str, str] = {}
+    for local_id, users in pairs_by_image(pairs).items():
+        if local_id in problems:
+            for pair_id in users:
+                skips.setdefault(pair_id, f"image {local_id} {problems[local_id]}")
+    return skips
+
+
+def gate_conditions(config: RunConfig, categories: Sequence[str]) -> list[Condition]:
+    return resolve_categories([parse_condition(text) for text in config.gates], categories)
+
+
+def prepare_run(
+    config: RunConfig, registry: Registry, gpus: Sequence[str] = ()
+) -> tuple[RunPlan, list[Pair]]:
+    if not config.model:
+        raise DataError("no --model given")
+    spec: ModelSpec = registry.parse(config.model)
+    registry.check_mode(spec, config.mode)
+    entry = registry.entry(spec)
+    source = config.dataset or entry.default_dataset or "hub"
+    config = RunConfig.from_dict({**config.to_dict(), "dataset": source})
+    info = resolve_dataset(source, config.dataset_revision)
+    pairs = load_pairs(info)
+    categories = tuple(category_names(pairs))
+    gate_conditions(config, categories)
+    layout = None
+    skipped: dict[str, str] = {}
+    if entry.needs_images or config.images:
+        root = _images_root(config, info).resolve()
+        layout = detect_layout(root, distinct_images(pairs))
+        skipped.update(_image_skips(layout, pairs, config.allow_missing_images))
+        config = RunConfig.from_dict({**config.to_dict(), "images": str(root)})
+    validator = entry.load_validator()
+    if validator is not None:
+        for pair_id, reason in validator(spec, config, pairs).items():
+            skipped.setdefault(pair_id, reason)
+    plan = RunPlan(make_run_id(spec.raw, config.mode), config, info, layout, skipped, categories, tuple(gpus))
+    return plan, pairs

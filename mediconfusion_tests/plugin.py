@@ -1,0 +1,348 @@
+"""The pytest layer: options, hooks and fixtures that hand off to the plain-Python core.
+
+Imports here stay light (no torch, transformers or datasets) so the plugin
+loads fast and ``pytest --help`` works without them; the controller's work
+lives in RunSession, the per-worker work in Engine.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from mediconfusion_tests import hookspecs, options
+from mediconfusion_tests.errors import MediConfusionError
+
+if TYPE_CHECKING:
+    from mediconfusion_tests.config import RunConfig
+    from mediconfusion_tests.data.schema import Pair
+    from mediconfusion_tests.engine import Engine
+    from mediconfusion_tests.models.base import Model
+    from mediconfusion_tests.models.registry import Registry
+    from mediconfusion_tests.plan import RunPlan
+    from mediconfusion_tests.scoring.outcome import PairOutcome
+    from mediconfusion_tests.session import RunSession
+
+SUITE_DIR = Path(__file__).parent / "suite"
+PLAN_KEY = "mediconfusion_plan"
+INFO_KEY = "mediconfusion_model"
+PAIR_PROPERTY = "mediconfusion_pair"
+OUTCOME_PROPERTY = "mediconfusion_outcome"
+PAIR_NODE = re.compile(r"\[pair-([^\]\[]+)\]$")
+#: The benchmark's categories, registered as markers up front so --strict-markers passes.
+KNOWN_CATEGORIES = (
+    "Cerebral",
+    "Vascular",
+    "Head and Neck",
+    "Cardiac",
+    "Spinal",
+    "Gastrointestinal",
+    "Musculoskeletal",
+    "Pulmonary",
+    "Nuclear Medicine",
+)
+
+
+def marker_name(category: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", category.lower()).strip("_")
+
+
+@dataclass
+class State:
+    """Everything this process knows about the run; stored on config.stash."""
+
+    run_config: RunConfig
+    registry: Registry
+    is_worker: bool
+    plan: RunPlan | None = None
+    pairs: list[Pair] = field(default_factory=list)
+    session: RunSession | None = None
+    model_info: dict[str, Any] = field(default_factory=dict)
+
+
+STATE = pytest.StashKey[State]()
+
+
+def _state(config: pytest.Config) -> State | None:
+    return config.stash.get(STATE, None)
+
+
+def _usage(exc: MediConfusionError) -> pytest.UsageError:
+    return pytest.UsageError(f"mediconfusion: {exc}")
+
+
+# -- configuration ------------------------------------------------------------
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    options.add_options(parser)
+
+
+def _registry(config: pytest.Config) -> Registry:
+    from mediconfusion_tests.models.registry import build_registry
+
+    return build_registry(config.hook.pytest_mediconfusion_models())
+
+
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    if not config.getoption(options.DEST + "list_models"):
+        return None
+    for entry in _registry(config).entries():
+        argument = ":ARG" if entry.takes_argument else ""
+        print(f"{entry.name + argument:<14} modes {','.join(sorted(entry.modes)):<26} {entry.summary}")
+    return 0
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for category in KNOWN_CATEGORIES:
+        config.addinivalue_line(
+            "markers", f"{marker_name(category)}: MediConfusion pairs in category {category}"
+        )
+    config.addinivalue_line("markers", "mediconfusion: a MediConfusion pair case")
+    run_config = options.read_config(config)
+    if not run_config.model:
+        return
+    workerinput = getattr(config, "workerinput", None)
+    try:
+        registry = _registry(config)
+        registry.parse(run_config.model)
+    except MediConfusionError as exc:
+        raise _usage(exc) from None
+    config.stash[STATE] = State(run_config, registry, is_worker=workerinput is not None)
+    if workerinput is not None:
+        _pin_gpu(config, workerinput)
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        # `pytest --model=X` with no paths runs the shipped suite, not the project's testpaths.
+        config.args = [str(SUITE_DIR)]
+    if workerinput is None:
+        config.pluginmanager.register(ControllerHooks(config.stash[STATE]), "mediconfusion-controller")
+        if config.pluginmanager.hasplugin("xdist"):
+            config.pluginmanager.register(XdistHooks(), "mediconfusion-xdist")
+
+
+def _pin_gpu(config: pytest.Config, workerinput: dict[str, Any]) -> None:
+    from mediconfusion_tests.gpus import gpu_for_worker
+
+    plan = workerinput.get(PLAN_KEY, {})
+    if plan.get("config", {}).get("device", "auto") == "cpu":
+        return
+    gpu = gpu_for_worker(str(workerinput.get("workerid", "")), list(plan.get("gpus", [])))
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    state = _state(config)
+    if state is None:
+        return None
+    c = state.run_config
+    return f"mediconfusion: model={c.model} mode={c.mode} dataset={c.dataset or 'default'} seed={c.seed}"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Controller: check data, images and model input before any worker or model starts."""
+    state = _state(session.config)
+    if state is None:
+        return
+    from mediconfusion_tests.plan import RunPlan, prepare_run
+
+    try:
+        if state.is_worker:
+            state.plan = RunPlan.from_dict(session.config.workerinput[PLAN_KEY])  # type: ignore[attr-defined]
+            state.pairs = state.plan.load_pairs()
+        else:
+            _start_controller(session.config, state, prepare_run)
+    except MediConfusionError as exc:
+        raise _usage(exc) from None
+    for category in state.plan.categories:
+        session.config.addinivalue_line("markers", f"{marker_name(category)}: pairs in category {category}")
+
+
+def _start_controller(config: pytest.Config, state: State, prepare_run: Callable[..., Any]) -> None:
+    from mediconfusion_tests.gpus import visible_gpus
+    from mediconfusion_tests.session import RunSession
+
+    workers = (
+        int(getattr(config.option, "numprocesses", 0) or 0) if config.pluginmanager.hasplugin("xdist") else 0
+    )
+    gpus = visible_gpus() if workers and state.run_config.device != "cpu" else []
+    state.plan, state.pairs = prepare_run(state.run_config, state.registry, gpus)
+    spec = state.registry.parse(state.plan.config.model or "")
+    state.session = RunSession(
+        state.plan, state.pairs, spec, state.registry.entry(spec), Path(config.rootpath), workers=workers
+    )
+
+
+class XdistHooks:
+    """Registered on the controller only when pytest-xdist is installed."""
+
+    @pytest.hookimpl
+    def pytest_configure_node(self, node: Any) -> None:
+        state = _state(node.config)
+        if state is not None and state.plan is not None:
+            node.workerinput[PLAN_KEY] = state.plan.to_dict()
+
+    @pytest.hookimpl
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        state = _state(node.config)
+        if state is not None and state.session is not None and state.session.expected is None:
+            state.session.expect([m.group(1) for i in ids if (m := PAIR_NODE.search(i))])
+
+    @pytest.hookimpl
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        state = _state(node.config)
+        info = getattr(node, "workeroutput", {}).get(INFO_KEY)
+        if state is not None and state.session is not None and info:
+            state.session.model_info[node.gateway.id] = info
+
+
+# -- collection -----------------------------------------------------------------
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "mediconfusion_pair" not in metafunc.fixturenames:
+        return
+    state = _state(metafunc.config)
+    if state is None or state.plan is None:
+        raise pytest.UsageError("the MediConfusion suite needs --model=NAME (see pytest --list-models)")
+    params = []
+    for pair in state.pairs:
+        marks: list[Any] = [pytest.mark.mediconfusion]
+        marks += [getattr(pytest.mark, marker_name(c)) for c in pair.all_categories]
+        if pair.id in state.plan.skipped:
+            marks.append(pytest.mark.skip(reason=state.plan.skipped[pair.id]))
+        params.append(pytest.param(pair, id=pair.test_id, marks=marks))
+    metafunc.parametrize("mediconfusion_pair", params)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        pair = callspec.params.get("mediconfusion_pair") if callspec else None
+        if pair is not None:
+            item.user_properties.append((PAIR_PROPERTY, pair.id))
+
+
+# -- fixtures --------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def mediconfusion_model(request: pytest.FixtureRequest) -> Iterator[Model]:
+    """The model under test, loaded once per process (one per xdist worker)."""
+    state = _require(request.config)
+    spec = state.registry.parse(state.plan.config.model or "")  # type: ignore[union-attr]
+    model = state.registry.entry(spec).load_factory()(spec, state.plan.config)  # type: ignore[union-attr]
+    state.model_info = {**model.describe(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
+    yield model
+    model.close()
+
+
+@pytest.fixture(scope="session")
+def mediconfusion_engine(mediconfusion_model: Model, request: pytest.FixtureRequest) -> Iterator[Engine]:
+    from mediconfusion_tests.engine import Engine
+    from mediconfusion_tests.prompts import BUILTIN
+    from mediconfusion_tests.store import AnswerStore
+
+    plan = _require(request.config).plan
+    assert plan is not None
+    config = plan.config
+    store = AnswerStore(config.answer_store_path()) if config.use_cache else None
+    yield Engine(
+        mediconfusion_model,
+        config.mode,
+        BUILTIN,
+        plan.layout,
+        store,
+        config.answer_parser,
+        config.judge_threshold,
+    )
+    if store is not None:
+        store.close()
+
+
+@pytest.fixture
+def record_pair_outcome(request: pytest.FixtureRequest) -> Callable[[PairOutcome], None]:
+    """Attach a pair outcome to this test's report, for the controller's roll-up."""
+
+    def record(outcome: PairOutcome) -> None:
+        request.node.user_properties.append((OUTCOME_PROPERTY, outcome.to_dict()))
+
+    return record
+
+
+def _require(config: pytest.Config) -> State:
+    state = _state(config)
+    if state is None or state.plan is None:
+        raise pytest.UsageError("MediConfusion fixtures need --model=NAME (see pytest --list-models)")
+    return state
+
+
+# -- roll-up on the controller ------------------------------------------------------
+def _properties(report: pytest.TestReport) -> dict[str, Any]:
+    return {p[0]: p[1] for p in report.user_properties if len(p) == 2}
+
+
+def _crash_line(report: pytest.TestReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None:
+        return str(crash.message).splitlines()[0]
+    lines = [line for line in str(report.longrepr).splitlines() if line.strip()]
+    return lines[-1] if lines else "unknown error"
+
+
+class ControllerHooks:
+    """Registered in the process that owns the run (the xdist controller, or the only process)."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    @property
+    def session(self) -> RunSession | None:
+        return self.state.session
+
+    @pytest.hookimpl
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if self.session is not None:
+            self.session.expect([m.group(1) for i in session.items if (m := PAIR_NODE.search(i.nodeid))])
+
+    @pytest.hookimpl
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = _properties(report)
+        pair_id = props.get(PAIR_PROPERTY)
+        if self.session is None or pair_id is None:
+            return
+        if OUTCOME_PROPERTY in props and report.when == "call":
+            self.session.add_outcome(props[OUTCOME_PROPERTY])
+        elif report.skipped and report.when == "setup":
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else "skipped"
+            self.session.add_skip(pair_id, str(reason).removeprefix("Skipped: "))
+        elif report.failed and report.when in ("setup", "call"):
+            self.session.add_error(pair_id, _crash_line(report))
+
+    @pytest.hookimpl
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.session is None:
+            return
+        if self.state.model_info:
+            self.session.model_info["main"] = self.state.model_info
+        stopped = bool(session.shouldstop or session.shouldfail)
+        session.exitstatus = self.session.finish(int(exitstatus), stopped)
+
+    @pytest.hookimpl
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        lines = self.session.terminal_lines() if self.session is not None else []
+        if lines:
+            terminalreporter.write_sep("=", "MediConfusion")
+            for line in lines:
+                terminalreporter.write_line(line)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    state = _state(session.config)
+    if state is not None and state.is_worker:
+        session.config.workeroutput[INFO_KEY] = state.model_info  # type: ignore[attr-defined]

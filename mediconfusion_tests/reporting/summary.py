@@ -1,0 +1,91 @@
+"""The end-of-run summary: terminal lines and summary.md."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from mediconfusion_tests.reporting.tables import interval_line, markdown_table, terminal_table
+from mediconfusion_tests.scoring.metrics import Metrics
+
+if TYPE_CHECKING:
+    from mediconfusion_tests.session import RunSession, Verdict
+
+
+def _verdict_lines(verdict: Verdict) -> list[str]:
+    if not verdict.gated:
+        return []
+    head = "GATE PASSED" if verdict.passed else "GATE FAILED"
+    if verdict.problems and not verdict.passed and all(r.passed for r in verdict.results):
+        head += " (conditions hold, but the run has problems: see below)"
+    return [head, *(f"  {r.describe()}" for r in verdict.results)]
+
+
+def _failure_line(classes: Counter[str]) -> str | None:
+    if not classes:
+        return None
+    order = ("confused", "wrong", "invalid", "error")
+    return "failing pairs: " + ", ".join(f"{classes[c]} {c}" for c in order if classes[c])
+
+
+def terminal_summary(session: RunSession, metrics: Metrics, verdict: Verdict) -> list[str]:
+    config = session.config
+    skipped = session.skips()
+    scored = metrics.overall.pairs
+    lines = [
+        f"model {session.spec.raw} · mode {config.mode} · dataset {session.plan.dataset.label}"
+        f" · seed {config.seed}",
+        f"scored {scored} of {len(session.pairs)} pairs"
+        + (f" ({len(skipped)} skipped)" if skipped else "")
+        + (f" · {len(session.errors)} errored" if session.errors else ""),
+    ]
+    if session.entry.note:
+        lines.append(f"NOTE: {session.entry.note}")
+    lines += ["", *terminal_table(metrics), "", interval_line(metrics.overall)]
+    failure = _failure_line(Counter(o.failure_class for o in session.outcomes.values() if o.failure_class))
+    if failure:
+        lines.append(failure)
+    if config.mode == "mc":
+        changed = sum(
+            a.decision != a.alternative_decision for o in session.outcomes.values() for a in o.answers or ()
+        )
+        other = "robust" if config.answer_parser == "paper" else "paper"
+        lines.append(
+            f"answer parser: {config.answer_parser}; {changed} decision(s) would differ with {other}"
+        )
+    if session.audit and session.audit.get("mismatches"):
+        lines.append(
+            f"WARNING: {len(session.audit['mismatches'])} replayed pair(s) differ from the scores the "
+            "original harness recorded (see results.json model.audit)"
+        )
+    if skipped:
+        reasons = Counter(reason.split(" ")[0] for reason in skipped.values())
+        lines.append("skipped: " + ", ".join(f"{n} ({why}…)" for why, n in reasons.items()))
+    lines += ["", *_verdict_lines(verdict)]
+    lines += [f"PROBLEM: {p}" for p in verdict.problems]
+    lines += [f"{name}: {path}" for name, path in session.written.items()]
+    return lines
+
+
+def markdown_summary(document: dict[str, Any], metrics: Metrics) -> str:
+    model, config, counts = document["model"], document["config"], document["counts"]
+    lines = [f"# MediConfusion: {model['spec']} ({config['mode']})", ""]
+    gate = document.get("gate")
+    if gate is not None:
+        lines.append(f"**Gate {'passed' if gate['passed'] else 'FAILED'}**")
+        lines.append("")
+        for condition in gate["conditions"]:
+            value = "undefined" if condition["value"] is None else f"{condition['value']:.4f}"
+            mark = "pass" if condition["passed"] else "FAIL"
+            lines.append(f"- {mark}: `{condition['condition']}` (value {value}, n={condition['n']})")
+        lines.append("")
+    if model.get("note"):
+        lines += [f"> {model['note']}", ""]
+    lines.append(
+        f"Dataset {document['dataset']['source']} · {counts['pairs_scored']} of {counts['pairs_in_dataset']} "
+        f"pairs scored · {counts['pairs_skipped']} skipped · {counts['pairs_errored']} errored"
+    )
+    lines += ["", *markdown_table(metrics), "", interval_line(metrics.overall), ""]
+    for problem in document.get("problems", []):
+        lines.append(f"- **Problem:** {problem}")
+    return "\n".join(lines).rstrip() + "\n"

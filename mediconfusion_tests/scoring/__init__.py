@@ -1,0 +1,1 @@
+"""Pure scoring core: answer extraction, per-pair judgement, metrics and statistics."""

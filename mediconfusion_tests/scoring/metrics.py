@@ -1,0 +1,154 @@
+"""MediConfusion metrics over pair outcomes: the paper's figures and pair-level ones.
+
+Pairs whose model call errored carry no answers and are left out of every figure;
+the run reports them separately so they are never mistaken for invalid answers.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from mediconfusion_tests.scoring.outcome import PairOutcome
+from mediconfusion_tests.scoring.stats import Proportion
+
+METRIC_NAMES = ("set_accuracy", "individual_accuracy", "confusion", "invalid_rate", "precision")
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The five headline proportions plus the counts behind them."""
+
+    set_accuracy: Proportion
+    individual_accuracy: Proportion
+    confusion: Proportion
+    invalid_rate: Proportion
+    precision: Proportion
+    pairs: int
+    images: int
+    valid_pairs: int
+
+    def get(self, metric: str) -> Proportion:
+        if metric not in METRIC_NAMES:
+            raise KeyError(metric)
+        value: Proportion = getattr(self, metric)
+        return value
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {name: self.get(name).to_dict() for name in METRIC_NAMES}
+        out.update(pairs=self.pairs, images=self.images, valid_pairs=self.valid_pairs)
+        return out
+
+
+@dataclass(frozen=True)
+class CategoryFigures:
+    paper: Figures
+    pair_level: Figures
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"paper": self.paper.to_dict(), "pair_level": self.pair_level.to_dict()}
+
+
+@dataclass(frozen=True)
+class Metrics:
+    overall: Figures
+    categories: dict[str, CategoryFigures] = field(default_factory=dict)
+
+    def figures(self, category: str | None) -> Figures:
+        """Overall figures, or the paper's figures for one category."""
+        return self.overall if category is None else self.categories[category].paper
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "overall": self.overall.to_dict(),
+            "categories": {name: cat.to_dict() for name, cat in self.categories.items()},
+        }
+
+
+def scored(outcomes: Iterable[PairOutcome]) -> list[PairOutcome]:
+    return [o for o in outcomes if o.answers is not None and o.error is None]
+
+
+def overall_figures(outcomes: Iterable[PairOutcome]) -> Figures:
+    """Each pair counts once; each image counts once."""
+    pairs = scored(outcomes)
+    n = len(pairs)
+    set_correct = sum(o.set_correct for o in pairs)
+    valid = [o for o in pairs if o.valid]
+    confused = sum(o.confused for o in valid)
+    return Figures(
+        set_accuracy=Proportion(set_correct, n),
+        individual_accuracy=Proportion(sum(sum(o.correct) for o in pairs), 2 * n),
+        confusion=Proportion(confused, len(valid)),
+        invalid_rate=Proportion(sum(sum(o.invalid) for o in pairs), 2 * n),
+        precision=Proportion(set_correct, len(valid) - confused),
+        pairs=n,
+        images=2 * n,
+        valid_pairs=len(valid),
+    )
+
+
+def paper_category_figures(outcomes: Iterable[PairOutcome], category: str) -> Figures:
+    """The harness's image-weighted counting for one category.
+
+    The denominator is the number of images carrying the category. Pair-level
+    events (set-correct, confused, valid) add one per occurrence of the category
+    in category_1 + category_2; image-level events add one per occurrence in that
+    image's own list.
+    """
+    images = set_occ = correct = invalid = confused = valid = 0
+    pairs = scored(outcomes)
+    pair_count = 0
+    for o in pairs:
+        counts = [Counter(o.categories[0])[category], Counter(o.categories[1])[category]]
+        both = counts[0] + counts[1]
+        if both == 0:
+            continue
+        pair_count += 1
+        images += both
+        correct += sum(c for c, ok in zip(counts, o.correct, strict=True) if ok)
+        invalid += sum(c for c, bad in zip(counts, o.invalid, strict=True) if bad)
+        if o.set_correct:
+            set_occ += both
+        if o.valid:
+            valid += both
+            if o.confused:
+                confused += both
+    return Figures(
+        set_accuracy=Proportion(set_occ, images),
+        individual_accuracy=Proportion(correct, images),
+        confusion=Proportion(confused, valid),
+        invalid_rate=Proportion(invalid, images),
+        precision=Proportion(set_occ, valid - confused),
+        pairs=pair_count,
+        images=images,
+        valid_pairs=valid,
+    )
+
+
+class HasCategories(Protocol):
+    @property
+    def categories(self) -> tuple[tuple[str, ...], tuple[str, ...]]: ...
+
+
+def category_names(items: Iterable[HasCategories]) -> list[str]:
+    """Categories by number of images carrying them (as the paper lists them), then by name."""
+    counts: Counter[str] = Counter()
+    for item in items:
+        counts.update(item.categories[0])
+        counts.update(item.categories[1])
+    return sorted(counts, key=lambda name: (-counts[name], name))
+
+
+def compute_metrics(outcomes: Sequence[PairOutcome]) -> Metrics:
+    pairs = scored(outcomes)
+    categories = {}
+    for name in category_names(pairs):
+        members = [o for o in pairs if name in o.categories[0] or name in o.categories[1]]
+        categories[name] = CategoryFigures(
+            paper=paper_category_figures(pairs, name),
+            pair_level=overall_figures(members),
+        )
+    return Metrics(overall=overall_figures(pairs), categories=categories)

@@ -1,0 +1,202 @@
+"""RunSession: the controller's side of a run.
+
+It receives every pair outcome (from this process or from xdist workers, as
+builtin types on test reports), computes the metrics once, evaluates the gate,
+writes the run folder and decides the exit status. No pytest import here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mediconfusion_tests.config import RunConfig
+from mediconfusion_tests.data.schema import Pair
+from mediconfusion_tests.gate import ConditionResult, evaluate
+from mediconfusion_tests.models.registry import ModelEntry, ModelSpec
+from mediconfusion_tests.plan import RunPlan, gate_conditions
+from mediconfusion_tests.reporting.environment import environment
+from mediconfusion_tests.reporting.results_json import SCHEMA, SCHEMA_VERSION, pair_records, write_json
+from mediconfusion_tests.reporting.run_folder import create_run_folder, update_latest
+from mediconfusion_tests.reporting.summary import markdown_summary, terminal_summary
+from mediconfusion_tests.scoring.harness import total_table
+from mediconfusion_tests.scoring.metrics import Metrics, compute_metrics
+from mediconfusion_tests.scoring.outcome import PairOutcome
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+#: pytest exit statuses that a gate may replace (others: interrupted, internal, usage, no tests).
+GATEABLE = (0, 1)
+
+
+@dataclass
+class Verdict:
+    """The outcome of the run as a release decision."""
+
+    gated: bool
+    passed: bool | None
+    results: list[ConditionResult] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunSession:
+    plan: RunPlan
+    pairs: Sequence[Pair]
+    spec: ModelSpec
+    entry: ModelEntry
+    rootdir: Path
+    workers: int = 0
+    started: float = field(default_factory=time.time)
+    outcomes: dict[str, PairOutcome] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    duplicates: list[str] = field(default_factory=list)
+    expected: set[str] | None = None
+    model_info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    written: dict[str, Path] = field(default_factory=dict)
+    verdict: Verdict | None = None
+    metrics: Metrics | None = None
+    audit: dict[str, Any] | None = None
+
+    @property
+    def config(self) -> RunConfig:
+        return self.plan.config
+
+    # -- collecting -------------------------------------------------------
+    def add_outcome(self, data: dict[str, Any]) -> None:
+        outcome = PairOutcome.from_dict(data)
+        if outcome.pair_id in self.outcomes:
+            self.duplicates.append(outcome.pair_id)
+        self.outcomes[outcome.pair_id] = outcome
+
+    def add_error(self, pair_id: str, message: str) -> None:
+        self.errors.setdefault(pair_id, message)
+
+    def add_skip(self, pair_id: str, reason: str) -> None:
+        self.skipped[pair_id] = reason
+
+    def expect(self, pair_ids: Sequence[str]) -> None:
+        """Pairs selected for this run (after -m / -k deselection)."""
+        self.expected = set(pair_ids)
+
+    # -- deciding ---------------------------------------------------------
+    def problems(self, stopped_early: bool) -> list[str]:
+        problems = []
+        model_errors = sorted(pid for pid, o in self.outcomes.items() if o.error)
+        if model_errors:
+            problems.append(f"{len(model_errors)} pair(s) had model errors: {', '.join(model_errors[:10])}")
+        if self.errors:
+            first = next(iter(self.errors.values()))
+            problems.append(f"{len(self.errors)} pair(s) errored before answering, e.g. {first}")
+        if self.duplicates:
+            problems.append(f"pair(s) reported more than once: {', '.join(sorted(set(self.duplicates)))}")
+        if self.expected is not None:
+            silent = self.expected - set(self.outcomes) - set(self.errors) - set(self.skipped)
+            if silent:
+                problems.append(f"{len(silent)} selected pair(s) reported no outcome (crashed or not run)")
+        if stopped_early:
+            problems.append("the run stopped early (-x / --maxfail / interrupted); results are incomplete")
+        if not any(o.answers is not None for o in self.outcomes.values()):
+            problems.append("no pair was scored")
+        return problems
+
+    def decide(self, metrics: Metrics, stopped_early: bool) -> Verdict:
+        conditions = gate_conditions(self.config, self.plan.categories)
+        problems = self.problems(stopped_early)
+        if not conditions:
+            return Verdict(False, None, [], problems)
+        results = evaluate(conditions, metrics)
+        passed = all(r.passed for r in results) and not problems
+        return Verdict(True, passed, results, problems)
+
+    def exit_status(self, pytest_status: int) -> int:
+        """With a gate, the gate's verdict replaces pytest's pass/fail status."""
+        if self.verdict is None or not self.verdict.gated or pytest_status not in GATEABLE:
+            return pytest_status
+        return EXIT_OK if self.verdict.passed else EXIT_FAILED
+
+    # -- writing ----------------------------------------------------------
+    def finish(self, pytest_status: int, stopped_early: bool) -> int:
+        outcomes = [self.outcomes[p.id] for p in self.pairs if p.id in self.outcomes]
+        self.metrics = compute_metrics(outcomes)
+        self.verdict = self.decide(self.metrics, stopped_early)
+        audit = self.entry.load_audit()
+        if audit is not None:
+            self.audit = audit(self.spec, self.config, outcomes, self.plan.categories)
+        self.write(outcomes)
+        return self.exit_status(pytest_status)
+
+    def skips(self) -> dict[str, str]:
+        selected = self.expected
+        planned = {k: v for k, v in self.plan.skipped.items() if selected is None or k in selected}
+        return {**planned, **self.skipped}
+
+    def document(self, outcomes: list[PairOutcome]) -> dict[str, Any]:
+        assert self.metrics is not None
+        assert self.verdict is not None
+        scored = [o for o in outcomes if o.answers is not None]
+        disagreements = sum(a.decision != a.alternative_decision for o in scored for a in o.answers or ())
+        classes = Counter(o.failure_class for o in outcomes if o.failure_class)
+        return {
+            "schema": SCHEMA,
+            "schema_version": SCHEMA_VERSION,
+            "run": {
+                "id": self.plan.run_id,
+                "started": self.started,
+                "finished": time.time(),
+                "duration_s": round(time.time() - self.started, 3),
+            },
+            "config": self.config.to_dict(),
+            "environment": environment(self.rootdir, self.workers),
+            "dataset": self.plan.dataset.to_dict()
+            | {"layout": None if self.plan.layout is None else vars(self.plan.layout)},
+            "model": {
+                "spec": self.spec.raw,
+                "name": self.spec.name,
+                "summary": self.entry.summary,
+                "note": self.entry.note,
+                "instances": self.model_info,
+                "audit": self.audit,
+            },
+            "parser": {
+                "name": self.config.answer_parser if self.config.mode == "mc" else None,
+                "disagreements": disagreements if self.config.mode == "mc" else None,
+            },
+            "counts": {
+                "pairs_in_dataset": len(self.pairs),
+                "pairs_scored": len(scored),
+                "pairs_errored": len([o for o in outcomes if o.error]) + len(self.errors),
+                "pairs_skipped": len(self.skips()),
+                "failure_classes": dict(classes),
+            },
+            "metrics": self.metrics.to_dict(),
+            "harness_counts": total_table(scored, self.plan.categories),
+            "gate": {
+                "conditions": [r.to_dict() for r in self.verdict.results],
+                "passed": self.verdict.passed,
+            }
+            if self.verdict.gated
+            else None,
+            "problems": self.verdict.problems,
+            "errors": self.errors,
+            "pairs": pair_records(self.pairs, self.outcomes, self.skips()),
+        }
+
+    def write(self, outcomes: list[PairOutcome]) -> None:
+        results_dir = Path(self.config.results_dir)
+        folder = create_run_folder(results_dir, self.plan.run_id)
+        document = self.document(outcomes)
+        write_json(folder / "results.json", document)
+        (folder / "summary.md").write_text(markdown_summary(document, self.metrics), encoding="utf-8")
+        self.written = {"results": folder / "results.json", "summary": folder / "summary.md"}
+        self.written["latest"] = update_latest(results_dir, folder)
+
+    def terminal_lines(self) -> list[str]:
+        if self.metrics is None or self.verdict is None:
+            return []
+        return terminal_summary(self, self.metrics, self.verdict)

@@ -1,0 +1,28 @@
+"""The shipped MediConfusion suite: one case per confusing pair.
+
+A case passes only when the model answers both images of the pair correctly.
+The plugin parametrizes ``mediconfusion_pair`` (ids ``pair-10001``, one mark
+per category) and rolls every outcome up into the run's metrics and gate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from mediconfusion_tests.data.schema import Pair
+from mediconfusion_tests.engine import Engine
+from mediconfusion_tests.scoring.outcome import PairOutcome
+
+
+def test_pair(
+    mediconfusion_pair: Pair,
+    mediconfusion_engine: Engine,
+    record_pair_outcome: Callable[[PairOutcome], None],
+) -> None:
+    outcome = mediconfusion_engine.run_pair(mediconfusion_pair)
+    record_pair_outcome(outcome)
+    report = outcome.failure_report()
+    if report is not None:
+        pytest.fail(report, pytrace=False)
