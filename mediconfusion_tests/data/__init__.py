@@ -1,0 +1,1 @@
+"""Benchmark data: the pair schema, dataset sources and image resolution."""

@@ -1,0 +1,64 @@
+"""Where the pair records come from: the hub (default), a local path, or our sample."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from mediconfusion_tests.data.files import find_dataset_file, read_pairs
+from mediconfusion_tests.data.hub import HUB_REPO, download_dataset_file
+from mediconfusion_tests.data.schema import Pair
+
+HUB = "hub"
+SAMPLE = "sample"
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Enough to reproduce which records a run used."""
+
+    source: str
+    file: str
+    sha256: str
+    repo: str | None = None
+    requested_revision: str | None = None
+    revision: str | None = None
+    images: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DatasetInfo:
+        return cls(**data)
+
+    @property
+    def label(self) -> str:
+        if self.source == HUB:
+            return f"{self.repo}@{(self.revision or self.requested_revision or 'main')[:12]}"
+        return self.source if self.source == SAMPLE else self.file
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def resolve_dataset(source: str, revision: str | None = None) -> DatasetInfo:
+    """Locate (and for the hub, download) the dataset file without parsing it."""
+    if source == HUB:
+        path, commit = download_dataset_file(revision)
+        return DatasetInfo(HUB, str(path), _sha256(path), HUB_REPO, revision or "main", commit)
+    if source == SAMPLE:
+        from mediconfusion_tests.fixtures.sample_benchmark import sample_folder
+
+        folder = sample_folder()
+        path = folder / "dataset.json"
+        return DatasetInfo(SAMPLE, str(path), _sha256(path), images=str(folder / "images"))
+    path = find_dataset_file(Path(source).expanduser())
+    return DatasetInfo("path", str(path.resolve()), _sha256(path))
+
+
+def load_pairs(info: DatasetInfo) -> list[Pair]:
+    return read_pairs(Path(info.file))
