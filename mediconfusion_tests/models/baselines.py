@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from mediconfusion_tests.models.registry import ModelSpec
 
 
-def _answer_for(mode: str, letter: Letter) -> Answer:
+def answer_in_mode(mode: str, letter: Letter) -> Answer:
     """The same decision expressed the way each mode records it."""
     other: Letter = "B" if letter == "A" else "A"
     if mode == "freeform":
@@ -37,7 +37,7 @@ class RandomModel(Model):
         return "A" if rng.random() < 0.5 else "B"
 
     def answer(self, queries: Sequence[Query]) -> list[Answer]:
-        return [_answer_for(q.mode, self.letter(q)) for q in queries]
+        return [answer_in_mode(q.mode, self.letter(q)) for q in queries]
 
     def fingerprint(self) -> str:
         return f"random:seed={self.seed}"
@@ -51,7 +51,7 @@ class ConstantModel(Model):
         self.name = f"always-{letter.lower()}"
 
     def answer(self, queries: Sequence[Query]) -> list[Answer]:
-        return [_answer_for(q.mode, self.constant) for q in queries]
+        return [answer_in_mode(q.mode, self.constant) for q in queries]
 
 
 def make_random(spec: ModelSpec, config: RunConfig) -> Model:

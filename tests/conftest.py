@@ -1,0 +1,61 @@
+"""Fixtures for our own tests: isolated caches, the shared benchmark metadata, pytester helpers."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("MEDICONFUSION_SHARED", REPO.parent / "shared" / "mediconfusion"))
+#: Registers the test-double models inside pytester runs.
+SCRIPTED_CONFTEST = """
+from mediconfusion_tests.fixtures.scripted_models import ENTRIES
+
+def pytest_mediconfusion_models():
+    return ENTRIES
+"""
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache for the session: the sample and the demo model are built once per worker."""
+    return tmp_path_factory.mktemp("mediconfusion-cache")
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, cache_dir: Path, tmp_path: Path) -> None:
+    monkeypatch.setenv("MEDICONFUSION_CACHE", str(cache_dir))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    for name in ("MC_SCRIPT_LOG", "MC_SCRIPT_FAIL_PAIRS", "MC_SCRIPT_KILL_AT"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    if not (SHARED / "dataset.json").is_file():
+        pytest.skip(f"the real MediConfusion metadata is not at {SHARED} (set MEDICONFUSION_SHARED)")
+    return SHARED
+
+
+@pytest.fixture
+def real_dataset(shared_dir: Path) -> dict[str, dict]:
+    return json.loads((shared_dir / "dataset.json").read_text())
+
+
+@pytest.fixture
+def sample_dir(cache_dir: Path) -> Path:
+    from mediconfusion_tests.fixtures.sample_benchmark import sample_folder
+
+    return sample_folder(cache_dir)
+
+
+@pytest.fixture
+def scripted(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A pytester folder whose conftest registers the oracle and scripted test models."""
+    pytester.makeconftest(SCRIPTED_CONFTEST)
+    return pytester

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import pytest
+from helpers import outcome
+
+from mediconfusion_tests.errors import ConfigError
+from mediconfusion_tests.gate import evaluate, parse_condition, resolve_categories
+from mediconfusion_tests.scoring.metrics import compute_metrics
+
+
+@pytest.mark.parametrize(
+    ("text", "category", "metric", "op", "value"),
+    [
+        ("set_accuracy>=0.25", None, "set_accuracy", ">=", 0.25),
+        (" confusion <= .6 ", None, "confusion", "<=", 0.6),
+        ("Cerebral.set_accuracy>=0.2", "Cerebral", "set_accuracy", ">=", 0.2),
+        ("Head and Neck.invalid_rate<0.1", "Head and Neck", "invalid_rate", "<", 0.1),
+        ("individual_accuracy==1", None, "individual_accuracy", "==", 1.0),
+    ],
+)
+def test_parse(text: str, category: str | None, metric: str, op: str, value: float) -> None:
+    condition = parse_condition(text)
+    assert (condition.category, condition.metric, condition.op, condition.threshold) == (category, metric, op, value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("set_accuracy", "malformed gate"),
+        ("set_accuracy => 0.2", "malformed gate"),
+        ("accuracy>=0.2", "unknown metric 'accuracy'"),
+        ("set_accuracy>=25", "not a fraction"),
+        ("set_accuracy>=-0.1", "not a fraction"),
+    ],
+)
+def test_malformed_gates_say_what_is_wrong(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_condition(text)
+
+
+def test_categories_match_case_insensitively_and_with_underscores() -> None:
+    known = ["Cerebral", "Head and Neck"]
+    resolved = resolve_categories(
+        [parse_condition("cerebral.confusion<=0.5"), parse_condition("head_and_neck.set_accuracy>=0.1")], known
+    )
+    assert [c.category for c in resolved] == ["Cerebral", "Head and Neck"]
+    with pytest.raises(ConfigError, match="unknown category 'Brain'; the dataset has Cerebral, Head and Neck"):
+        resolve_categories([parse_condition("Brain.confusion<=0.5")], known)
+
+
+def test_evaluate_reports_value_interval_and_verdict() -> None:
+    metrics = compute_metrics(
+        [outcome("1", ("A", "B"), ("A", "B")), outcome("2", ("A", "B"), ("A", "A")), outcome("3", ("B", "A"), ("B", "B"))]
+    )
+    conditions = ["set_accuracy>=0.3", "confusion<0.5", "Cerebral.set_accuracy>=0.1"]
+    passed, failed, cerebral = evaluate([parse_condition(c) for c in conditions], metrics)
+    assert passed.passed and passed.value == pytest.approx(1 / 3) and passed.n == 3
+    assert not failed.passed and failed.value == pytest.approx(2 / 3)
+    assert "FAIL confusion = 0.6667 [95% CI" in failed.describe()
+    assert cerebral.passed  # paper figure: one set-correct pair adds 2 of the 6 Cerebral images
+    assert cerebral.value == pytest.approx(2 / 6)
+
+
+def test_condition_on_an_unscored_category_fails_as_undefined() -> None:
+    metrics = compute_metrics([outcome("1", ("A", "B"), ("A", "B"))])
+    (result,) = evaluate([parse_condition("Spinal.set_accuracy>=0.1")], metrics)
+    assert not result.passed
+    assert "undefined" in result.describe()

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from mediconfusion_tests.data.files import read_pairs
+from mediconfusion_tests.fixtures.sample_benchmark import PAIRS, SCENES, sample_folder
+from mediconfusion_tests.fixtures.sample_oracle import oracle_letter, read_attribute
+from mediconfusion_tests.fixtures.scenes import draw_scene
+
+
+def test_sample_is_a_valid_benchmark_in_the_real_schema(sample_dir: Path, shared_dir: Path) -> None:
+    pairs = read_pairs(sample_dir / "dataset.json")
+    assert len(pairs) >= 12
+    assert len({c for p in pairs for c in p.all_categories}) >= 3
+    assert all(p.truth[0] != p.truth[1] for p in pairs)
+    real_fields = set(next(iter(json.loads((shared_dir / "dataset.json").read_text()).values())))
+    sample_fields = set(next(iter(json.loads((sample_dir / "dataset.json").read_text()).values())))
+    # Every field of the real schema but the two model similarity scores, which we cannot compute.
+    assert real_fields - sample_fields == {"BiomedCLIP_sim", "DINO_sim"}
+
+
+def test_images_are_deterministic() -> None:
+    for local_id, spec in list(SCENES.items())[:4]:
+        assert draw_scene(local_id, spec).tobytes() == draw_scene(local_id, spec).tobytes()
+    assert draw_scene(90001, SCENES[90001]).tobytes() != draw_scene(90014, SCENES[90014]).tobytes()
+
+
+def test_every_finding_can_be_read_from_the_pixels(sample_dir: Path) -> None:
+    for local_id, spec in SCENES.items():
+        for attribute, value in spec.attributes:
+            assert read_attribute(attribute, sample_dir / "images" / f"{local_id}.jpg") == value, local_id
+
+
+def test_every_question_is_answerable_from_its_image(sample_dir: Path) -> None:
+    for pair in PAIRS:
+        for index, local_id in enumerate(pair.images):
+            assert oracle_letter(pair.id, sample_dir / "images" / f"{local_id}.jpg") == pair.truth(index)
+
+
+def test_materialising_twice_reuses_the_folder(tmp_path: Path) -> None:
+    first = sample_folder(tmp_path)
+    stamp = (first / "dataset.json").stat().st_mtime_ns
+    digest = hashlib.sha256((first / "dataset.json").read_bytes()).hexdigest()
+    second = sample_folder(tmp_path)
+    assert second == first
+    assert (second / "dataset.json").stat().st_mtime_ns == stamp
+    assert hashlib.sha256((second / "dataset.json").read_bytes()).hexdigest() == digest
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
