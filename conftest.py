@@ -1,10 +1,12 @@
-"""Our own test configuration. Kept light: it also loads when users run the suite from here."""
+"""Our own test configuration (pytester comes from addopts in pyproject.toml).
+
+Kept light and free of pytest_plugins: pytest also loads this file whenever the
+shipped suite is collected from an editable install, from any directory.
+"""
 
 from __future__ import annotations
 
 import os
-
-pytest_plugins = ["pytester"]
 
 try:
     from hypothesis import HealthCheck, settings

@@ -59,3 +59,20 @@ def scripted(pytester: pytest.Pytester) -> pytest.Pytester:
     """A pytester folder whose conftest registers the oracle and scripted test models."""
     pytester.makeconftest(SCRIPTED_CONFTEST)
     return pytester
+
+
+@pytest.fixture(scope="session")
+def hf_ready(cache_dir: Path) -> None:
+    """Load the demo model once in this process before any inline pytester run uses it.
+
+    pytester's inline runs drop the modules first imported inside them, and torch
+    cannot be imported a second time in one process; importing here keeps it loaded.
+    """
+    pytest.importorskip("transformers")
+    from mediconfusion_tests.config import RunConfig
+    from mediconfusion_tests.models.demo import make_demo
+    from mediconfusion_tests.models.registry import ModelSpec
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MEDICONFUSION_CACHE", str(cache_dir))
+        make_demo(ModelSpec("demo", "demo"), RunConfig(model="demo")).close()

@@ -1,0 +1,182 @@
+"""The suite end to end through pytester: demo, xdist equality, gates, markers, outputs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers import read_results
+
+SAMPLE = ("--dataset=sample", "-p", "no:cacheprovider")
+
+
+def run(pytester: pytest.Pytester, *args: str, workers: str | None = None) -> pytest.RunResult:
+    if workers is None:
+        return pytester.runpytest(*args, *SAMPLE)
+    return pytester.runpytest_subprocess(*args, *SAMPLE, "-n", workers)
+
+
+def metrics_of(pytester: pytest.Pytester) -> dict:
+    return read_results(pytester.path)["metrics"]
+
+
+@pytest.mark.usefixtures("hf_ready")
+def test_demo_runs_real_inference_and_says_its_scores_mean_nothing(pytester: pytest.Pytester) -> None:
+    result = run(pytester, "--model=demo")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # no gate: normal pytest semantics
+    result.stdout.fnmatch_lines(
+        [
+            "*= MediConfusion =*",
+            "model demo · mode mc · dataset sample*",
+            "scored 16 of 16 pairs",
+            "NOTE: demo model: tiny random weights, its scores are meaningless*",
+            "Category*Images*Set acc.*Indiv. acc.*Confusion*Invalid*Valid pairs",
+            "Cerebral*10*",
+            "All*32*",
+            "set accuracy *one pair = 6.25 points*",
+            "results: *results.json",
+            "summary: *summary.md",
+        ]
+    )
+    results = read_results(pytester.path)
+    assert results["counts"]["pairs_scored"] == 16
+    instance = next(iter(results["model"]["instances"].values()))
+    assert instance["class"] == "LlavaForConditionalGeneration"
+    assert instance["fingerprint"].startswith("hf:demo:")
+    assert all(len(p["prompts"]) == 2 for p in results["pairs"])
+
+
+@pytest.mark.usefixtures("hf_ready")
+@pytest.mark.parametrize("mode", ["greedy", "prefix"])
+def test_demo_scores_modes_identically_with_and_without_xdist(pytester: pytest.Pytester, mode: str) -> None:
+    run(pytester, "--model=demo", f"--mode={mode}", "--no-cache")
+    alone = read_results(pytester.path)
+    run(pytester, "--model=demo", f"--mode={mode}", "--no-cache", workers="2")
+    spread = read_results(pytester.path)
+    assert spread["metrics"] == alone["metrics"]
+    assert [p["answers"] for p in spread["pairs"]] == [p["answers"] for p in alone["pairs"]]
+    assert all(a["scores"] and a["model_letter"] in "AB" for p in alone["pairs"] for a in p["answers"])
+
+
+def test_metrics_are_identical_with_n0_n2_and_n_auto(pytester: pytest.Pytester) -> None:
+    run(pytester, "--model=random", "--seed=7")
+    alone = metrics_of(pytester)
+    run(pytester, "--model=random", "--seed=7", workers="2")
+    assert metrics_of(pytester) == alone
+    run(pytester, "--model=random", "--seed=7", workers="auto")
+    assert metrics_of(pytester) == alone
+    run(pytester, "--model=random", "--seed=8")
+    assert metrics_of(pytester) != alone  # the seed matters
+
+
+@pytest.mark.parametrize("workers", [None, "2"])
+def test_gate_verdict_is_the_exit_status(pytester: pytest.Pytester, workers: str | None) -> None:
+    failing = run(pytester, "--model=random", "--gate", "set_accuracy>=0.25", workers=workers)
+    assert failing.ret == 1
+    failing.stdout.fnmatch_lines(["GATE FAILED", "  FAIL set_accuracy = 0.1875 [[]95% CI 0.066-0.430[]] (n=16)*>= 0.25"])
+    passing = run(pytester, "--model=random", "--gate", "set_accuracy>=0.1", "--gate", "confusion<=0.5",
+                  workers=workers)
+    assert passing.ret == 0  # 13 failed pair cases, but the gate holds
+    passing.stdout.fnmatch_lines(["*13 failed, 3 passed*"])
+    passing.stdout.fnmatch_lines(["GATE PASSED", "  PASS set_accuracy*", "  PASS confusion = 0.4375*"])
+    gate = read_results(pytester.path)["gate"]
+    assert gate["passed"] is True
+    assert [c["condition"] for c in gate["conditions"]] == ["set_accuracy>=0.1", "confusion<=0.5"]
+
+
+def test_category_gate_and_gate_from_pyproject(pytester: pytest.Pytester) -> None:
+    pytester.makepyprojecttoml('[tool.mediconfusion]\ngate = ["Cerebral.set_accuracy>=0.5"]\n')
+    result = run(pytester, "--model=random")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["  FAIL Cerebral.set_accuracy = 0.0000*"])
+    overridden = run(pytester, "--model=random", "--gate", "Cerebral.set_accuracy>=0")
+    assert overridden.ret == 0
+
+
+def test_a_model_that_can_see_passes(scripted: pytest.Pytester) -> None:
+    result = run(scripted, "--model=oracle", "--gate", "set_accuracy>=0.95", "--gate", "confusion<=0")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["All*32*100.00*100.00*0.00*0.00*16", "GATE PASSED", "*16 passed*"])
+
+
+def test_model_errors_are_never_hidden_by_a_passing_gate(
+    scripted: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MC_SCRIPT_FAIL_PAIRS", "90103")
+    result = run(scripted, "--model=scripted", "--gate", "set_accuracy>=0.5", "--no-cache")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        [
+            "*model error: RuntimeError: scripted failure on pair 90103*",
+            "GATE FAILED (conditions hold, but the run has problems: see below)",
+            "PROBLEM: 1 pair(s) had model errors: 90103",
+        ]
+    )
+    record = next(p for p in read_results(scripted.path)["pairs"] if p["pair_id"] == "90103")
+    assert (record["status"], record["failure_class"]) == ("error", "error")
+
+
+@pytest.mark.parametrize("workers", [None, "2"])
+def test_a_model_that_fails_to_load_fails_the_gate(scripted: pytest.Pytester, workers: str | None) -> None:
+    result = run(scripted, "--model=broken-load", "--gate", "set_accuracy>=0", workers=workers)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        ["PROBLEM: 16 pair(s) errored before answering*weights file is corrupt*", "*16 errors*"]
+    )
+
+
+def test_category_marks_select_subsets_under_strict_markers(pytester: pytest.Pytester) -> None:
+    result = run(pytester, "--model=always-a", "-m", "cerebral", "--strict-markers")
+    result.assert_outcomes(failed=5, deselected=11)
+    results = read_results(pytester.path)
+    assert {p["pair_id"] for p in results["pairs"]} == {"90101", "90102", "90103", "90112", "90114"}
+    assert results["metrics"]["overall"]["confusion"]["value"] == 1.0
+    assert results["problems"] == []
+
+
+def test_stable_test_ids_and_one_line_failures(pytester: pytest.Pytester) -> None:
+    result = run(pytester, "--model=always-b", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["*test_pairs.py::test_pair[[]pair-90101[]]", "*test_pair[[]pair-90116[]]"])
+    failed = run(pytester, "--model=always-b", "-k", "pair-90101")
+    failed.stdout.fnmatch_lines(
+        ["*_ test_pair[[]pair-90101[]] _*", "confused: answered B for both images", "FAILED *pair-90101*"]
+    )
+
+
+def test_outputs_written_and_latest_updated(pytester: pytest.Pytester) -> None:
+    run(pytester, "--model=random")
+    first = (pytester.path / "reports" / "latest").resolve()
+    run(pytester, "--model=always-a", "--results-dir", "out")
+    results = json.loads((pytester.path / "out" / "latest" / "results.json").read_text())
+    assert (pytester.path / "reports" / "latest").resolve() == first
+    assert results["schema"] == "mediconfusion-tests/results"
+    assert results["schema_version"] == 1
+    assert results["dataset"]["source"] == "sample"
+    assert results["config"]["model"] == "always-a"
+    assert set(results["environment"]["packages"]) >= {"pytest", "torch", "transformers"}
+    assert results["harness_counts"]["confused"]["total"] == 16
+    summary = (pytester.path / "out" / "latest" / "summary.md").read_text()
+    assert "| Category | Images | Set acc. |" in summary
+    assert "| **All** | **32** | **0.00** |" in summary
+
+
+def test_pyargs_runs_the_shipped_suite_from_anywhere(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_unrelated="def test_other():\n    pass\n")
+    result = pytester.runpytest("--pyargs", "mediconfusion_tests", "--model=always-a", *SAMPLE)
+    result.assert_outcomes(failed=16)
+
+
+def test_without_model_the_plugin_stays_out_of_the_way(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_unrelated="def test_other():\n    pass\n")
+    pytester.runpytest().assert_outcomes(passed=1)
+    assert not (pytester.path / "reports").exists()
+    suite = pytester.runpytest("--pyargs", "mediconfusion_tests.suite")
+    assert suite.ret != 0
+    suite.stdout.fnmatch_lines(["*the MediConfusion suite needs --model=NAME*"])
+
+
+def test_each_worker_is_pinned_to_its_own_gpu(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "5,7")
+    run(pytester, "--model=random", workers="2")
+    instances = read_results(pytester.path)["model"]["instances"]
+    assert {name: i["cuda_visible_devices"] for name, i in instances.items()} == {"gw0": "5", "gw1": "7"}
