@@ -236,7 +236,11 @@ def mediconfusion_model(request: pytest.FixtureRequest) -> Iterator[Model]:
     """The model under test, loaded once per process (one per xdist worker)."""
     state = _require(request.config)
     spec = state.registry.parse(state.plan.config.model or "")  # type: ignore[union-attr]
-    model = state.registry.entry(spec).load_factory()(spec, state.plan.config)  # type: ignore[union-attr]
+    try:
+        model = state.registry.entry(spec).load_factory()(spec, state.plan.config)  # type: ignore[union-attr]
+    except MediConfusionError as exc:
+        # A complete message (what is missing, what to install); the traceback adds nothing.
+        pytest.fail(f"cannot load model {spec.raw!r}: {exc}", pytrace=False)
     state.model_info = {**model.describe(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
     yield model
     model.close()

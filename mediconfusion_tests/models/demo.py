@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from mediconfusion_tests.cache import build_once, cache_root
 from mediconfusion_tests.models.base import Model
-from mediconfusion_tests.models.hf import HFModel
+from mediconfusion_tests.models.hf import HFModel, require_transformers
 
 if TYPE_CHECKING:
     from mediconfusion_tests.config import RunConfig
@@ -32,6 +32,7 @@ def demo_checkpoint() -> str:
 
 
 def make_demo(spec: ModelSpec, config: RunConfig) -> Model:
+    require_transformers()
     return HFModel(
         demo_checkpoint(),
         name="demo",

@@ -20,7 +20,7 @@ from mediconfusion_tests.scoring.letters import LETTERS, Letter
 _HASHED_FILES = ("config.json", "tokenizer.json", "processor_config.json", "chat_template.jinja")
 
 
-def _require_transformers() -> tuple[Any, Any]:
+def require_transformers() -> tuple[Any, Any]:
     try:
         import torch
         import transformers
@@ -57,7 +57,7 @@ class HFModel(Model):
         max_new_tokens: int = 32,
         seed: int = 0,
     ) -> None:
-        torch, transformers = _require_transformers()
+        torch, transformers = require_transformers()
         self.torch = torch
         self.source = source
         self.name = name or source

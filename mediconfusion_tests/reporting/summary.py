@@ -59,8 +59,8 @@ def terminal_summary(session: RunSession, metrics: Metrics, verdict: Verdict) ->
             "original harness recorded (see results.json model.audit)"
         )
     if skipped:
-        reasons = Counter(reason.split(" ")[0] for reason in skipped.values())
-        lines.append("skipped: " + ", ".join(f"{n} ({why}…)" for why, n in reasons.items()))
+        shown = ", ".join(f"{pair_id} ({why})" for pair_id, why in list(skipped.items())[:5])
+        lines.append(f"skipped: {shown}" + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""))
     lines += ["", *_verdict_lines(verdict)]
     lines += [f"PROBLEM: {p}" for p in verdict.problems]
     lines += [f"{name}: {path}" for name, path in session.written.items()]

@@ -1,0 +1,55 @@
+"""The answer store: a run killed with SIGKILL resumes without recomputing stored answers."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from helpers import read_results
+
+SAMPLE = ("--dataset=sample", "-p", "no:cacheprovider")
+
+
+def logged(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_sigkill_loses_at_most_the_pair_in_flight(scripted: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = scripted.path / "calls.log"
+    monkeypatch.setenv("MC_SCRIPT_LOG", str(log))
+    monkeypatch.setenv("MC_SCRIPT_KILL_AT", "6")
+    killed = scripted.runpytest_subprocess("--model=scripted", *SAMPLE)
+    assert killed.ret == -9  # SIGKILL while asking about the 6th pair
+    done = logged(log)
+    assert len(done) == 5
+    rows = sqlite3.connect(scripted.path / "reports" / "answers.sqlite").execute("SELECT DISTINCT pair_id FROM answers")
+    assert sorted(r[0] for r in rows) == sorted(done)
+
+    monkeypatch.delenv("MC_SCRIPT_KILL_AT")
+    resumed = scripted.runpytest_subprocess("--model=scripted", "--gate", "set_accuracy>=1", *SAMPLE)
+    assert resumed.ret == 0
+    asked_again = logged(log)[5:]
+    assert len(asked_again) == 11
+    assert not set(asked_again) & set(done)
+    pairs = read_results(scripted.path)["pairs"]
+    assert sum(a["cached"] for p in pairs for a in p["answers"]) == 10
+
+
+def test_no_cache_recomputes_everything(scripted: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = scripted.path / "calls.log"
+    monkeypatch.setenv("MC_SCRIPT_LOG", str(log))
+    scripted.runpytest("--model=scripted", *SAMPLE)
+    scripted.runpytest("--model=scripted", *SAMPLE)
+    assert len(logged(log)) == 16
+    scripted.runpytest("--model=scripted", "--no-cache", *SAMPLE)
+    assert len(logged(log)) == 32
+
+
+def test_workers_share_one_store(scripted: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = scripted.path / "calls.log"
+    monkeypatch.setenv("MC_SCRIPT_LOG", str(log))
+    scripted.runpytest_subprocess("--model=scripted", "-n", "2", *SAMPLE)
+    scripted.runpytest_subprocess("--model=scripted", "-n", "2", "--mode=greedy", *SAMPLE)
+    scripted.runpytest("--model=scripted", *SAMPLE)
+    assert len(logged(log)) == 32  # the third run found all mc answers the two workers stored
