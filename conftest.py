@@ -1,18 +1,24 @@
 """Our own test configuration (pytester comes from addopts in pyproject.toml).
 
-Kept light and free of pytest_plugins: pytest also loads this file whenever the
-shipped suite is collected from an editable install, from any directory.
+pytest also loads this file whenever the shipped suite is collected from an
+editable install, from any directory; so it defines no pytest_plugins and
+imports hypothesis only for our own test runs, not for benchmark runs.
 """
 
 from __future__ import annotations
 
 import os
 
-try:
-    from hypothesis import HealthCheck, settings
-except ImportError:  # users running the benchmark suite need not install hypothesis
-    pass
-else:
+import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("mediconfusion_model", default=None):
+        return  # a MediConfusion suite run, not our tests
+    try:
+        from hypothesis import HealthCheck, settings
+    except ImportError:
+        return
     settings.register_profile("ci", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     settings.register_profile("dev", max_examples=100, deadline=None)
     settings.load_profile("ci" if os.environ.get("CI") else "dev")

@@ -97,8 +97,7 @@ def read_file_settings(path: Path) -> dict[str, Any]:
         name = FILE_KEYS.get(key.replace("-", "_"))
         if name is None:
             raise ConfigError(
-                f"{path}: unknown key {key!r} in [tool.mediconfusion]; "
-                f"allowed: {', '.join(sorted(FILE_KEYS))}"
+                f"{path}: unknown key {key!r} in [tool.mediconfusion]; allowed: {', '.join(sorted(FILE_KEYS))}"
             )
         if name == "gates":
             value = [value] if isinstance(value, str) else value

@@ -53,9 +53,7 @@ class Engine:
         out = []
         for index in (0, 1):
             path, digest = self._image(pair, index)
-            out.append(
-                Query(pair.id, index + 1, path, digest, pair.question, pair.options, self.mode, prompt)
-            )
+            out.append(Query(pair.id, index + 1, path, digest, pair.question, pair.options, self.mode, prompt))
         return out
 
     def _answers(self, queries: Sequence[Query]) -> tuple[list[Answer], list[bool]]:

@@ -70,8 +70,7 @@ def resolve_categories(conditions: Sequence[Condition], known: Sequence[str]) ->
         name = lookup.get(condition.category.lower())
         if name is None:
             raise ConfigError(
-                f"gate {condition.text!r}: unknown category {condition.category!r}; "
-                f"the dataset has {', '.join(known)}"
+                f"gate {condition.text!r}: unknown category {condition.category!r}; the dataset has {', '.join(known)}"
             )
         resolved.append(Condition(condition.text, condition.metric, condition.op, condition.threshold, name))
     return resolved
@@ -89,9 +88,7 @@ class ConditionResult:
         c = self.condition
         verdict = "PASS" if self.passed else "FAIL"
         if self.value is None:
-            return (
-                f"{verdict} {c.label} is undefined (no pairs to measure it on); needs {c.op} {c.threshold:g}"
-            )
+            return f"{verdict} {c.label} is undefined (no pairs to measure it on); needs {c.op} {c.threshold:g}"
         ci = f" [95% CI {self.interval[0]:.3f}-{self.interval[1]:.3f}]" if self.interval else ""
         return f"{verdict} {c.label} = {self.value:.4f}{ci} (n={self.n}); threshold {c.op} {c.threshold:g}"
 

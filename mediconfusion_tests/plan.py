@@ -113,9 +113,7 @@ def gate_conditions(config: RunConfig, categories: Sequence[str]) -> list[Condit
     return resolve_categories([parse_condition(text) for text in config.gates], categories)
 
 
-def prepare_run(
-    config: RunConfig, registry: Registry, gpus: Sequence[str] = ()
-) -> tuple[RunPlan, list[Pair]]:
+def prepare_run(config: RunConfig, registry: Registry, gpus: Sequence[str] = ()) -> tuple[RunPlan, list[Pair]]:
     if not config.model:
         raise DataError("no --model given")
     spec: ModelSpec = registry.parse(config.model)

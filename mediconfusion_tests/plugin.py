@@ -103,9 +103,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 
 def pytest_configure(config: pytest.Config) -> None:
     for category in KNOWN_CATEGORIES:
-        config.addinivalue_line(
-            "markers", f"{marker_name(category)}: MediConfusion pairs in category {category}"
-        )
+        config.addinivalue_line("markers", f"{marker_name(category)}: MediConfusion pairs in category {category}")
     config.addinivalue_line("markers", "mediconfusion: a MediConfusion pair case")
     run_config = options.read_config(config)
     if not run_config.model:
@@ -171,9 +169,7 @@ def _start_controller(config: pytest.Config, state: State, prepare_run: Callable
     from mediconfusion_tests.gpus import visible_gpus
     from mediconfusion_tests.session import RunSession
 
-    workers = (
-        int(getattr(config.option, "numprocesses", 0) or 0) if config.pluginmanager.hasplugin("xdist") else 0
-    )
+    workers = int(getattr(config.option, "numprocesses", 0) or 0) if config.pluginmanager.hasplugin("xdist") else 0
     gpus = visible_gpus() if workers and state.run_config.device != "cpu" else []
     state.plan, state.pairs = prepare_run(state.run_config, state.registry, gpus)
     spec = state.registry.parse(state.plan.config.model or "")

@@ -37,9 +37,7 @@ class PromptSet:
     templates: dict[str, str]
 
     def render(self, mode: str, pair: Pair) -> str:
-        return self.templates[mode].format(
-            question=pair.question, option_a=pair.options[0], option_b=pair.options[1]
-        )
+        return self.templates[mode].format(question=pair.question, option_a=pair.options[0], option_b=pair.options[1])
 
 
 BUILTIN = PromptSet(BUILTIN_NAME, BUILTIN_TEMPLATES)

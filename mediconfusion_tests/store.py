@@ -68,8 +68,7 @@ class AnswerStore:
             return
         now = time.time()
         rows = [
-            (key, fingerprint, q.mode, q.pair_id, q.image_index, json.dumps(a.to_dict()), now)
-            for key, q, a in items
+            (key, fingerprint, q.mode, q.pair_id, q.image_index, json.dumps(a.to_dict()), now) for key, q, a in items
         ]
         db = self._db()
         db.execute("BEGIN IMMEDIATE")

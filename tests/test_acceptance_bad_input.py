@@ -97,9 +97,7 @@ def test_missing_field_and_bad_answer_name_pair_and_field(pytester: pytest.Pytes
 def test_duplicate_pair_ids(pytester: pytest.Pytester, dataset: Path) -> None:
     text = (dataset / "dataset.json").read_text()
     (dataset / "dataset.json").write_text(text.replace('"90102": {', '"90101": {', 1))
-    usage_error(
-        pytester.runpytest("--model=random", f"--dataset={dataset}", *QUIET), "*duplicate pair id(s): 90101*"
-    )
+    usage_error(pytester.runpytest("--model=random", f"--dataset={dataset}", *QUIET), "*duplicate pair id(s): 90101*")
 
 
 def test_missing_and_corrupt_images_are_listed_in_one_error(scripted: pytest.Pytester, dataset: Path) -> None:
@@ -116,9 +114,7 @@ def test_missing_and_corrupt_images_are_listed_in_one_error(scripted: pytest.Pyt
     assert result.stderr.str().count("ERROR") == 1
 
 
-def test_allow_missing_images_skips_and_says_how_many_were_scored(
-    scripted: pytest.Pytester, dataset: Path
-) -> None:
+def test_allow_missing_images_skips_and_says_how_many_were_scored(scripted: pytest.Pytester, dataset: Path) -> None:
     (dataset / "images" / "90003.jpg").unlink()
     result = scripted.runpytest("--model=oracle", f"--dataset={dataset}", "--allow-missing-images", *QUIET)
     result.assert_outcomes(passed=15, skipped=1)

@@ -13,8 +13,22 @@ from mediconfusion_tests.fixtures.sample_benchmark import records
 
 SAMPLE = ("--dataset=sample", "-p", "no:cacheprovider")
 RAW_ANSWERS = [
-    "A", "B", '("A")', "B.", "I cannot see the image", "A and B", "The answer is (B)", ".A:",
-    'B")', "A\nbecause", "(B)", "b", '("B").', "A:", "Option A", "",
+    "A",
+    "B",
+    '("A")',
+    "B.",
+    "I cannot see the image",
+    "A and B",
+    "The answer is (B)",
+    ".A:",
+    'B")',
+    "A\nbecause",
+    "(B)",
+    "b",
+    '("B").',
+    "A:",
+    "Option A",
+    "",
 ]
 
 
@@ -28,8 +42,17 @@ def reference_letter(answer: str | None) -> str:
     if answer is not None:
         tokens = answer.replace("\n", " ").split(" ")
         for letter in scores:
-            forms = [letter, f"{letter}:", f".{letter}", f".{letter}:", f"{letter}.", f'{letter}")',
-                     f'("{letter}":', f'("{letter}")', f'("{letter}").']
+            forms = [
+                letter,
+                f"{letter}:",
+                f".{letter}",
+                f".{letter}:",
+                f"{letter}.",
+                f'{letter}")',
+                f'("{letter}":',
+                f'("{letter}")',
+                f'("{letter}").',
+            ]
             if any(form in tokens for form in forms):
                 scores[letter] = 10
     if scores["A"] == scores["B"] == 10:
@@ -88,7 +111,9 @@ def harness_file(folder: Path) -> tuple[Path, dict]:
     for index, (pair_id, record) in enumerate(records().items()):
         raws = RAW_ANSWERS[index % len(RAW_ANSWERS)], RAW_ANSWERS[(3 * index + 1) % len(RAW_ANSWERS)]
         letters = [reference_letter(r) for r in raws]
-        answers = [{"full_answer": r, "A": 10 * (c == "A"), "B": 10 * (c == "B")} for r, c in zip(raws, letters)]
+        answers = [
+            {"full_answer": r, "A": 10 * (c == "A"), "B": 10 * (c == "B")} for r, c in zip(raws, letters, strict=True)
+        ]
         if index % 4 == 0:  # some published files nest each answer once more
             answers[1] = {"answer": answers[1], "logprob": -1.5}
         table = reference_table(record, *letters, CATEGORIES)

@@ -30,7 +30,7 @@ def test_folder_resolves_to_json_before_csv(tmp_path: Path, shared_dir: Path) ->
 
 
 def test_empty_folder_names_the_files_it_wants(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="neither dataset.json nor dataset.csv"):
+    with pytest.raises(DataError, match=r"neither dataset\.json nor dataset\.csv"):
         find_dataset_file(tmp_path)
     with pytest.raises(DataError, match="no such dataset file"):
         find_dataset_file(tmp_path / "missing")
@@ -103,6 +103,15 @@ def test_non_object_record_and_top_level(tmp_path: Path) -> None:
 
 def test_required_fields_are_the_documented_ones() -> None:
     assert set(REQUIRED_FIELDS) == {
-        "im_1", "im_2", "im_1_local", "im_2_local", "category_1", "category_2",
-        "question", "option_A", "option_B", "im_1_correct", "im_2_correct",
+        "im_1",
+        "im_2",
+        "im_1_local",
+        "im_2_local",
+        "category_1",
+        "category_2",
+        "question",
+        "option_A",
+        "option_B",
+        "im_1_correct",
+        "im_2_correct",
     }

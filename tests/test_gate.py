@@ -50,12 +50,18 @@ def test_categories_match_case_insensitively_and_with_underscores() -> None:
 
 def test_evaluate_reports_value_interval_and_verdict() -> None:
     metrics = compute_metrics(
-        [outcome("1", ("A", "B"), ("A", "B")), outcome("2", ("A", "B"), ("A", "A")), outcome("3", ("B", "A"), ("B", "B"))]
+        [
+            outcome("1", ("A", "B"), ("A", "B")),
+            outcome("2", ("A", "B"), ("A", "A")),
+            outcome("3", ("B", "A"), ("B", "B")),
+        ]
     )
     conditions = ["set_accuracy>=0.3", "confusion<0.5", "Cerebral.set_accuracy>=0.1"]
     passed, failed, cerebral = evaluate([parse_condition(c) for c in conditions], metrics)
-    assert passed.passed and passed.value == pytest.approx(1 / 3) and passed.n == 3
-    assert not failed.passed and failed.value == pytest.approx(2 / 3)
+    assert (passed.passed, passed.n) == (True, 3)
+    assert passed.value == pytest.approx(1 / 3)
+    assert not failed.passed
+    assert failed.value == pytest.approx(2 / 3)
     assert "FAIL confusion = 0.6667 [95% CI" in failed.describe()
     assert cerebral.passed  # paper figure: one set-correct pair adds 2 of the 6 Cerebral images
     assert cerebral.value == pytest.approx(2 / 6)

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from helpers import read_results
@@ -21,7 +22,7 @@ RESOLVE = "/datasets/shahab7899/MediConfusion/resolve/"
 
 
 class FakeHub(BaseHTTPRequestHandler):
-    files: dict[str, tuple[str, bytes]] = {}
+    files: ClassVar[dict[str, tuple[str, bytes]]] = {}
 
     def _respond(self, body: bool) -> None:
         revision, _, name = self.path.removeprefix(RESOLVE).partition("/")
@@ -40,10 +41,10 @@ class FakeHub(BaseHTTPRequestHandler):
         if body:
             self.wfile.write(content)
 
-    def do_HEAD(self) -> None:  # noqa: N802 - http.server's naming
+    def do_HEAD(self) -> None:
         self._respond(body=False)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._respond(body=True)
 
     def log_message(self, *args: object) -> None:

@@ -15,9 +15,7 @@ def python(code: str) -> subprocess.CompletedProcess[str]:
 
 def test_plugin_import_pulls_in_no_heavy_package() -> None:
     result = python(
-        "import sys\n"
-        "import mediconfusion_tests.plugin\n"
-        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+        f"import sys\nimport mediconfusion_tests.plugin\nprint(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
@@ -25,9 +23,7 @@ def test_plugin_import_pulls_in_no_heavy_package() -> None:
 
 def test_help_works_with_heavy_packages_unavailable() -> None:
     result = python(
-        BLOCK.format(heavy=HEAVY)
-        + "import pytest\n"
-        + "sys.exit(pytest.main(['--help', '-p', 'no:cacheprovider']))\n"
+        BLOCK.format(heavy=HEAVY) + "import pytest\n" + "sys.exit(pytest.main(['--help', '-p', 'no:cacheprovider']))\n"
     )
     assert result.returncode == 0, result.stderr
     assert "--model=SPEC" in result.stdout
@@ -38,7 +34,7 @@ def test_baselines_run_with_heavy_packages_unavailable(tmp_path) -> None:
     result = python(
         BLOCK.format(heavy=("torch", "transformers", "datasets", "tokenizers"))
         + "import pytest\n"
-        + f"sys.exit(pytest.main(['--model=random', '--dataset=sample', '-q', '-p', 'no:cacheprovider',"
+        + "sys.exit(pytest.main(['--model=random', '--dataset=sample', '-q', '-p', 'no:cacheprovider',"
         + f" '--results-dir', {str(tmp_path)!r}, '--gate', 'set_accuracy>=0.1']))\n"
     )
     assert result.returncode == 0, result.stdout[-2000:]
@@ -48,7 +44,8 @@ def test_a_model_needing_torch_says_what_to_install(tmp_path) -> None:
     result = python(
         BLOCK.format(heavy=("torch",))
         + "import pytest\n"
-        + f"sys.exit(pytest.main(['--model=demo', '-q', '-p', 'no:cacheprovider', '--results-dir', {str(tmp_path)!r}]))\n"
+        + "sys.exit(pytest.main(['--model=demo', '-q', '-p', 'no:cacheprovider',"
+        + f" '--results-dir', {str(tmp_path)!r}]))\n"
     )
     assert result.returncode != 0
     assert "cannot load model 'demo': this model needs torch and transformers (torch is missing)" in result.stdout

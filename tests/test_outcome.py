@@ -13,9 +13,7 @@ def test_messages_for_each_failure_class() -> None:
     assert outcome(decisions=("A", "A")).failure_class == "confused"
     wrong = outcome(truth=("A", "B"), decisions=("B", "A"))
     assert wrong.failure_class == "wrong"
-    assert wrong.failure_message == (
-        "wrong on image 1: answered B, truth A; wrong on image 2: answered A, truth B"
-    )
+    assert wrong.failure_message == ("wrong on image 1: answered B, truth A; wrong on image 2: answered A, truth B")
     mixed = outcome(decisions=(None, "A"), raws=("   ", "A"))
     assert mixed.failure_class == "invalid"
     assert mixed.failure_message == 'invalid answer on image 1: ""; wrong on image 2: answered A, truth B'

@@ -15,7 +15,7 @@ def test_known_models_and_arguments() -> None:
     assert registry.parse("random").name == "random"
     spec = registry.parse("replay:/tmp/x.json")
     assert (spec.name, spec.argument) == ("replay", "/tmp/x.json")
-    with pytest.raises(ModelSpecError, match="unknown model 'gpt-9'. Known models: always-a, always-b, demo"):
+    with pytest.raises(ModelSpecError, match=r"unknown model 'gpt-9'\. Known models: always-a, always-b, demo"):
         registry.parse("gpt-9")
     with pytest.raises(ModelSpecError, match="needs an argument"):
         registry.parse("replay")

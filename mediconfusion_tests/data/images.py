@@ -119,14 +119,11 @@ def problems_message(layout: ImageLayout, problems: dict[int, str], pairs: Seque
     users = pairs_by_image(pairs)
     affected = sorted({pid for image in problems for pid in users.get(image, [])})
     lines = [
-        f"{len(problems)} of {len(images)} benchmark images are missing or unreadable "
-        f"(looked for {layout.describe()}):"
+        f"{len(problems)} of {len(images)} benchmark images are missing or unreadable (looked for {layout.describe()}):"
     ]
     for local_id in sorted(problems):
         ref = images[local_id]
-        lines.append(
-            f"  - image {ref.label}: {problems[local_id]} [pairs {', '.join(users.get(local_id, []))}]"
-        )
+        lines.append(f"  - image {ref.label}: {problems[local_id]} [pairs {', '.join(users.get(local_id, []))}]")
     lines.append(f"Fetch the images with:  {FETCH_COMMAND.format(root=layout.root)}")
     lines.append(
         f"or pass --images DIR to point at them, or --allow-missing-images to skip the "

@@ -113,16 +113,12 @@ def _local_id(record: Mapping[str, Any], name: str, where: str, problems: Record
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
     if not isinstance(value, int) or value < 0:
-        problems.add(
-            where, f"field {name!r} must be a non-negative integer image id, got {record.get(name)!r}"
-        )
+        problems.add(where, f"field {name!r} must be a non-negative integer image id, got {record.get(name)!r}")
         return -1
     return value
 
 
-def _categories(
-    record: Mapping[str, Any], name: str, where: str, problems: RecordProblems
-) -> tuple[str, ...]:
+def _categories(record: Mapping[str, Any], name: str, where: str, problems: RecordProblems) -> tuple[str, ...]:
     value = record.get(name)
     if not isinstance(value, Sequence) or isinstance(value, str) or not value:
         problems.add(where, f"field {name!r} must be a non-empty list of category names, got {value!r}")
@@ -166,12 +162,8 @@ def parse_record(pair_id: str, record: object, problems: RecordProblems) -> Pair
     pair = Pair(
         id=pair_id,
         images=(
-            ImageRef(
-                _text(record, "im_1", where, problems), _local_id(record, "im_1_local", where, problems)
-            ),
-            ImageRef(
-                _text(record, "im_2", where, problems), _local_id(record, "im_2_local", where, problems)
-            ),
+            ImageRef(_text(record, "im_1", where, problems), _local_id(record, "im_1_local", where, problems)),
+            ImageRef(_text(record, "im_2", where, problems), _local_id(record, "im_2_local", where, problems)),
         ),
         categories=(
             _categories(record, "category_1", where, problems),

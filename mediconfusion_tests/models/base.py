@@ -54,9 +54,7 @@ class Answer:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Answer:
-        return cls(
-            data.get("text"), dict(data.get("scores") or {}), data.get("letter"), dict(data.get("meta") or {})
-        )
+        return cls(data.get("text"), dict(data.get("scores") or {}), data.get("letter"), dict(data.get("meta") or {}))
 
 
 class Model(ABC):

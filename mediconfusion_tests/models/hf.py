@@ -37,9 +37,7 @@ def require_transformers() -> tuple[Any, Any]:
 def folder_fingerprint(folder: Path) -> str:
     """Hash of a local checkpoint's weights and processing files."""
     digest = hashlib.sha256()
-    names = sorted(p.name for p in folder.glob("*.safetensors")) + [
-        n for n in _HASHED_FILES if (folder / n).exists()
-    ]
+    names = sorted(p.name for p in folder.glob("*.safetensors")) + [n for n in _HASHED_FILES if (folder / n).exists()]
     for name in names:
         digest.update(name.encode())
         digest.update(hashlib.sha256((folder / name).read_bytes()).digest())
@@ -75,9 +73,7 @@ class HFModel(Model):
         self.tokenizer.padding_side = "left"
         local = Path(source)
         self._fingerprint = f"hf:{self.name}:" + (
-            folder_fingerprint(local)
-            if local.is_dir()
-            else str(getattr(self.model.config, "_commit_hash", revision))
+            folder_fingerprint(local) if local.is_dir() else str(getattr(self.model.config, "_commit_hash", revision))
         )
         self._letter_ids = {letter: self._token_variants(letter) for letter in LETTERS}
 
@@ -138,9 +134,7 @@ class HFModel(Model):
             if len(encoded) == 1 and encoded[0] not in ids:
                 ids.append(encoded[0])
         if not ids:
-            raise ModelError(
-                f"{self.name}: the tokenizer has no single token for the answer letter {letter!r}"
-            )
+            raise ModelError(f"{self.name}: the tokenizer has no single token for the answer letter {letter!r}")
         return ids
 
     # -- modes --------------------------------------------------------------------------
@@ -197,9 +191,7 @@ class HFModel(Model):
         prompt_ids = prompt_only["input_ids"][row][prompt_only["attention_mask"][row].bool()].tolist()
         # The option starts where the two tokenisations part: normally right after the
         # prompt, earlier if the tokenizer merged the prompt's last characters with it.
-        start = next(
-            (i for i, (x, y) in enumerate(zip(full_ids, prompt_ids, strict=False)) if x != y), len(prompt_ids)
-        )
+        start = next((i for i, (x, y) in enumerate(zip(full_ids, prompt_ids, strict=False)) if x != y), len(prompt_ids))
         if start >= len(full_ids):
             raise ModelError(f"{self.name}: an option produced no tokens after the prompt")
         offset = full["input_ids"].shape[1] - len(full_ids)  # left padding

@@ -149,8 +149,7 @@ class Registry:
         entry = self.entry(spec)
         if mode not in entry.modes:
             raise ModelSpecError(
-                f"model {spec.raw!r} does not support --mode={mode}; "
-                f"it supports {', '.join(sorted(entry.modes))}"
+                f"model {spec.raw!r} does not support --mode={mode}; it supports {', '.join(sorted(entry.modes))}"
             )
 
 

@@ -63,9 +63,7 @@ def _harness_answer(where: str, raw: object, mode: str) -> Answer:
         raise DataError(f"{where}: full_answer must be a string or null, got {type(text).__name__}")
     scores = {k: float(raw[k]) for k in ("A", "B") if _number(raw.get(k))}
     if mode == "freeform" and len(scores) != 2:
-        raise DataError(
-            f"{where}: --mode=freeform needs numeric judge scores A and B, got {dict(raw)!r:.120}"
-        )
+        raise DataError(f"{where}: --mode=freeform needs numeric judge scores A and B, got {dict(raw)!r:.120}")
     if mode != "freeform" and "full_answer" not in raw:
         raise DataError(f"{where}: --mode={mode} needs full_answer (the model's raw text)")
     meta = {"gpt_reason": raw["gpt_reason"]} if "gpt_reason" in raw else {}
@@ -131,9 +129,7 @@ def read_replay(path: Path, mode: str) -> ReplayFile:
     if data.get("schema") == OURS:
         answers, recorded_mode = _read_ours(path, data)
         if recorded_mode is not None and recorded_mode != mode:
-            raise DataError(
-                f"replay file {path} was recorded with --mode={recorded_mode}; pass --mode={recorded_mode}"
-            )
+            raise DataError(f"replay file {path} was recorded with --mode={recorded_mode}; pass --mode={recorded_mode}")
         return ReplayFile(path, OURS, digest, answers, recorded_mode)
     answers, scores = _read_harness(path, data, mode)
     return ReplayFile(path, HARNESS, digest, answers, None, scores)

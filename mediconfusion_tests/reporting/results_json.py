@@ -46,11 +46,7 @@ def pair_record(pair: Pair, outcome: PairOutcome | None, skipped: str | None) ->
 def pair_records(
     pairs: Sequence[Pair], outcomes: Mapping[str, PairOutcome], skipped: Mapping[str, str]
 ) -> list[dict[str, Any]]:
-    return [
-        pair_record(p, outcomes.get(p.id), skipped.get(p.id))
-        for p in pairs
-        if p.id in outcomes or p.id in skipped
-    ]
+    return [pair_record(p, outcomes.get(p.id), skipped.get(p.id)) for p in pairs if p.id in outcomes or p.id in skipped]
 
 
 def write_json(path: Path, data: object) -> None:

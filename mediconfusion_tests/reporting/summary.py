@@ -33,8 +33,7 @@ def terminal_summary(session: RunSession, metrics: Metrics, verdict: Verdict) ->
     skipped = session.skips()
     scored = metrics.overall.pairs
     lines = [
-        f"model {session.spec.raw} · mode {config.mode} · dataset {session.plan.dataset.label}"
-        f" · seed {config.seed}",
+        f"model {session.spec.raw} · mode {config.mode} · dataset {session.plan.dataset.label} · seed {config.seed}",
         f"scored {scored} of {len(session.pairs)} pairs"
         + (f" ({len(skipped)} skipped)" if skipped else "")
         + (f" · {len(session.errors)} errored" if session.errors else ""),
@@ -46,13 +45,9 @@ def terminal_summary(session: RunSession, metrics: Metrics, verdict: Verdict) ->
     if failure:
         lines.append(failure)
     if config.mode == "mc":
-        changed = sum(
-            a.decision != a.alternative_decision for o in session.outcomes.values() for a in o.answers or ()
-        )
+        changed = sum(a.decision != a.alternative_decision for o in session.outcomes.values() for a in o.answers or ())
         other = "robust" if config.answer_parser == "paper" else "paper"
-        lines.append(
-            f"answer parser: {config.answer_parser}; {changed} decision(s) would differ with {other}"
-        )
+        lines.append(f"answer parser: {config.answer_parser}; {changed} decision(s) would differ with {other}")
     if session.audit and session.audit.get("mismatches"):
         lines.append(
             f"WARNING: {len(session.audit['mismatches'])} replayed pair(s) differ from the scores the "

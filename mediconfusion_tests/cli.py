@@ -1,0 +1,70 @@
+"""The ``mediconfusion`` command: tools around the pytest suite.
+
+``mediconfusion summary RESULTS.json`` prints a finished run's table again,
+recomputed from its per-pair records (so it also checks the file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from mediconfusion_tests.reporting.results_json import read_results
+from mediconfusion_tests.reporting.tables import interval_line, terminal_table
+from mediconfusion_tests.scoring.metrics import compute_metrics
+from mediconfusion_tests.scoring.outcome import ImageAnswer, PairOutcome
+
+
+def outcomes_from_results(results: dict) -> list[PairOutcome]:
+    outcomes = []
+    for record in results.get("pairs", []):
+        answers = record.get("answers")
+        if record.get("status") in ("skipped", "not run"):
+            continue
+        outcomes.append(
+            PairOutcome(
+                str(record["pair_id"]),
+                (tuple(record["categories"][0]), tuple(record["categories"][1])),
+                (record["truth"][0], record["truth"][1]),
+                None if answers is None else (ImageAnswer(**answers[0]), ImageAnswer(**answers[1])),
+                error=record.get("error"),
+            )
+        )
+    return outcomes
+
+
+def summary(path: Path) -> int:
+    try:
+        results = read_results(path)
+    except (OSError, ValueError) as exc:
+        print(f"mediconfusion: {exc}", file=sys.stderr)
+        return 2
+    metrics = compute_metrics(outcomes_from_results(results))
+    model, config = results["model"], results["config"]
+    print(f"{results['run']['id']}: model {model['spec']} · mode {config['mode']} · dataset {config['dataset']}")
+    for line in terminal_table(metrics):
+        print(line)
+    print(interval_line(metrics.overall))
+    gate = results.get("gate")
+    if gate is not None:
+        print("gate " + ("passed" if gate["passed"] else "FAILED"))
+    if metrics.to_dict() != results["metrics"]:
+        print("WARNING: the stored metrics differ from those recomputed from the pair records", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mediconfusion", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    show = commands.add_parser("summary", help="print the table of a results.json")
+    show.add_argument("results", type=Path, help="a results.json, or a run folder (e.g. reports/latest)")
+    args = parser.parse_args(argv)
+    path: Path = args.results
+    return summary(path / "results.json" if path.is_dir() else path)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
