@@ -48,8 +48,8 @@ def test_invalid_json_names_line_and_column(tmp_path: Path) -> None:
         read_pairs(path)
 
 
-def test_every_record_problem_is_listed_with_pair_and_field(real_dataset: dict, tmp_path: Path) -> None:
-    records = dict(list(real_dataset.items())[:4])
+def test_every_record_problem_is_listed_with_pair_and_field(sample_dir: Path, tmp_path: Path) -> None:
+    records = dict(list(json.loads((sample_dir / "dataset.json").read_text()).items())[:4])
     first, second, third, _ = records
     del records[first]["question"]
     records[second]["im_2_correct"] = "C"

@@ -52,10 +52,11 @@ class FakeHub(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def hub(shared_dir: Path) -> Iterator[str]:
-    real = (shared_dir / "dataset.json").read_bytes()
-    smaller = json.dumps(dict(list(json.loads(real).items())[:10])).encode()
-    FakeHub.files = {"main": (MAIN_COMMIT, real), MAIN_COMMIT: (MAIN_COMMIT, real), "v1.0": (TAG_COMMIT, smaller)}
+def hub(sample_dir: Path) -> Iterator[str]:
+    """Serves the sample's records as the hub dataset: 16 pairs on main, 10 at tag v1.0."""
+    full = (sample_dir / "dataset.json").read_bytes()
+    smaller = json.dumps(dict(list(json.loads(full).items())[:10])).encode()
+    FakeHub.files = {"main": (MAIN_COMMIT, full), MAIN_COMMIT: (MAIN_COMMIT, full), "v1.0": (TAG_COMMIT, smaller)}
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeHub)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -80,14 +81,14 @@ def resolve(env: dict[str, str], revision: str | None) -> subprocess.CompletedPr
 def test_download_pin_and_offline_cache(hub: str, tmp_path: Path) -> None:
     env = {**os.environ, "HF_ENDPOINT": hub, "HF_HUB_CACHE": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "0"}
     online = resolve(env, None)
-    assert json.loads(online.stdout) == {"revision": MAIN_COMMIT, "pairs": 176}, online.stderr
+    assert json.loads(online.stdout) == {"revision": MAIN_COMMIT, "pairs": 16}, online.stderr
     pinned = resolve(env, "v1.0")
     assert json.loads(pinned.stdout) == {"revision": TAG_COMMIT, "pairs": 10}, pinned.stderr
     unknown = resolve(env, "v9")
     assert unknown.returncode == 3
     assert "has no revision 'v9'" in unknown.stdout
     offline = resolve({**env, "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": "http://127.0.0.1:9"}, None)
-    assert json.loads(offline.stdout) == {"revision": MAIN_COMMIT, "pairs": 176}, offline.stderr
+    assert json.loads(offline.stdout) == {"revision": MAIN_COMMIT, "pairs": 16}, offline.stderr
     nothing_cached = resolve({**env, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "empty")}, None)
     assert nothing_cached.returncode == 3
     assert "Nothing usable is cached" in nothing_cached.stdout
@@ -105,5 +106,5 @@ def test_default_source_is_the_hub_and_results_record_its_commit(
     results = read_results(pytester.path)
     assert results["dataset"]["source"] == "hub"
     assert results["dataset"]["revision"] == MAIN_COMMIT
-    assert results["counts"]["pairs_scored"] == 176
-    assert list(results["metrics"]["categories"])[:2] == ["Cerebral", "Vascular"]
+    assert results["counts"]["pairs_scored"] == 16
+    assert list(results["metrics"]["categories"])[:2] == ["Cerebral", "Musculoskeletal"]

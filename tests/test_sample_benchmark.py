@@ -9,16 +9,41 @@ from mediconfusion_tests.fixtures.sample_benchmark import PAIRS, SCENES, sample_
 from mediconfusion_tests.fixtures.sample_oracle import oracle_letter, read_attribute
 from mediconfusion_tests.fixtures.scenes import draw_scene
 
+REAL_SCHEMA = {
+    "im_1",
+    "im_2",
+    "im_1_local",
+    "im_2_local",
+    "cap_1",
+    "cap_2",
+    "category_1",
+    "category_2",
+    "BiomedCLIP_sim",
+    "DINO_sim",
+    "question",
+    "option_A",
+    "option_B",
+    "im_1_correct",
+    "im_2_correct",
+    "AI_question",
+    "AI_option_A",
+    "AI_option_B",
+}
 
-def test_sample_is_a_valid_benchmark_in_the_real_schema(sample_dir: Path, shared_dir: Path) -> None:
+
+def test_sample_is_a_valid_benchmark_in_the_real_schema(sample_dir: Path) -> None:
     pairs = read_pairs(sample_dir / "dataset.json")
     assert len(pairs) >= 12
     assert len({c for p in pairs for c in p.all_categories}) >= 3
     assert all(p.truth[0] != p.truth[1] for p in pairs)
-    real_fields = set(next(iter(json.loads((shared_dir / "dataset.json").read_text()).values())))
     sample_fields = set(next(iter(json.loads((sample_dir / "dataset.json").read_text()).values())))
     # Every field of the real schema but the two model similarity scores, which we cannot compute.
-    assert real_fields - sample_fields == {"BiomedCLIP_sim", "DINO_sim"}
+    assert REAL_SCHEMA - sample_fields == {"BiomedCLIP_sim", "DINO_sim"}
+    assert sample_fields <= REAL_SCHEMA
+
+
+def test_the_listed_schema_is_the_real_one(real_dataset: dict) -> None:
+    assert set(next(iter(real_dataset.values()))) == REAL_SCHEMA
 
 
 def test_images_are_deterministic() -> None:
