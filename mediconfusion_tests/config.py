@@ -7,7 +7,7 @@ rootdir's pyproject.toml, else from the defaults below.
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,6 @@ class RunConfig:
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
     device: str = "auto"
     config_file: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -63,9 +62,9 @@ class RunConfig:
         return Path(self.answer_store) if self.answer_store else Path(self.results_dir) / "answers.sqlite"
 
 
-#: Keys accepted in [tool.mediconfusion]; "gate" may be a string or a list.
+#: Keys accepted in [tool.mediconfusion]; "gate" may be a string or a list. The model is
+#: deliberately not among them: a project's plain `pytest` must not turn into a benchmark run.
 FILE_KEYS = {
-    "model": "model",
     "mode": "mode",
     "dataset": "dataset",
     "dataset_revision": "dataset_revision",

@@ -161,6 +161,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             _start_controller(session.config, state, prepare_run)
     except MediConfusionError as exc:
         raise _usage(exc) from None
+    assert state.plan is not None
     for category in state.plan.categories:
         session.config.addinivalue_line("markers", f"{marker_name(category)}: pairs in category {category}")
 
@@ -230,10 +231,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def mediconfusion_model(request: pytest.FixtureRequest) -> Iterator[Model]:
     """The model under test, loaded once per process (one per xdist worker)."""
-    state = _require(request.config)
-    spec = state.registry.parse(state.plan.config.model or "")  # type: ignore[union-attr]
+    state, plan = _require(request.config)
+    spec = state.registry.parse(plan.config.model or "")
     try:
-        model = state.registry.entry(spec).load_factory()(spec, state.plan.config)  # type: ignore[union-attr]
+        model = state.registry.entry(spec).load_factory()(spec, plan.config)
     except MediConfusionError as exc:
         # A complete message (what is missing, what to install); the traceback adds nothing.
         pytest.fail(f"cannot load model {spec.raw!r}: {exc}", pytrace=False)
@@ -248,8 +249,7 @@ def mediconfusion_engine(mediconfusion_model: Model, request: pytest.FixtureRequ
     from mediconfusion_tests.prompts import BUILTIN
     from mediconfusion_tests.store import AnswerStore
 
-    plan = _require(request.config).plan
-    assert plan is not None
+    _, plan = _require(request.config)
     config = plan.config
     store = AnswerStore(config.answer_store_path()) if config.use_cache else None
     yield Engine(
@@ -275,11 +275,11 @@ def record_pair_outcome(request: pytest.FixtureRequest) -> Callable[[PairOutcome
     return record
 
 
-def _require(config: pytest.Config) -> State:
+def _require(config: pytest.Config) -> tuple[State, RunPlan]:
     state = _state(config)
     if state is None or state.plan is None:
         raise pytest.UsageError("MediConfusion fixtures need --model=NAME (see pytest --list-models)")
-    return state
+    return state, state.plan
 
 
 # -- roll-up on the controller ------------------------------------------------------

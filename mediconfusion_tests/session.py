@@ -189,6 +189,7 @@ class RunSession:
 
     def write(self, outcomes: list[PairOutcome]) -> None:
         results_dir = Path(self.config.results_dir)
+        assert self.metrics is not None
         folder = create_run_folder(results_dir, self.plan.run_id)
         document = self.document(outcomes)
         write_json(folder / "results.json", document)

@@ -159,7 +159,7 @@ class HFModel(Model):
             top = max(best.values())
             weights = {letter: math.exp(value - top) for letter, value in best.items()}
             total = sum(weights.values())
-            probs = {letter: weights[letter] / total for letter in LETTERS}
+            probs: dict[str, float] = {letter: weights[letter] / total for letter in LETTERS}
             letter: Letter = "A" if probs["A"] >= probs["B"] else "B"
             answers.append(Answer(letter, probs, letter))
         return answers
