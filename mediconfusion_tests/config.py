@@ -24,6 +24,9 @@ else:  # pragma: no cover
 DEFAULT_IMAGES = "data/images"
 DEFAULT_RESULTS_DIR = "reports"
 DEFAULT_MAX_NEW_TOKENS = 32
+DTYPES = ("auto", "bf16", "fp16", "fp32")
+#: Pairs answered together when --batch-size is auto; the model splits them as memory allows.
+AUTO_CHUNK_PAIRS = 8
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,17 @@ class RunConfig:
     answer_store: str | None = None
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
     device: str = "auto"
+    model_revision: str | None = None
+    dtype: str = "auto"
+    device_map: str | None = None
+    attn_implementation: str | None = None
+    trust_remote_code: bool = False
+    batch_size: int | str = "auto"
+    judge: str | None = None
+    prompts: str | None = None
+    gpus_per_worker: int = 1
+    temperature: float = 0.0
+    top_p: float | None = None
     config_file: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -57,6 +71,13 @@ class RunConfig:
         values = {k: v for k, v in data.items() if k in known}
         values["gates"] = tuple(values.get("gates", ()))
         return cls(**values)
+
+    @property
+    def chunk_pairs(self) -> int:
+        """Pairs per scheduling chunk: a batch holds two images per pair."""
+        if isinstance(self.batch_size, int):
+            return max(1, self.batch_size // 2)
+        return AUTO_CHUNK_PAIRS
 
     def answer_store_path(self) -> Path:
         return Path(self.answer_store) if self.answer_store else Path(self.results_dir) / "answers.sqlite"
@@ -77,6 +98,11 @@ FILE_KEYS = {
     "results_dir": "results_dir",
     "max_new_tokens": "max_new_tokens",
     "device": "device",
+    "dtype": "dtype",
+    "batch_size": "batch_size",
+    "judge": "judge",
+    "prompts": "prompts",
+    "gpus_per_worker": "gpus_per_worker",
 }
 
 
@@ -119,4 +145,12 @@ def validate(config: RunConfig) -> RunConfig:
         raise ConfigError(f"max_new_tokens must be a positive integer, got {config.max_new_tokens!r}")
     if not isinstance(config.judge_threshold, (int, float)) or config.judge_threshold < 0:
         raise ConfigError(f"judge threshold must be a non-negative number, got {config.judge_threshold!r}")
+    if config.batch_size != "auto" and (not isinstance(config.batch_size, int) or config.batch_size < 1):
+        raise ConfigError(f"batch size must be a positive integer or 'auto', got {config.batch_size!r}")
+    if config.dtype not in DTYPES:
+        raise ConfigError(f"unknown dtype {config.dtype!r}; choose from {', '.join(DTYPES)}")
+    if not isinstance(config.gpus_per_worker, int) or config.gpus_per_worker < 1:
+        raise ConfigError(f"gpus per worker must be a positive integer, got {config.gpus_per_worker!r}")
+    if config.temperature < 0 or (config.top_p is not None and not 0 < config.top_p <= 1):
+        raise ConfigError("temperature must be >= 0 and top-p in (0, 1]")
     return config

@@ -1,19 +1,107 @@
-"""Ask the model about both images of a pair, through the answer store, and judge the pair."""
+"""Ask the model about pairs in batches that span pairs, through the answer store, and judge each pair.
+
+A test case asks for one pair; the engine answers the whole chunk of pairs
+that pair belongs to (the same chunks the xdist scheduler keeps on one worker),
+then hands the answers out pair by pair. Each pair is committed to the answer
+store on its own. A failing batch is retried pair by pair, so one bad pair
+cannot fail its neighbours; out-of-memory halves the batch.
+"""
 
 from __future__ import annotations
 
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mediconfusion_tests.data.images import ImageLayout, file_sha256
 from mediconfusion_tests.data.schema import Pair
+from mediconfusion_tests.errors import ModelOutOfMemory
 from mediconfusion_tests.models.base import Answer, Model, Query
-from mediconfusion_tests.prompts import PromptSet
+from mediconfusion_tests.prompts import BUILTIN, PromptSet
 from mediconfusion_tests.scoring.decide import decide
+from mediconfusion_tests.scoring.judge import parse_judge_scores
 from mediconfusion_tests.scoring.outcome import ImageAnswer, PairOutcome
 from mediconfusion_tests.scoring.parse import PARSERS, get_parser
 from mediconfusion_tests.store import AnswerStore, answer_key
+
+#: The first batch tried when --batch-size is auto; out-of-memory halves it.
+AUTO_START = 32
+
+
+@dataclass
+class _Failure:
+    message: str
+    detail: str
+
+
+@dataclass
+class Batcher:
+    """Answers queries through one model and one store, batch by batch."""
+
+    model: Model
+    store: AnswerStore | None
+    batch_size: int | str = "auto"
+    calls: int = 0
+    _size: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._size = AUTO_START if self.batch_size == "auto" else int(self.batch_size)
+        if not self.model.cacheable:
+            self.store = None
+
+    def _call(self, queries: Sequence[Query]) -> list[Answer]:
+        self.calls += 1
+        answers = list(self.model.answer(queries))
+        if len(answers) != len(queries):
+            raise RuntimeError(f"model returned {len(answers)} answers for {len(queries)} queries")
+        return answers
+
+    def _fill(self, queries: Sequence[Query], out: dict[str, Answer | _Failure]) -> None:
+        """Answer queries in batches; a failing batch is retried one pair at a time."""
+        start = 0
+        while start < len(queries):
+            batch = queries[start : start + self._size]
+            try:
+                out.update(zip((q.key for q in batch), self._call(batch), strict=True))
+            except ModelOutOfMemory as exc:
+                if self.batch_size != "auto" or self._size == 1:
+                    raise ModelOutOfMemory(f"{exc} with a batch of {self._size}; lower --batch-size") from exc
+                self._size //= 2
+                continue
+            except Exception as exc:
+                pairs = sorted({q.pair_id for q in batch})
+                if len(pairs) > 1:
+                    for pair_id in pairs:
+                        self._fill([q for q in batch if q.pair_id == pair_id], out)
+                else:
+                    failure = _Failure(f"{type(exc).__name__}: {exc}".splitlines()[0], traceback.format_exc())
+                    out.update({q.key: failure for q in batch})
+            start += len(batch)
+
+    def answer(self, queries: Sequence[Query]) -> dict[str, tuple[Answer | _Failure, bool]]:
+        """{query key: (answer or failure, came from the store)}; each pair is stored as soon as it is whole."""
+        if self.store is None:
+            fresh: dict[str, Answer | _Failure] = {}
+            self._fill(queries, fresh)
+            return {key: (value, False) for key, value in fresh.items()}
+        fingerprint = self.model.fingerprint()
+        settings = self.model.generation_settings()
+        keys = {q.key: answer_key(fingerprint, q, settings) for q in queries}
+        stored = self.store.get_many(list(keys.values()))
+        result: dict[str, tuple[Answer | _Failure, bool]] = {
+            q.key: (stored[keys[q.key]], True) for q in queries if keys[q.key] in stored
+        }
+        missing = [q for q in queries if q.key not in result]
+        answered: dict[str, Answer | _Failure] = {}
+        self._fill(missing, answered)
+        for pair_id in dict.fromkeys(q.pair_id for q in missing):
+            mine = [q for q in missing if q.pair_id == pair_id]
+            values = [answered[q.key] for q in mine]
+            if all(isinstance(v, Answer) for v in values):
+                self.store.put_many(fingerprint, [(keys[q.key], q, v) for q, v in zip(mine, values, strict=True)])  # type: ignore[misc]
+        result.update({key: (value, False) for key, value in answered.items()})
+        return result
 
 
 class Engine:
@@ -26,20 +114,37 @@ class Engine:
         store: AnswerStore | None,
         answer_parser: str = "paper",
         judge_threshold: float = 3.0,
+        *,
+        batch_size: int | str = "auto",
+        schedule: Sequence[Pair] = (),
+        chunk_of: Callable[[str], int] | None = None,
+        judge: Model | None = None,
     ) -> None:
-        self.model = model
         self.mode = mode
         self.prompts = prompts
         self.layout = layout
-        self.store = store if model.cacheable else None
         self.parser_name = answer_parser
         self.parser = get_parser(answer_parser)
         # In mc mode every decision is also read with the other parser, to report disagreements.
         self.other_parser = next(p for name, p in PARSERS.items() if name != answer_parser)
         self.judge_threshold = judge_threshold
+        self.batcher = Batcher(model, store, batch_size)
+        self.judge = None if judge is None else Batcher(judge, store, batch_size)
+        self.schedule = list(schedule)
+        self.scheduled = {pair.id for pair in self.schedule}
+        self.chunk_of = chunk_of
         self._hashes: dict[str, str] = {}
-        self.calls = 0
+        self._ready: dict[str, PairOutcome] = {}
 
+    @property
+    def model(self) -> Model:
+        return self.batcher.model
+
+    @property
+    def calls(self) -> int:
+        return self.batcher.calls
+
+    # -- queries -------------------------------------------------------------------------
     def _image(self, pair: Pair, index: int) -> tuple[str, str]:
         if self.layout is None:
             return "", ""
@@ -50,29 +155,73 @@ class Engine:
 
     def queries(self, pair: Pair) -> list[Query]:
         prompt = self.prompts.render(self.mode, pair)
+        verbatim = self.prompts is not BUILTIN
         out = []
         for index in (0, 1):
             path, digest = self._image(pair, index)
-            out.append(Query(pair.id, index + 1, path, digest, pair.question, pair.options, self.mode, prompt))
+            out.append(
+                Query(pair.id, index + 1, path, digest, pair.question, pair.options, self.mode, prompt, verbatim)
+            )
         return out
 
-    def _answers(self, queries: Sequence[Query]) -> tuple[list[Answer], list[bool]]:
-        if self.store is None:
-            self.calls += 1
-            return list(self.model.answer(queries)), [False] * len(queries)
-        fingerprint = self.model.fingerprint()
-        settings = self.model.generation_settings()
-        keys = [answer_key(fingerprint, q, settings) for q in queries]
-        stored = self.store.get_many(keys)
-        missing = [i for i, key in enumerate(keys) if key not in stored]
-        fresh: dict[int, Answer] = {}
-        if missing:
-            self.calls += 1
-            produced = self.model.answer([queries[i] for i in missing])
-            fresh = dict(zip(missing, produced, strict=True))
-            self.store.put_many(fingerprint, [(keys[i], queries[i], fresh[i]) for i in missing])
-        answers = [stored[key] if key in stored else fresh[i] for i, key in enumerate(keys)]
-        return answers, [key in stored for key in keys]
+    def _judge_queries(self, pair: Pair, answers: Sequence[Answer]) -> list[Query]:
+        return [
+            Query(pair.id, index, "", "", pair.question, pair.options, "judge", self.prompts.render_judge(pair, a.text))
+            for index, a in enumerate(answers, start=1)
+        ]
+
+    # -- answering ------------------------------------------------------------------------
+    def _chunk(self, pair: Pair) -> list[Pair]:
+        if self.chunk_of is None or pair.id not in self.scheduled:
+            return [pair]
+        index = self.chunk_of(pair.id)
+        return [p for p in self.schedule if self.chunk_of(p.id) == index and p.id not in self._ready]
+
+    def _judged(self, pairs: Sequence[Pair], answers: Mapping[str, Answer]) -> dict[str, Answer]:
+        """Free-form answers without scores, scored by the judge (cached like any answer)."""
+        if self.judge is None or self.mode != "freeform":
+            return dict(answers)
+        wanted = [
+            q
+            for pair in pairs
+            if all(f"{pair.id}/{i}" in answers for i in (1, 2))
+            for q in self._judge_queries(pair, [answers[f"{pair.id}/1"], answers[f"{pair.id}/2"]])
+            if not answers[q.key].scores
+        ]
+        verdicts = self.judge.answer(wanted)
+        out = dict(answers)
+        for query in wanted:
+            verdict, _ = verdicts[query.key]
+            original = answers[query.key]
+            if isinstance(verdict, _Failure):
+                meta = {**original.meta, "judge_error": verdict.message}
+                out[query.key] = replace(original, meta=meta)
+                continue
+            meta = {**original.meta, "judge": verdict.text, "judge_prompt": query.prompt}
+            out[query.key] = replace(original, scores=parse_judge_scores(verdict.text), meta=meta)
+        return out
+
+    def _prepare(self, pairs: Sequence[Pair]) -> None:
+        queries = {pair.id: self.queries(pair) for pair in pairs}
+        flat = [q for qs in queries.values() for q in qs]
+        results = self.batcher.answer(flat)
+        good = {key: value for key, (value, _) in results.items() if isinstance(value, Answer)}
+        judged = self._judged(pairs, good)
+        for pair in pairs:
+            mine = queries[pair.id]
+            failures = [results[q.key][0] for q in mine if isinstance(results[q.key][0], _Failure)]
+            prompts = tuple(q.prompt for q in mine)
+            if failures:
+                first = failures[0]
+                assert isinstance(first, _Failure)
+                self._ready[pair.id] = PairOutcome(
+                    pair.id, pair.categories, pair.truth, None, first.message, prompts, first.detail
+                )
+                continue
+            answers = [self._image_answer(q, judged[q.key], results[q.key][1]) for q in mine]
+            self._ready[pair.id] = PairOutcome(
+                pair.id, pair.categories, pair.truth, (answers[0], answers[1]), prompts=prompts
+            )
 
     def _image_answer(self, query: Query, answer: Answer, cached: bool) -> ImageAnswer:
         args = (self.mode, answer.text, answer.scores, answer.letter, query.options)
@@ -85,25 +234,16 @@ class Engine:
             alternative_decision=other,
             cached=cached,
             model_letter=answer.letter,
+            meta=dict(answer.meta),
         )
 
     def run_pair(self, pair: Pair) -> PairOutcome:
         """Never raises for model failures: they come back as an outcome with ``error`` set."""
-        queries = self.queries(pair)
-        prompts = tuple(q.prompt for q in queries)
-        try:
-            answers, cached = self._answers(queries)
-            if len(answers) != len(queries):
-                raise RuntimeError(f"model returned {len(answers)} answers for {len(queries)} queries")
-        except Exception as exc:
-            return PairOutcome(
-                pair.id,
-                pair.categories,
-                pair.truth,
-                None,
-                error=f"{type(exc).__name__}: {exc}".splitlines()[0],
-                prompts=prompts,
-                error_detail=traceback.format_exc(),
-            )
-        judged = [self._image_answer(q, a, c) for q, a, c in zip(queries, answers, cached, strict=True)]
-        return PairOutcome(pair.id, pair.categories, pair.truth, (judged[0], judged[1]), prompts=prompts)
+        if pair.id not in self._ready:
+            try:
+                self._prepare(self._chunk(pair))
+            except Exception as exc:  # the store, or out of memory at batch size 1
+                error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                prompts = tuple(q.prompt for q in self.queries(pair))
+                return PairOutcome(pair.id, pair.categories, pair.truth, None, error, prompts, traceback.format_exc())
+        return self._ready.pop(pair.id)

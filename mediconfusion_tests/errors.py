@@ -21,3 +21,7 @@ class ModelSpecError(MediConfusionError):
 
 class ModelError(MediConfusionError):
     """A model failed while loading or answering."""
+
+
+class ModelOutOfMemory(ModelError):
+    """A batch did not fit in accelerator memory; the engine retries with a smaller one."""

@@ -27,9 +27,11 @@ def visible_gpus() -> list[str]:
     return [line.strip() for line in result.stdout.splitlines() if line.strip().isdigit()]
 
 
-def gpu_for_worker(worker_id: str, gpus: list[str]) -> str | None:
-    """gw0 -> first GPU, gw1 -> second, wrapping round when workers outnumber GPUs."""
+def gpus_for_worker(worker_id: str, gpus: list[str], per_worker: int = 1) -> str | None:
+    """CUDA_VISIBLE_DEVICES for a worker: gw0 the first K GPUs, gw1 the next K, wrapping round."""
     match = re.fullmatch(r"gw(\d+)", worker_id)
     if not gpus or match is None:
         return None
-    return gpus[int(match.group(1)) % len(gpus)]
+    count = min(per_worker, len(gpus))
+    start = (int(match.group(1)) * count) % len(gpus)
+    return ",".join(gpus[(start + offset) % len(gpus)] for offset in range(count))

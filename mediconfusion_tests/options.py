@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 from mediconfusion_tests.config import (
     DEFAULT_RESULTS_DIR,
+    DTYPES,
     RunConfig,
     read_file_settings,
     validate,
@@ -49,6 +51,10 @@ def non_negative_float(text: str) -> float:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}")
     return value
+
+
+def batch_size_type(text: str) -> int | str:
+    return "auto" if text == "auto" else positive_int(text)
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -139,10 +145,76 @@ def add_options(parser: pytest.Parser) -> None:
         help="generation length for mc and freeform (default: 32)",
     )
     add("--device", dest=DEST + "device", choices=DEVICES, help="where local models run (default: auto)")
+    add("--model-revision", dest=DEST + "model_revision", metavar="REV", help="checkpoint branch, tag or commit")
+    add("--dtype", dest=DEST + "dtype", choices=DTYPES, help="weights dtype (default: auto, bf16/fp16 on GPU)")
+    add(
+        "--device-map",
+        dest=DEST + "device_map",
+        metavar="MAP",
+        help="transformers device_map (e.g. auto) for models larger than one GPU",
+    )
+    add(
+        "--attn-implementation",
+        dest=DEST + "attn_implementation",
+        metavar="IMPL",
+        help="e.g. sdpa, eager, flash_attention_2",
+    )
+    add(
+        "--trust-remote-code",
+        dest=DEST + "trust_remote_code",
+        action="store_true",
+        default=None,
+        help="allow checkpoints that ship their own model code (off by default)",
+    )
+    add(
+        "--batch-size",
+        dest=DEST + "batch_size",
+        type=batch_size_type,
+        metavar="N|auto",
+        help="images per forward; batches span pairs (default: auto, backing off on out-of-memory)",
+    )
+    add("--judge", dest=DEST + "judge", metavar="SPEC", help="freeform: the model that scores answers 1..10")
+    add("--prompts", dest=DEST + "prompts", metavar="FILE", help="prompt file in the MediConfusion paper's format")
+    add(
+        "--gpus-per-worker",
+        dest=DEST + "gpus_per_worker",
+        type=positive_int,
+        metavar="K",
+        help="GPUs given to each xdist worker (default: 1); -n auto then starts one worker per K GPUs",
+    )
+    add(
+        "--temperature",
+        dest=DEST + "temperature",
+        type=non_negative_float,
+        metavar="T",
+        help="sampling temperature (default: 0, greedy decoding)",
+    )
+    add(
+        "--top-p",
+        dest=DEST + "top_p",
+        type=non_negative_float,
+        metavar="P",
+        help="nucleus sampling (with --temperature)",
+    )
+
+
+#: RunConfig fields that come from an option of the same name (the rest are derived).
+_OPTION_FIELDS = tuple(f.name for f in fields(RunConfig) if f.name not in ("gates", "use_cache", "config_file"))
 
 
 def _cli(config: pytest.Config, name: str) -> Any:
     return config.getoption(DEST + name)
+
+
+def _absolute_argument(spec: str | None, invocation: Path) -> str | None:
+    """replay:PATH and a local hf:PATH are files relative to where pytest started."""
+    if not spec or ":" not in spec:
+        return spec
+    name, argument = spec.split(":", 1)
+    local = argument.startswith((".", "/", "~")) or (invocation / argument).exists()
+    if name == "replay" or (name == "hf" and local):
+        return f"{name}:{(invocation / Path(argument).expanduser()).resolve()}"
+    return spec
 
 
 def read_config(config: pytest.Config) -> RunConfig:
@@ -154,22 +226,7 @@ def read_config(config: pytest.Config) -> RunConfig:
             parse_condition(file_gate)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
-    for name in (
-        "model",
-        "mode",
-        "dataset",
-        "dataset_revision",
-        "images",
-        "answer_parser",
-        "judge_threshold",
-        "seed",
-        "results_dir",
-        "answer_store",
-        "max_new_tokens",
-        "device",
-        "allow_missing_images",
-        "allow_missing_answers",
-    ):
+    for name in _OPTION_FIELDS:
         value = _cli(config, name)
         if value is not None:
             values[name] = value
@@ -179,15 +236,14 @@ def read_config(config: pytest.Config) -> RunConfig:
     values["config_file"] = str(pyproject) if pyproject.is_file() else None
     invocation = Path(config.invocation_params.dir)
     values["results_dir"] = str((invocation / values.get("results_dir", DEFAULT_RESULTS_DIR)).resolve())
-    for name in ("images", "answer_store"):
+    for name in ("images", "answer_store", "prompts"):
         if values.get(name):
             values[name] = str((invocation / values[name]).resolve())
     dataset = values.get("dataset")
     if dataset and dataset not in ("hub", "sample"):
         values["dataset"] = str((invocation / dataset).resolve())
-    model = values.get("model")
-    if model and model.startswith("replay:"):
-        values["model"] = "replay:" + str((invocation / model.split(":", 1)[1]).resolve())
+    for name in ("model", "judge"):
+        values[name] = _absolute_argument(values.get(name), invocation)
     try:
         return validate(RunConfig.from_dict(values))
     except (ConfigError, TypeError) as exc:

@@ -117,7 +117,9 @@ def prepare_run(config: RunConfig, registry: Registry, gpus: Sequence[str] = ())
     if not config.model:
         raise DataError("no --model given")
     spec: ModelSpec = registry.parse(config.model)
-    registry.check_mode(spec, config.mode)
+    registry.check_mode(spec, config.mode, config.judge)
+    if config.judge:
+        registry.parse(config.judge)
     entry = registry.entry(spec)
     source = config.dataset or entry.default_dataset or "hub"
     config = RunConfig.from_dict({**config.to_dict(), "dataset": source})

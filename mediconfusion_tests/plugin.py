@@ -62,6 +62,8 @@ class State:
     is_worker: bool
     plan: RunPlan | None = None
     pairs: list[Pair] = field(default_factory=list)
+    #: Pair ids this process collected after -m/-k selection, in collection order.
+    selected: list[str] = field(default_factory=list)
     session: RunSession | None = None
     model_info: dict[str, Any] = field(default_factory=dict)
 
@@ -127,14 +129,30 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _pin_gpu(config: pytest.Config, workerinput: dict[str, Any]) -> None:
-    from mediconfusion_tests.gpus import gpu_for_worker
+    from mediconfusion_tests.gpus import gpus_for_worker
 
     plan = workerinput.get(PLAN_KEY, {})
-    if plan.get("config", {}).get("device", "auto") == "cpu":
+    settings = plan.get("config", {})
+    if settings.get("device", "auto") == "cpu":
         return
-    gpu = gpu_for_worker(str(workerinput.get("workerid", "")), list(plan.get("gpus", [])))
-    if gpu is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    gpus = gpus_for_worker(
+        str(workerinput.get("workerid", "")), list(plan.get("gpus", [])), settings.get("gpus_per_worker", 1)
+    )
+    if gpus is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """-n auto with a model on GPUs: one worker per group of --gpus-per-worker GPUs."""
+    if not config.getoption(options.DEST + "model") or config.getoption(options.DEST + "device") == "cpu":
+        return None
+    from mediconfusion_tests.gpus import visible_gpus
+
+    gpus = visible_gpus()
+    if not gpus:
+        return None
+    return max(1, len(gpus) // (config.getoption(options.DEST + "gpus_per_worker") or 1))
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -194,6 +212,17 @@ class XdistHooks:
         if state is not None and state.session is not None and state.session.expected is None:
             state.session.expect([m.group(1) for i in ids if (m := PAIR_NODE.search(i))])
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        """Plain --dist=load becomes chunk-keeping load scheduling, so batches span pairs."""
+        state = _state(config)
+        if state is None or state.plan is None or config.getvalue("dist") != "load":
+            return None
+        from mediconfusion_tests.runtime import chunking
+        from mediconfusion_tests.xdist_scheduling import PairChunkScheduling
+
+        return PairChunkScheduling(config, log, chunking(state.pairs, state.plan.config.chunk_pairs))
+
     @pytest.hookimpl
     def pytest_testnodedown(self, node: Any, error: object) -> None:
         state = _state(node.config)
@@ -219,6 +248,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("mediconfusion_pair", params)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    state = _state(session.config)
+    if state is not None:
+        state.selected = [m.group(1) for i in session.items if (m := PAIR_NODE.search(i.nodeid))]
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         callspec = getattr(item, "callspec", None)
@@ -231,38 +266,50 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def mediconfusion_model(request: pytest.FixtureRequest) -> Iterator[Model]:
     """The model under test, loaded once per process (one per xdist worker)."""
+    from mediconfusion_tests.runtime import load_model
+
     state, plan = _require(request.config)
-    spec = state.registry.parse(plan.config.model or "")
+    spec = plan.config.model or ""
     try:
-        model = state.registry.entry(spec).load_factory()(spec, plan.config)
+        model = load_model(state.registry, spec, plan.config)
     except MediConfusionError as exc:
         # A complete message (what is missing, what to install); the traceback adds nothing.
-        pytest.fail(f"cannot load model {spec.raw!r}: {exc}", pytrace=False)
+        pytest.fail(f"cannot load model {spec!r}: {exc}", pytrace=False)
     state.model_info = {**model.describe(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
     yield model
     model.close()
 
 
 @pytest.fixture(scope="session")
-def mediconfusion_engine(mediconfusion_model: Model, request: pytest.FixtureRequest) -> Iterator[Engine]:
-    from mediconfusion_tests.engine import Engine
-    from mediconfusion_tests.prompts import BUILTIN
-    from mediconfusion_tests.store import AnswerStore
+def mediconfusion_judge(request: pytest.FixtureRequest) -> Iterator[Model | None]:
+    """The judge that scores free-form answers (--judge), or None."""
+    from mediconfusion_tests.runtime import load_model
 
-    _, plan = _require(request.config)
-    config = plan.config
-    store = AnswerStore(config.answer_store_path()) if config.use_cache else None
-    yield Engine(
-        mediconfusion_model,
-        config.mode,
-        BUILTIN,
-        plan.layout,
-        store,
-        config.answer_parser,
-        config.judge_threshold,
-    )
-    if store is not None:
-        store.close()
+    state, plan = _require(request.config)
+    if not plan.config.judge or plan.config.mode != "freeform":
+        yield None
+        return
+    try:
+        judge = load_model(state.registry, plan.config.judge, plan.config)
+    except MediConfusionError as exc:
+        pytest.fail(f"cannot load judge {plan.config.judge!r}: {exc}", pytrace=False)
+    state.model_info["judge"] = judge.describe()
+    yield judge
+    judge.close()
+
+
+@pytest.fixture(scope="session")
+def mediconfusion_engine(
+    mediconfusion_model: Model, mediconfusion_judge: Model | None, request: pytest.FixtureRequest
+) -> Iterator[Engine]:
+    from mediconfusion_tests.runtime import make_engine
+
+    state, plan = _require(request.config)
+    engine = make_engine(mediconfusion_model, mediconfusion_judge, plan, state.pairs, state.selected)
+    state.model_info["prompts"] = engine.prompts.name
+    yield engine
+    if engine.batcher.store is not None:
+        engine.batcher.store.close()
 
 
 @pytest.fixture

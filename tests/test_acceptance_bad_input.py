@@ -35,14 +35,21 @@ def usage_error(result: pytest.RunResult, *patterns: str) -> None:
 def test_unknown_model_lists_the_known_ones(pytester: pytest.Pytester) -> None:
     usage_error(
         pytester.runpytest("--model=llava-42", *QUIET),
-        "ERROR: mediconfusion: unknown model 'llava-42'. Known models: always-a, always-b, demo, random, replay*",
+        "ERROR: mediconfusion: unknown model 'llava-42'. Known models: always-a, always-b, blip2, demo, hf, *",
     )
 
 
-def test_unsupported_mode(pytester: pytest.Pytester) -> None:
+def test_freeform_without_a_judge(pytester: pytest.Pytester) -> None:
     usage_error(
         pytester.runpytest("--model=demo", "--mode=freeform", *QUIET),
-        "*model 'demo' does not support --mode=freeform; it supports greedy, mc, prefix",
+        "*--mode=freeform with 'demo' needs a judge that scores its answers: --judge=SPEC*",
+    )
+
+
+def test_unknown_judge(pytester: pytest.Pytester) -> None:
+    usage_error(
+        pytester.runpytest("--model=demo", "--mode=freeform", "--judge=gpt-17", *QUIET),
+        "*unknown model 'gpt-17'*",
     )
 
 

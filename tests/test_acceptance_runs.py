@@ -42,7 +42,8 @@ def test_demo_runs_real_inference_and_says_its_scores_mean_nothing(pytester: pyt
     assert results["counts"]["pairs_scored"] == 16
     instance = next(iter(results["model"]["instances"].values()))
     assert instance["class"] == "LlavaForConditionalGeneration"
-    assert instance["fingerprint"].startswith("hf:demo:")
+    assert instance["fingerprint"].startswith("hf:") and "demo-llava" in instance["fingerprint"]
+    assert (instance["family"], instance["device"], instance["dtype"]) == ("llava", "cpu", "float32")
     assert all(len(p["prompts"]) == 2 for p in results["pairs"])
 
 
@@ -183,6 +184,6 @@ def test_without_model_the_plugin_stays_out_of_the_way(pytester: pytest.Pytester
 
 def test_each_worker_is_pinned_to_its_own_gpu(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "5,7")
-    run(pytester, "--model=random", workers="2")
+    run(pytester, "--model=random", "--batch-size=4", workers="2")
     instances = read_results(pytester.path)["model"]["instances"]
     assert {name: i["cuda_visible_devices"] for name, i in instances.items()} == {"gw0": "5", "gw1": "7"}

@@ -6,7 +6,7 @@ import pytest
 
 from mediconfusion_tests.config import RunConfig, read_file_settings, validate
 from mediconfusion_tests.errors import ConfigError, ModelSpecError
-from mediconfusion_tests.gpus import gpu_for_worker, visible_gpus
+from mediconfusion_tests.gpus import gpus_for_worker, visible_gpus
 from mediconfusion_tests.models.registry import ModelEntry, Registry, build_registry
 
 
@@ -15,7 +15,9 @@ def test_known_models_and_arguments() -> None:
     assert registry.parse("random").name == "random"
     spec = registry.parse("replay:/tmp/x.json")
     assert (spec.name, spec.argument) == ("replay", "/tmp/x.json")
-    with pytest.raises(ModelSpecError, match=r"unknown model 'gpt-9'\. Known models: always-a, always-b, demo"):
+    with pytest.raises(
+        ModelSpecError, match=r"unknown model 'gpt-9'\. Known models: always-a, always-b, blip2, demo, hf"
+    ):
         registry.parse("gpt-9")
     with pytest.raises(ModelSpecError, match="needs an argument"):
         registry.parse("replay")
@@ -24,9 +26,17 @@ def test_known_models_and_arguments() -> None:
 
 
 def test_unsupported_mode_is_a_usage_error() -> None:
+    registry = Registry([ModelEntry("mc-only", "x", "x:y", modes=frozenset({"mc"}))])
+    with pytest.raises(ModelSpecError, match="does not support --mode=greedy; it supports mc"):
+        registry.check_mode(registry.parse("mc-only"), "greedy")
+
+
+def test_freeform_needs_a_judge_for_models_that_do_not_score_themselves() -> None:
     registry = Registry()
-    with pytest.raises(ModelSpecError, match="does not support --mode=freeform; it supports greedy, mc, prefix"):
+    with pytest.raises(ModelSpecError, match="needs a judge that scores its answers: --judge=SPEC"):
         registry.check_mode(registry.parse("demo"), "freeform")
+    registry.check_mode(registry.parse("demo"), "freeform", judge="demo")
+    registry.check_mode(registry.parse("random"), "freeform")
 
 
 def test_hook_entries_are_added_and_win() -> None:
@@ -64,8 +74,11 @@ def test_config_round_trips_through_builtins() -> None:
 def test_gpu_assignment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "5,7")
     assert visible_gpus() == ["5", "7"]
-    assert [gpu_for_worker(w, ["5", "7"]) for w in ("gw0", "gw1", "gw2")] == ["5", "7", "5"]
-    assert gpu_for_worker("main", ["5"]) is None
-    assert gpu_for_worker("gw0", []) is None
+    assert [gpus_for_worker(w, ["5", "7"]) for w in ("gw0", "gw1", "gw2")] == ["5", "7", "5"]
+    assert gpus_for_worker("main", ["5"]) is None
+    assert gpus_for_worker("gw0", []) is None
+    four = ["0", "1", "2", "3"]
+    assert [gpus_for_worker(w, four, 2) for w in ("gw0", "gw1", "gw2")] == ["0,1", "2,3", "0,1"]
+    assert gpus_for_worker("gw1", ["0"], 2) == "0"
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert visible_gpus() == []

@@ -28,6 +28,9 @@ class Query:
     options: tuple[str, str]
     mode: str
     prompt: str
+    #: True when the prompt is already in the model's own format (the paper's prompt file):
+    #: the adapter then applies no plain-prompt wrapper of its own (chat templates still apply).
+    verbatim: bool = False
 
     @property
     def key(self) -> str:
@@ -64,6 +67,8 @@ class Model(ABC):
     modes: frozenset[str] = frozenset(MODES)
     #: Whether answers are worth keeping in the answer store (false for instant models).
     cacheable: bool = True
+    #: This model's key in the paper's prompt file (prompts.<mode>.<key>).
+    prompt_key: str = "default"
 
     @abstractmethod
     def answer(self, queries: Sequence[Query]) -> list[Answer]:

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING
 
 from mediconfusion_tests.cache import build_once, cache_root
 from mediconfusion_tests.models.base import Model
-from mediconfusion_tests.models.hf import HFModel, require_transformers
+from mediconfusion_tests.models.hf import HFModel
+from mediconfusion_tests.models.hf_loading import LoadSettings, require_transformers
+from mediconfusion_tests.models.presets import generation
 
 if TYPE_CHECKING:
     from mediconfusion_tests.config import RunConfig
@@ -33,10 +35,5 @@ def demo_checkpoint() -> str:
 
 def make_demo(spec: ModelSpec, config: RunConfig) -> Model:
     require_transformers()
-    return HFModel(
-        demo_checkpoint(),
-        name="demo",
-        device="cpu" if config.device == "auto" else config.device,
-        max_new_tokens=config.max_new_tokens,
-        seed=config.seed,
-    )
+    settings = LoadSettings(demo_checkpoint(), dtype="fp32", device="cpu" if config.device == "auto" else config.device)
+    return HFModel(settings, name="demo", generation=generation(config))

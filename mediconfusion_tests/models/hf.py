@@ -1,105 +1,127 @@
 """Vision-language models through transformers: AutoModelForImageTextToText + AutoProcessor.
 
-The checkpoint's own chat template builds every prompt; batches are left
-padded so the last position of each row is where its answer starts.
+One adapter for every family: the family table says how to phrase prompts and
+pass images; each example is encoded alone and the batch collated with left
+padding (hf_inputs), so a decision never depends on what shares its batch.
 torch and transformers are imported when a model is created, never before.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from mediconfusion_tests.errors import ModelError
+from mediconfusion_tests.errors import ModelError, ModelOutOfMemory
 from mediconfusion_tests.models.base import Answer, Model, Query
+from mediconfusion_tests.models.hf_inputs import collate
+from mediconfusion_tests.models.hf_loading import LoadSettings, load, require_transformers
 from mediconfusion_tests.scoring.letters import LETTERS, Letter
 
-_HASHED_FILES = ("config.json", "tokenizer.json", "processor_config.json", "chat_template.jinja")
+_HASHED_FILES = (
+    "config.json",
+    "tokenizer.json",
+    "processor_config.json",
+    "preprocessor_config.json",
+    "chat_template.jinja",
+)
+#: Modes answered by free generation; "judge" is a text-only prompt to a judge model.
+GENERATING = ("mc", "freeform", "judge")
 
 
-def require_transformers() -> tuple[Any, Any]:
-    try:
-        import torch
-        import transformers
-    except ImportError as exc:
-        raise ModelError(
-            f"this model needs torch and transformers ({exc.name} is missing): "
-            'pip install "mediconfusion-tests[hf]" (see the README for the CPU or CUDA torch build)'
-        ) from exc
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    return torch, transformers
+@dataclass(frozen=True)
+class Generation:
+    max_new_tokens: int = 32
+    temperature: float = 0.0
+    top_p: float | None = None
+    seed: int = 0
+
+    @property
+    def sampling(self) -> bool:
+        return self.temperature > 0
 
 
 def folder_fingerprint(folder: Path) -> str:
     """Hash of a local checkpoint's weights and processing files."""
     digest = hashlib.sha256()
-    names = sorted(p.name for p in folder.glob("*.safetensors")) + [n for n in _HASHED_FILES if (folder / n).exists()]
+    names = sorted(p.name for p in folder.glob("*.safetensors"))
+    names += [n for n in _HASHED_FILES if (folder / n).exists()]
     for name in names:
         digest.update(name.encode())
         digest.update(hashlib.sha256((folder / name).read_bytes()).digest())
     return digest.hexdigest()[:16]
 
 
+def _divergence(a: Sequence[int], b: Sequence[int]) -> int:
+    """Length of the common prefix of two token sequences."""
+    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+
+
 class HFModel(Model):
     def __init__(
-        self,
-        source: str,
-        *,
-        name: str | None = None,
-        revision: str | None = None,
-        device: str = "auto",
-        max_new_tokens: int = 32,
-        seed: int = 0,
+        self, settings: LoadSettings, *, name: str, generation: Generation | None = None, prompt_key: str | None = None
     ) -> None:
-        torch, transformers = require_transformers()
+        torch, _ = require_transformers()
         self.torch = torch
-        self.source = source
-        self.name = name or source
-        self.revision = revision
-        self.max_new_tokens = max_new_tokens
-        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-        torch.manual_seed(seed)
-        try:
-            self.processor = transformers.AutoProcessor.from_pretrained(source, revision=revision)
-            self.model = transformers.AutoModelForImageTextToText.from_pretrained(source, revision=revision)
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"cannot load {source!r} through transformers: {exc}") from exc
-        self.model.to(self.device).eval()
+        self.settings = settings
+        self.name = name
+        self.generation = generation or Generation()
+        torch.manual_seed(self.generation.seed)
+        self.processor, self.model, self.family, self.device = load(settings)
         self.tokenizer = self.processor.tokenizer
-        self.tokenizer.padding_side = "left"
-        local = Path(source)
-        self._fingerprint = f"hf:{self.name}:" + (
-            folder_fingerprint(local) if local.is_dir() else str(getattr(self.model.config, "_commit_hash", revision))
+        self.has_template = bool(
+            getattr(self.processor, "chat_template", None) or getattr(self.tokenizer, "chat_template", None)
         )
-        self._letter_ids = {letter: self._token_variants(letter) for letter in LETTERS}
+        accepted = inspect.signature(self.model.forward).parameters
+        self._keeps_logits = "logits_to_keep" in accepted
+        local = Path(settings.source)
+        version = folder_fingerprint(local) if local.is_dir() else getattr(self.model.config, "_commit_hash", None)
+        self._fingerprint = f"hf:{settings.source}@{version or settings.revision or 'main'}:{settings.dtype}"
+        self._letters: dict[str, dict[str, list[int]]] = {}
+        self._prompt_key = prompt_key
 
     # -- protocol ---------------------------------------------------------------------
     def fingerprint(self) -> str:
         return self._fingerprint
 
     def generation_settings(self) -> dict[str, Any]:
-        return {"max_new_tokens": self.max_new_tokens, "do_sample": False}
+        return (
+            asdict(self.generation) if self.generation.sampling else {"max_new_tokens": self.generation.max_new_tokens}
+        )
 
     def describe(self) -> dict[str, Any]:
         return {
             "name": self.name,
-            "source": self.source,
+            "source": self.settings.source,
+            "revision": self.settings.revision,
             "fingerprint": self._fingerprint,
+            "family": self.family.name,
             "class": type(self.model).__name__,
             "device": self.device,
             "dtype": str(self.model.dtype).removeprefix("torch."),
+            "prompt_style": self.prompt_style,
+            "generation": asdict(self.generation),
         }
+
+    @property
+    def prompt_style(self) -> str:
+        return "chat" if self.family.prompt_style == "chat" and self.has_template else "plain"
+
+    @property
+    def prompt_key(self) -> str:  # type: ignore[override]
+        return self._prompt_key or self.family.prompt_key
 
     def answer(self, queries: Sequence[Query]) -> list[Answer]:
         if not queries:
             return []
         mode = queries[0].mode
-        with self.torch.inference_mode():
-            if mode in ("mc", "freeform"):
+        with self.torch.inference_mode(), self._memory_guard():
+            if mode in GENERATING:
                 return self._generate(queries)
             if mode == "greedy":
                 return self._next_letter(queries)
@@ -109,92 +131,153 @@ class HFModel(Model):
 
     def close(self) -> None:
         del self.model
+        if self.device.startswith("cuda"):
+            self.torch.cuda.empty_cache()
+
+    @contextmanager
+    def _memory_guard(self) -> Iterator[None]:
+        try:
+            yield
+        except self.torch.cuda.OutOfMemoryError as exc:
+            self.torch.cuda.empty_cache()
+            raise ModelOutOfMemory(f"{self.name}: out of memory on {self.device}") from exc
 
     # -- inputs -------------------------------------------------------------------------
-    def _chat(self, prompt: str) -> str:
-        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
-        text: str = self.processor.apply_chat_template(messages, add_generation_prompt=True)
+    def render(self, prompt: str, with_image: bool = True, verbatim: bool = False) -> str:
+        """The prompt as the model reads it, before image tokens are expanded."""
+        if self.prompt_style == "plain":
+            body = prompt if verbatim or not with_image else self.family.plain_template.format(prompt=prompt)
+            return (self.family.image_marker if with_image else "") + body
+        content: list[dict[str, str]] = [{"type": "image"}] if with_image else []
+        content.append({"type": "text", "text": prompt})
+        text: str = self.processor.apply_chat_template(
+            [{"role": "user", "content": content}], add_generation_prompt=True
+        )
         return text
 
-    def _inputs(self, texts: Sequence[str], image_paths: Sequence[str]) -> Any:
+    def _image(self, path: str) -> Any:
         from PIL import Image
 
-        images = []
-        for path in image_paths:
-            with Image.open(path) as image:
-                images.append(image.convert("RGB"))
-        batch = self.processor(images=images, text=list(texts), padding=True, return_tensors="pt")
-        return batch.to(self.device)
+        with Image.open(path) as image:
+            return image.convert("RGB")
 
-    def _token_variants(self, letter: str) -> list[int]:
-        """Single-token spellings of a letter as it may follow the prompt: "A" and " A"."""
-        ids = []
-        for text in (letter, " " + letter):
-            encoded = self.tokenizer.encode(text, add_special_tokens=False)
-            if len(encoded) == 1 and encoded[0] not in ids:
-                ids.append(encoded[0])
-        if not ids:
-            raise ModelError(f"{self.name}: the tokenizer has no single token for the answer letter {letter!r}")
-        return ids
+    def _encode(self, text: str, image: Any | None) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"text": [text], "return_tensors": "pt"}
+        if image is not None:
+            kwargs["images"] = [[image]] if self.family.nested_images else [image]
+        features = dict(self.processor(**kwargs))
+        features.pop("labels", None)
+        return features
+
+    def _batch(self, features: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        side = getattr(getattr(self.processor, "qformer_tokenizer", None), "pad_token_id", 0) or 0
+        batch = collate(features, self.family, self.tokenizer.pad_token_id, side)
+        dtype = self.model.dtype
+        return {
+            k: v.to(self.device, dtype=dtype) if v.is_floating_point() else v.to(self.device) for k, v in batch.items()
+        }
+
+    def _encoded(self, queries: Sequence[Query]) -> tuple[list[str], list[dict[str, Any]]]:
+        texts, features = [], []
+        for query in queries:
+            image = self._image(query.image_path) if query.image_path else None
+            text = self.render(query.prompt, with_image=image is not None, verbatim=query.verbatim)
+            texts.append(text)
+            features.append(self._encode(text, image))
+        return texts, features
+
+    def _forward(self, batch: dict[str, Any], keep: int) -> Any:
+        kwargs = {"logits_to_keep": keep} if self._keeps_logits else {}
+        logits = self.model(**batch, **kwargs).logits
+        return logits[:, -keep:, :].float()
 
     # -- modes --------------------------------------------------------------------------
     def _generate(self, queries: Sequence[Query]) -> list[Answer]:
-        inputs = self._inputs([self._chat(q.prompt) for q in queries], [q.image_path for q in queries])
-        output = self.model.generate(
-            **inputs,
-            max_new_tokens=self.max_new_tokens,
-            do_sample=False,
-            pad_token_id=self.tokenizer.pad_token_id,
-        )
-        new_tokens = output[:, inputs["input_ids"].shape[1] :]
-        texts = self.processor.batch_decode(new_tokens, skip_special_tokens=True)
+        _, features = self._encoded(queries)
+        batch = self._batch(features)
+        options: dict[str, Any] = {"max_new_tokens": self.generation.max_new_tokens, "do_sample": False}
+        if self.generation.sampling:
+            self.torch.manual_seed(self.generation.seed)
+            options.update(do_sample=True, temperature=self.generation.temperature, top_p=self.generation.top_p)
+        output = self.model.generate(**batch, **options, pad_token_id=self.tokenizer.pad_token_id)
+        texts = self.tokenizer.batch_decode(output[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
         return [Answer(text.strip()) for text in texts]
 
+    def letter_ids(self, text: str) -> dict[str, list[int]]:
+        """Token ids that can start each answer letter right after this prompt.
+
+        Both "A" and " A", as the tokenizer splits them after this very prompt
+        and on their own, kept when the token itself reads as the letter.
+        """
+        if text in self._letters:
+            return self._letters[text]
+        tokenizer = self.tokenizer
+        base = tokenizer(text, add_special_tokens=False)["input_ids"]
+        found: dict[str, list[int]] = {}
+        for letter in LETTERS:
+            ids: list[int] = []
+            for continuation in (letter, " " + letter):
+                extended = tokenizer(text + continuation, add_special_tokens=False)["input_ids"]
+                solo = tokenizer(continuation, add_special_tokens=False)["input_ids"]
+                start = _divergence(base, extended)
+                for token in (extended[start : start + 1], solo[:1]):
+                    if token and tokenizer.decode(token).strip() == letter and token[0] not in ids:
+                        ids.append(token[0])
+            if not ids:
+                raise ModelError(f"{self.name}: the tokenizer has no token that reads as the answer letter {letter!r}")
+            found[letter] = ids
+        self._letters[text] = found
+        return found
+
     def _next_letter(self, queries: Sequence[Query]) -> list[Answer]:
-        inputs = self._inputs([self._chat(q.prompt) for q in queries], [q.image_path for q in queries])
-        logits = self.model(**inputs).logits[:, -1, :].float()
+        texts, features = self._encoded(queries)
+        logits = self._forward(self._batch(features), keep=1)[:, -1, :]
+        vocab = self.torch.log_softmax(logits, dim=-1)
         answers = []
-        for row in logits:
-            best = {letter: max(float(row[i]) for i in ids) for letter, ids in self._letter_ids.items()}
-            top = max(best.values())
-            weights = {letter: math.exp(value - top) for letter, value in best.items()}
-            total = sum(weights.values())
-            probs: dict[str, float] = {letter: weights[letter] / total for letter in LETTERS}
+        for row, text in zip(vocab, texts, strict=True):
+            ids = self.letter_ids(text)
+            scores = {letter: float(self.torch.logsumexp(row[ids[letter]], dim=0)) for letter in LETTERS}
+            top = max(scores.values())
+            total = sum(math.exp(s - top) for s in scores.values())
+            probs: dict[str, float] = {letter: math.exp(scores[letter] - top) / total for letter in LETTERS}
             letter: Letter = "A" if probs["A"] >= probs["B"] else "B"
-            answers.append(Answer(letter, probs, letter))
+            meta = {"p_vocab": {k: math.exp(v) for k, v in scores.items()}, "token_ids": ids}
+            answers.append(Answer(letter, probs, letter, meta))
         return answers
 
     def _option_likelihood(self, queries: Sequence[Query]) -> list[Answer]:
-        """Mean log-probability of each option's tokens after the prompt, all in one batch."""
-        prompts, texts, paths = [], [], []
+        """Mean log-probability of each option's tokens after the prompt; all in one forward."""
+        features, spans = [], []
         for query in queries:
-            prompt = self._chat(query.prompt)
+            image = self._image(query.image_path) if query.image_path else None
+            prompt = self.render(query.prompt, with_image=image is not None, verbatim=query.verbatim)
+            prompt_ids = self._encode(prompt, image)["input_ids"][0].tolist()
+            joiner = "" if prompt.endswith((" ", "\n")) else " "
             for option in query.options:
-                prompts.append(prompt)
-                texts.append(prompt + " " + option)
-                paths.append(query.image_path)
-        full = self._inputs(texts, paths)
-        prompt_only = self._inputs(prompts, paths)
-        logprobs = self.torch.log_softmax(self.model(**full).logits.float(), dim=-1)
+                full = self._encode(prompt + joiner + option, image)
+                full_ids = full["input_ids"][0].tolist()
+                start = _divergence(prompt_ids, full_ids)
+                # Tokens a processor appends after the text (PaliGemma's "\n") are common to both.
+                tail = _divergence(prompt_ids[start:][::-1], full_ids[start:][::-1])
+                if start >= len(full_ids) - tail:
+                    raise ModelError(f"{self.name}: option {option!r} produced no tokens after the prompt")
+                features.append(full)
+                spans.append((len(full_ids), start, len(full_ids) - tail))
+        batch = self._batch(features)
+        width = batch["input_ids"].shape[1]
+        keep = max(length - start for length, start, _ in spans) + 1
+        logprobs = self.torch.log_softmax(self._forward(batch, keep), dim=-1)
         scores = []
-        for row in range(len(texts)):
-            scores.append(self._mean_option_logprob(logprobs[row], full, prompt_only, row))
+        for row, (length, start, end) in enumerate(spans):
+            offset = width - length  # left padding of this row
+            first = width - keep  # position of logits index 0
+            total = 0.0
+            for position in range(offset + start, offset + end):
+                total += float(logprobs[row, position - 1 - first, batch["input_ids"][row, position]])
+            scores.append(total / (end - start))
         answers = []
         for index in range(len(queries)):
             a, b = scores[2 * index], scores[2 * index + 1]
             letter: Letter | None = "A" if a > b else ("B" if b > a else None)
             answers.append(Answer(letter, {"A": a, "B": b}, letter))
         return answers
-
-    def _mean_option_logprob(self, logprobs: Any, full: Any, prompt_only: Any, row: int) -> float:
-        full_ids = full["input_ids"][row][full["attention_mask"][row].bool()].tolist()
-        prompt_ids = prompt_only["input_ids"][row][prompt_only["attention_mask"][row].bool()].tolist()
-        # The option starts where the two tokenisations part: normally right after the
-        # prompt, earlier if the tokenizer merged the prompt's last characters with it.
-        start = next((i for i, (x, y) in enumerate(zip(full_ids, prompt_ids, strict=False)) if x != y), len(prompt_ids))
-        if start >= len(full_ids):
-            raise ModelError(f"{self.name}: an option produced no tokens after the prompt")
-        offset = full["input_ids"].shape[1] - len(full_ids)  # left padding
-        positions = range(offset + start, offset + len(full_ids))
-        total = sum(float(logprobs[p - 1, full["input_ids"][row][p]]) for p in positions)
-        return total / len(positions)

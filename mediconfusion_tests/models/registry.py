@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.errors import ModelSpecError
 from mediconfusion_tests.models.base import MODES, Model
+from mediconfusion_tests.models.presets import PRESETS
 
 if TYPE_CHECKING:
     from mediconfusion_tests.config import RunConfig
@@ -47,6 +48,8 @@ class ModelEntry:
     default_dataset: str | None = None
     #: Printed with every result of this model, e.g. that its scores mean nothing.
     note: str | None = None
+    #: Free-form answers of this model carry no scores: --mode=freeform needs --judge.
+    freeform_needs_judge: bool = False
     #: Runs on the controller before workers start: raises DataError on bad
     #: input, returns {pair id: reason} for pairs to skip.
     validate: str | Validator | None = None
@@ -94,8 +97,8 @@ BUILTIN: tuple[ModelEntry, ...] = (
         "demo",
         "Tiny random-weight LLaVA built locally through transformers; offline; scores are meaningless.",
         "mediconfusion_tests.models.demo:make_demo",
-        modes=frozenset({"mc", "greedy", "prefix"}),
         default_dataset="sample",
+        freeform_needs_judge=True,
         note="demo model: tiny random weights, its scores are meaningless; it only shows the suite working",
     ),
     ModelEntry(
@@ -106,6 +109,23 @@ BUILTIN: tuple[ModelEntry, ...] = (
         needs_images=False,
         validate="mediconfusion_tests.models.replay:validate_replay",
         audit="mediconfusion_tests.models.replay:audit_replay",
+    ),
+    ModelEntry(
+        "hf",
+        "hf:REPO_ID_OR_PATH: any transformers image-text-to-text checkpoint (family from its config).",
+        "mediconfusion_tests.models.presets:make_hf",
+        takes_argument=True,
+        freeform_needs_judge=True,
+    ),
+    *(
+        ModelEntry(
+            preset.name,
+            f"{preset.summary}: {preset.checkpoint} [{preset.family}, {preset.dtype}]",
+            "mediconfusion_tests.models.presets:make_preset",
+            freeform_needs_judge=True,
+            extra={"checkpoint": preset.checkpoint, "family": preset.family, "dtype": preset.dtype},
+        )
+        for preset in PRESETS
     ),
 )
 
@@ -145,8 +165,13 @@ class Registry:
     def entry(self, spec: ModelSpec) -> ModelEntry:
         return self._entries[spec.name]
 
-    def check_mode(self, spec: ModelSpec, mode: str) -> None:
+    def check_mode(self, spec: ModelSpec, mode: str, judge: str | None = None) -> None:
         entry = self.entry(spec)
+        if mode == "freeform" and entry.freeform_needs_judge and not judge:
+            raise ModelSpecError(
+                f"--mode=freeform with {spec.raw!r} needs a judge that scores its answers: --judge=SPEC "
+                "(any model, e.g. --judge=hf:Qwen/Qwen2.5-VL-7B-Instruct)"
+            )
         if mode not in entry.modes:
             raise ModelSpecError(
                 f"model {spec.raw!r} does not support --mode={mode}; it supports {', '.join(sorted(entry.modes))}"

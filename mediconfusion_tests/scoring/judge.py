@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 from mediconfusion_tests.scoring.letters import Letter
 
@@ -25,3 +26,19 @@ def judge_letter(score_a: object, score_b: object, threshold: float = DEFAULT_TH
     if b >= a + threshold:
         return "B"
     return None
+
+
+_SCORE = {letter: re.compile(rf"^\W*{letter}\W*[:=]\s*(\d+(?:\.\d+)?)", re.MULTILINE) for letter in ("A", "B")}
+
+
+def parse_judge_scores(text: object) -> dict[str, float]:
+    """{"A": score, "B": score} from a judge's reply ("A: 7" and "B: 2" lines); {} when either is missing."""
+    if not isinstance(text, str):
+        return {}
+    scores = {}
+    for letter, pattern in _SCORE.items():
+        match = pattern.search(text)
+        if match is None:
+            return {}
+        scores[letter] = float(match.group(1))
+    return scores

@@ -24,6 +24,8 @@ class ImageAnswer:
     alternative_decision: Letter | None = None
     cached: bool = False
     model_letter: Letter | None = None
+    #: Extra facts from the model or judge: the judge's reply, vocabulary probabilities...
+    meta: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,153 @@
+"""Load a checkpoint's processor and model with the user's dtype, device and trust settings.
+
+Loading errors become messages that say what to do: accept a licence and set
+HF_TOKEN for gated checkpoints, pass --trust-remote-code for custom code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mediconfusion_tests.errors import ModelError
+from mediconfusion_tests.models.families import Family, family_for
+
+DTYPES = ("auto", "bf16", "fp16", "fp32")
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    source: str
+    revision: str | None = None
+    dtype: str = "auto"
+    device: str = "auto"
+    device_map: str | None = None
+    attn_implementation: str | None = None
+    trust_remote_code: bool = False
+    family: str | None = None
+    #: Licence page of a gated checkpoint, named in the error when access is refused.
+    licence: str | None = None
+
+
+def require_transformers() -> tuple[Any, Any]:
+    try:
+        import torch
+        import transformers
+    except ImportError as exc:
+        raise ModelError(
+            f"this model needs torch and transformers ({exc.name} is missing): "
+            'pip install "mediconfusion-tests[hf]" (see the README for the CPU or CUDA torch build)'
+        ) from exc
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    return torch, transformers
+
+
+def resolve_device(torch: Any, device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ModelError("--device=cuda, but torch sees no CUDA device (CPU build of torch, or no GPU visible)")
+    return device
+
+
+def resolve_dtype(torch: Any, dtype: str, device: str) -> Any:
+    if dtype == "auto":
+        if device.startswith("cuda"):
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[dtype]
+
+
+def _explain(settings: LoadSettings, exc: BaseException) -> ModelError:
+    text = f"{type(exc).__name__}: {exc}"
+    source = settings.source
+    if "gated" in text.lower() or type(exc).__name__ == "GatedRepoError":
+        licence = settings.licence or f"https://huggingface.co/{source}"
+        return ModelError(
+            f"{source} is a gated checkpoint: accept its licence at {licence} with your Hugging Face account, "
+            "then set HF_TOKEN to a token of that account (or run `hf auth login`)"
+        )
+    if "trust_remote_code" in text:
+        return ModelError(
+            f"{source} ships its own model code; if you trust it, run again with --trust-remote-code "
+            "(off by default because it executes code from the checkpoint)"
+        )
+    if type(exc).__name__ in ("RepositoryNotFoundError", "RevisionNotFoundError"):
+        return ModelError(f"{source}: no such checkpoint or revision on the hub (private ones need HF_TOKEN): {exc}")
+    return ModelError(f"cannot load {source!r} through transformers: {text.splitlines()[0]}")
+
+
+class ExpandingProcessor:
+    """Qwen2-VL/2.5-VL inputs without the official processor, which needs torchvision.
+
+    Mirrors it: each image placeholder becomes grid_t*grid_h*grid_w / merge_size**2
+    placeholder tokens, and mm_token_type_ids marks them for the 3-D rotary positions.
+    """
+
+    def __init__(self, tokenizer: Any, image_processor: Any) -> None:
+        self.tokenizer = tokenizer
+        self.image_processor = image_processor
+        self.image_token = getattr(tokenizer, "image_token", None) or "<|image_pad|>"
+        self.image_token_id = tokenizer.convert_tokens_to_ids(self.image_token)
+
+    def apply_chat_template(self, messages: Any, **kwargs: Any) -> Any:
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, **kwargs)
+
+    def __call__(self, text: list[str], images: list[Any] | None = None, return_tensors: str = "pt") -> Any:
+        prompt = text[0]
+        pixels: dict[str, Any] = {}
+        if images:
+            pixels = dict(self.image_processor(images=images, return_tensors=return_tensors))
+            merge = self.image_processor.merge_size**2
+            for grid in pixels["image_grid_thw"]:
+                count = int(grid.prod()) // merge
+                prompt = prompt.replace(self.image_token, "<|placeholder|>" * count, 1)
+            prompt = prompt.replace("<|placeholder|>", self.image_token)
+        encoded = dict(self.tokenizer([prompt], return_tensors=return_tensors))
+        encoded["mm_token_type_ids"] = (encoded["input_ids"] == self.image_token_id).long()
+        return {**encoded, **pixels}
+
+    def batch_decode(self, *args: Any, **kwargs: Any) -> Any:
+        return self.tokenizer.batch_decode(*args, **kwargs)
+
+
+def _load_processor(transformers: Any, settings: LoadSettings, family: Family) -> Any:
+    common = {"revision": settings.revision, "trust_remote_code": settings.trust_remote_code}
+    try:
+        return transformers.AutoProcessor.from_pretrained(settings.source, **common)
+    except ImportError:
+        if not family.expands_image_tokens:
+            raise
+    tokenizer = transformers.AutoTokenizer.from_pretrained(settings.source, **common)
+    image_processor = transformers.AutoImageProcessor.from_pretrained(settings.source, **common)
+    return ExpandingProcessor(tokenizer, image_processor)
+
+
+def load(settings: LoadSettings) -> tuple[Any, Any, Family, str]:
+    """(processor, model, family, device) ready for inference."""
+    torch, transformers = require_transformers()
+    device = resolve_device(torch, settings.device)
+    common = {"revision": settings.revision, "trust_remote_code": settings.trust_remote_code}
+    try:
+        config = transformers.AutoConfig.from_pretrained(settings.source, **common)
+        family = family_for(getattr(config, "model_type", None), settings.family)
+        processor = _load_processor(transformers, settings, family)
+        kwargs: dict[str, Any] = {"dtype": resolve_dtype(torch, settings.dtype, device), **common}
+        if settings.attn_implementation:
+            kwargs["attn_implementation"] = settings.attn_implementation
+        if settings.device_map:
+            kwargs["device_map"] = settings.device_map
+        model = transformers.AutoModelForImageTextToText.from_pretrained(settings.source, **kwargs)
+    except ModelError:
+        raise
+    except (OSError, ValueError, ImportError, KeyError) as exc:
+        raise _explain(settings, exc) from exc
+    if not settings.device_map:
+        model.to(device)
+    model.eval()
+    tokenizer = processor.tokenizer
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return processor, model, family, device

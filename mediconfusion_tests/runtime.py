@@ -1,0 +1,51 @@
+"""Building what one process runs with: the model, its judge and the engine.
+
+Plain Python used by the plugin's fixtures; the chunking here is the same one
+the xdist scheduler uses, so a worker answers exactly the chunks it is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from mediconfusion_tests.config import RunConfig
+from mediconfusion_tests.data.schema import Pair
+from mediconfusion_tests.engine import Engine
+from mediconfusion_tests.models.base import Model
+from mediconfusion_tests.models.registry import Registry
+from mediconfusion_tests.plan import RunPlan
+from mediconfusion_tests.prompts import prompt_set
+from mediconfusion_tests.store import AnswerStore
+
+
+def load_model(registry: Registry, spec_text: str, config: RunConfig) -> Model:
+    spec = registry.parse(spec_text)
+    return registry.entry(spec).load_factory()(spec, config)
+
+
+def chunking(pairs: Sequence[Pair], chunk_pairs: int) -> Callable[[str], int]:
+    """Pair id -> chunk number: consecutive runs of ``chunk_pairs`` pairs in dataset order."""
+    position = {pair.id: index for index, pair in enumerate(pairs)}
+    return lambda pair_id: position[pair_id] // chunk_pairs
+
+
+def make_engine(
+    model: Model, judge: Model | None, plan: RunPlan, pairs: Sequence[Pair], selected: Sequence[str]
+) -> Engine:
+    config = plan.config
+    chosen = set(selected) - set(plan.skipped)
+    schedule = [pair for pair in pairs if pair.id in chosen]
+    store = AnswerStore(config.answer_store_path()) if config.use_cache else None
+    return Engine(
+        model,
+        config.mode,
+        prompt_set(config.prompts, model.prompt_key),
+        plan.layout,
+        store,
+        config.answer_parser,
+        config.judge_threshold,
+        batch_size=config.batch_size,
+        schedule=schedule,
+        chunk_of=chunking(pairs, config.chunk_pairs),
+        judge=judge,
+    )
