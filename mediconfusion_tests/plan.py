@@ -30,6 +30,7 @@ from mediconfusion_tests.data.sources import DatasetInfo, load_pairs, resolve_da
 from mediconfusion_tests.errors import DataError
 from mediconfusion_tests.gate import Condition, parse_condition, resolve_categories
 from mediconfusion_tests.models.registry import ModelSpec, Registry
+from mediconfusion_tests.prompts import check_prompt_file
 from mediconfusion_tests.scoring.metrics import category_names
 
 
@@ -120,6 +121,8 @@ def prepare_run(config: RunConfig, registry: Registry, gpus: Sequence[str] = ())
     registry.check_mode(spec, config.mode, config.judge)
     if config.judge:
         registry.parse(config.judge)
+    if config.prompts:
+        check_prompt_file(Path(config.prompts))
     entry = registry.entry(spec)
     source = config.dataset or entry.default_dataset or "hub"
     config = RunConfig.from_dict({**config.to_dict(), "dataset": source})

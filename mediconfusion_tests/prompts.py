@@ -91,8 +91,7 @@ def _named(template: str, mode: str, where: str) -> str:
     return out
 
 
-def load_paper_prompts(path: Path, key: str = "default") -> PromptSet:
-    """The paper's prompt file: prompts.<mode>.<model key or "default">, plus its judge ("conversion") block."""
+def _read(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
@@ -100,6 +99,25 @@ def load_paper_prompts(path: Path, key: str = "default") -> PromptSet:
     table = data.get("prompts") if isinstance(data, dict) else None
     if not isinstance(table, dict):
         raise ConfigError(f"--prompts {path}: expected an object with a 'prompts' table")
+    return data, table
+
+
+def check_prompt_file(path: Path) -> None:
+    """Every template of every model key, checked before any model loads."""
+    _, table = _read(path)
+    for mode, paper_mode in PAPER_MODES.items():
+        entries = table.get(paper_mode)
+        if not isinstance(entries, dict) or not isinstance(entries.get("default"), str):
+            raise ConfigError(f"--prompts {path}: needs prompts.{paper_mode}.default (our mode {mode})")
+        for key, template in entries.items():
+            if not isinstance(template, str):
+                raise ConfigError(f"--prompts {path}: prompts.{paper_mode}.{key} is not a string")
+            _named(template, mode, f"--prompts {path}: prompts.{paper_mode}.{key}")
+
+
+def load_paper_prompts(path: Path, key: str = "default") -> PromptSet:
+    """The paper's prompt file: prompts.<mode>.<model key or "default">, plus its judge ("conversion") block."""
+    data, table = _read(path)
     templates = {}
     for mode, paper_mode in PAPER_MODES.items():
         entries = table.get(paper_mode)

@@ -42,7 +42,8 @@ def test_demo_runs_real_inference_and_says_its_scores_mean_nothing(pytester: pyt
     assert results["counts"]["pairs_scored"] == 16
     instance = next(iter(results["model"]["instances"].values()))
     assert instance["class"] == "LlavaForConditionalGeneration"
-    assert instance["fingerprint"].startswith("hf:") and "demo-llava" in instance["fingerprint"]
+    assert instance["fingerprint"].startswith("hf:")
+    assert "demo-llava" in instance["fingerprint"]
     assert (instance["family"], instance["device"], instance["dtype"]) == ("llava", "cpu", "float32")
     assert all(len(p["prompts"]) == 2 for p in results["pairs"])
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from mediconfusion_tests.config import RunConfig
     from mediconfusion_tests.models.registry import ModelSpec
 
-DEMO_VERSION = 1
+DEMO_VERSION = 2
 
 
 def _build(folder: Path) -> None:

@@ -1,0 +1,124 @@
+"""Local checkpoints through the suite: hf:PATH, presets, xdist, batch sizes, prompt files, judges, GPUs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import read_results
+
+pytest.importorskip("transformers")
+
+from mediconfusion_tests.fixtures.tiny_models import build_tiny
+
+SAMPLE = ("--dataset=sample", "-p", "no:cacheprovider")
+
+
+@pytest.fixture(scope="session")
+def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("checkpoints")
+    return {family: build_tiny(family, root / family) for family in ("llava", "qwen2-vl")}
+
+
+def answers_of(folder: Path) -> list:
+    return [(p["pair_id"], p["answers"]) for p in read_results(folder)["pairs"]]
+
+
+@pytest.mark.usefixtures("hf_ready")
+@pytest.mark.parametrize("family", ["llava", "qwen2-vl"])
+def test_same_answers_with_and_without_xdist_and_any_batch_size(
+    pytester: pytest.Pytester, checkpoints: dict, family: str
+) -> None:
+    model = f"--model=hf:{checkpoints[family]}"
+    common = (model, "--mode=greedy", "--no-cache", *SAMPLE)
+    pytester.runpytest(*common, "--batch-size=1")
+    alone = read_results(pytester.path)
+    pytester.runpytest_subprocess(*common, "--batch-size=8", "-n", "2")
+    spread = read_results(pytester.path)
+    assert spread["metrics"] == alone["metrics"]
+    for (pid, left), (_, right) in zip(
+        answers_of(pytester.path), [(p["pair_id"], p["answers"]) for p in alone["pairs"]], strict=True
+    ):
+        for a, b in zip(left, right, strict=True):
+            assert a["decision"] == b["decision"], pid
+            assert a["scores"] == pytest.approx(b["scores"], rel=1e-4)
+    instance = next(iter(spread["model"]["instances"].values()))
+    assert instance["family"] == family
+
+
+def test_chunks_of_pairs_stay_on_one_worker(scripted: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = scripted.path / "calls.log"
+    monkeypatch.setenv("MC_SCRIPT_CALLS", str(calls))
+    scripted.runpytest_subprocess("--model=scripted", "--batch-size=8", "-n", "2", *SAMPLE)
+    batches = sorted(calls.read_text().splitlines())
+    expected = [",".join(str(90100 + i) for i in range(start, start + 4)) for start in (1, 5, 9, 13)]
+    assert batches == expected  # one model call per chunk of 4 pairs (8 images), never split across workers
+    workers = read_results(scripted.path)["model"]["instances"]
+    assert set(workers) == {"gw0", "gw1"}
+
+
+def test_freeform_with_a_judge(scripted: pytest.Pytester) -> None:
+    result = scripted.runpytest(
+        "--model=echo", "--mode=freeform", "--judge=keyword-judge", "--gate", "set_accuracy>=1", *SAMPLE
+    )
+    assert result.ret == 0
+    results = read_results(scripted.path)
+    first = results["pairs"][0]["answers"][0]
+    assert first["scores"] == {"A": 9.0, "B": 2.0} or first["scores"] == {"A": 2.0, "B": 9.0}
+    assert first["meta"]["judge"].startswith("A: ")
+    assert "[Question]" in first["meta"]["judge_prompt"]
+    assert results["model"]["instances"]["main"]["judge"]["name"] == "keyword-judge"
+
+
+def test_judge_answers_are_cached(scripted: pytest.Pytester) -> None:
+    scripted.runpytest("--model=echo", "--mode=freeform", "--judge=keyword-judge", *SAMPLE)
+    scripted.runpytest("--model=echo", "--mode=freeform", "--judge=keyword-judge", *SAMPLE)
+    answers = [a for p in read_results(scripted.path)["pairs"] for a in p["answers"]]
+    assert all(a["cached"] for a in answers)
+
+
+@pytest.mark.usefixtures("hf_ready")
+def test_paper_prompt_file_through_the_suite(pytester: pytest.Pytester, checkpoints: dict, shared_dir: Path) -> None:
+    result = pytester.runpytest(
+        f"--model=hf:{checkpoints['llava']}", f"--prompts={shared_dir / 'paper_prompts.json'}", *SAMPLE
+    )
+    assert result.ret == 1
+    results = read_results(pytester.path)
+    prompt = results["pairs"][0]["prompts"][0]
+    assert prompt.endswith('Your answer should be just one letter.\n#answer: ("')
+    assert results["model"]["instances"]["main"]["prompts"] == "paper:paper_prompts.json:llava"
+
+
+def test_bad_prompt_file_is_a_usage_error(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    bad = tmp_path / "prompts.json"
+    bad.write_text(json.dumps({"prompts": {"mc": {"default": "{} {}"}, "greedy": {}, "prefix": {}, "gpt4": {}}}))
+    result = pytester.runpytest("--model=random", f"--prompts={bad}", *SAMPLE)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*prompts.mc.default: expected 3 '{}' placeholder(s) for mode mc, found 2*"])
+
+
+def test_presets_are_listed_with_their_checkpoints(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--list-models")
+    result.stdout.fnmatch_lines(
+        [
+            "*llava *LLaVA-NeXT Mistral 7B (the paper's LLaVA row): llava-hf/llava-v1.6-mistral-7b-hf*",
+            "*medgemma *google/medgemma-4b-it*",
+            "*qwen2.5-vl *Qwen/Qwen2.5-VL-7B-Instruct*",
+        ]
+    )
+
+
+def test_a_preset_offline_says_it_cannot_load(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--model=qwen2.5-vl", "-x", *SAMPLE)
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*cannot load model 'qwen2.5-vl'*Qwen/Qwen2.5-VL-7B-Instruct*"])
+
+
+def test_auto_workers_follow_gpu_groups(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3")
+    pytester.runpytest_subprocess("--model=random", "--gpus-per-worker=2", "--batch-size=2", "-n", "auto", *SAMPLE)
+    results = read_results(pytester.path)
+    assert results["environment"]["xdist_workers"] == 2
+    devices = {name: i["cuda_visible_devices"] for name, i in results["model"]["instances"].items()}
+    assert devices == {"gw0": "0,1", "gw1": "2,3"}
