@@ -17,6 +17,7 @@ from mediconfusion_tests.data.images import LOCAL, ImageLayout  # noqa: E402
 from mediconfusion_tests.engine import Engine  # noqa: E402
 from mediconfusion_tests.fixtures.scripted_models import KeywordJudge  # noqa: E402
 from mediconfusion_tests.fixtures.tiny_models import BUILDERS, build_tiny  # noqa: E402
+from mediconfusion_tests.models.families import BY_NAME  # noqa: E402
 from mediconfusion_tests.models.hf import Generation, HFModel  # noqa: E402
 from mediconfusion_tests.models.hf_loading import ExpandingProcessor, LoadSettings  # noqa: E402
 from mediconfusion_tests.prompts import BUILTIN, load_paper_prompts  # noqa: E402
@@ -149,3 +150,27 @@ def test_judge_that_is_a_real_model_records_its_reply(tiny_models, sample) -> No
     answers = [a for o in outcomes for a in o.answers]
     assert all(isinstance(a.meta.get("judge"), str) for a in answers)
     assert all(a.meta["judge_prompt"].startswith("You compare an AI assistant's answer") for a in answers)
+
+
+# PaliGemma is left out on purpose: its prompt is read bidirectionally, so the whole-sequence
+# score lets the prompt see the option, which the shared cache (rightly) does not.
+SHARING = [f for f in FAMILIES if BY_NAME[f].shares_prompt_cache and f != "paligemma"]
+
+
+@pytest.mark.parametrize("family", SHARING)
+def test_shared_prompt_cache_scores_equal_whole_sequences(tiny_models, sample, family: str) -> None:
+    """Where prefix mode computes the prompt once for both options, it must give the same scores."""
+    from mediconfusion_tests.models.base import Query
+
+    model = tiny_models(family)
+    pairs, layout = sample
+    queries = [
+        Query(p.id, i, str(layout.path(image)), "", p.question, p.options, "prefix", BUILTIN.render("prefix", p))
+        for p in pairs[:4]
+        for i, image in enumerate(p.images, start=1)
+    ]
+    with model.torch.inference_mode():
+        groups = [model.option_sequences(q) for q in queries]
+        whole = model.mean_logprobs([item for group in groups for item in group])
+        shared = model.shared_prefix_logprobs(groups)
+    assert shared == pytest.approx(whole, rel=1e-5)

@@ -34,12 +34,15 @@ class Family:
     expands_image_tokens: bool = False
     #: Key of this family in the paper's prompt file (prompts.<mode>.<key>).
     prompt_key: str = "default"
+    #: prefix mode: compute prompt and image once for both options (a shared key/value cache).
+    #: Only where tests show scores equal to scoring each prompt+option sequence whole.
+    shares_prompt_cache: bool = False
 
 
 GENERIC = Family("generic", ())
 FAMILIES: tuple[Family, ...] = (
-    Family("llava", ("llava",), prompt_key="llava"),
-    Family("llava-next", ("llava_next",), prompt_key="llava"),
+    Family("llava", ("llava",), prompt_key="llava", shares_prompt_cache=True),
+    Family("llava-next", ("llava_next",), prompt_key="llava", shares_prompt_cache=True),
     Family("blip2", ("blip-2",), prompt_style="plain", plain_template="Question: {prompt} Answer:", prompt_key="blip2"),
     Family(
         "instructblip",
@@ -49,10 +52,10 @@ FAMILIES: tuple[Family, ...] = (
         right_padded=frozenset({"qformer_input_ids", "qformer_attention_mask"}),
         prompt_key="instructblip",
     ),
-    Family("mllama", ("mllama",), nested_images=True, prompt_key="llama"),
-    Family("gemma3", ("gemma3",), nested_images=True),
+    Family("mllama", ("mllama",), nested_images=True, prompt_key="llama", shares_prompt_cache=True),
+    Family("gemma3", ("gemma3",), nested_images=True, shares_prompt_cache=True),
     Family("qwen2-vl", ("qwen2_vl", "qwen2_5_vl"), expands_image_tokens=True),
-    Family("idefics3", ("idefics3", "smolvlm"), nested_images=True),
+    Family("idefics3", ("idefics3", "smolvlm"), nested_images=True, shares_prompt_cache=True),
     Family(
         "paligemma", ("paligemma",), prompt_style="plain", plain_template="answer en {prompt}", image_marker="<image>"
     ),

@@ -19,6 +19,7 @@ from typing import Any
 
 from mediconfusion_tests.errors import ModelError, ModelOutOfMemory
 from mediconfusion_tests.models.base import Answer, Model, Query
+from mediconfusion_tests.models.families import SEQUENCE_KEYS
 from mediconfusion_tests.models.hf_inputs import collate
 from mediconfusion_tests.models.hf_loading import LoadSettings, load, require_transformers
 from mediconfusion_tests.scoring.letters import LETTERS, Letter
@@ -79,6 +80,8 @@ class HFModel(Model):
         )
         accepted = inspect.signature(self.model.forward).parameters
         self._keeps_logits = "logits_to_keep" in accepted
+        # transformers 5 renamed past_key_values to cache (the old name goes in 5.40).
+        self._cache_name = "cache" if "cache" in accepted else "past_key_values"
         local = Path(settings.source)
         version = folder_fingerprint(local) if local.is_dir() else getattr(self.model.config, "_commit_hash", None)
         self._fingerprint = f"hf:{settings.source}@{version or settings.revision or 'main'}:{settings.dtype}"
@@ -187,7 +190,8 @@ class HFModel(Model):
         return texts, features
 
     def _forward(self, batch: dict[str, Any], keep: int) -> Any:
-        kwargs = {"logits_to_keep": keep} if self._keeps_logits else {}
+        """Logits of the last ``keep`` positions (computed only there when the model allows)."""
+        kwargs = {"logits_to_keep": keep} if self._keeps_logits and keep < batch["input_ids"].shape[1] else {}
         logits = self.model(**batch, **kwargs).logits
         return logits[:, -keep:, :].float()
 
@@ -245,36 +249,113 @@ class HFModel(Model):
             answers.append(Answer(letter, probs, letter, meta))
         return answers
 
-    def _option_likelihood(self, queries: Sequence[Query]) -> list[Answer]:
-        """Mean log-probability of each option's tokens after the prompt; all in one forward."""
-        features, spans = [], []
-        for query in queries:
-            image = self._image(query.image_path) if query.image_path else None
-            prompt = self.render(query.prompt, with_image=image is not None, verbatim=query.verbatim)
-            prompt_ids = self._encode(prompt, image)["input_ids"][0].tolist()
-            joiner = "" if prompt.endswith((" ", "\n")) else " "
-            for option in query.options:
-                full = self._encode(prompt + joiner + option, image)
-                full_ids = full["input_ids"][0].tolist()
-                start = _divergence(prompt_ids, full_ids)
-                # Tokens a processor appends after the text (PaliGemma's "\n") are common to both.
-                tail = _divergence(prompt_ids[start:][::-1], full_ids[start:][::-1])
-                if start >= len(full_ids) - tail:
-                    raise ModelError(f"{self.name}: option {option!r} produced no tokens after the prompt")
-                features.append(full)
-                spans.append((len(full_ids), start, len(full_ids) - tail))
-        batch = self._batch(features)
+    def option_sequences(self, query: Query) -> list[tuple[dict[str, Any], tuple[int, int, int]]]:
+        """Per option: the encoded prompt+option, and (length, first, end) of the option's tokens.
+
+        The option tokens are found by encoding the prompt alone and prompt+option
+        and comparing the two token lists from the front (where they part) and
+        from the back (tokens a processor appends after the text, like
+        PaliGemma's newline, are common to both).
+        """
+        image = self._image(query.image_path) if query.image_path else None
+        prompt = self.render(query.prompt, with_image=image is not None, verbatim=query.verbatim)
+        prompt_ids = self._encode(prompt, image)["input_ids"][0].tolist()
+        joiner = "" if prompt.endswith((" ", "\n")) else " "
+        out = []
+        for option in query.options:
+            full = self._encode(prompt + joiner + option, image)
+            full_ids = full["input_ids"][0].tolist()
+            start = _divergence(prompt_ids, full_ids)
+            tail = _divergence(prompt_ids[start:][::-1], full_ids[start:][::-1])
+            if start >= len(full_ids) - tail:
+                raise ModelError(f"{self.name}: option {option!r} produced no tokens after the prompt")
+            out.append((full, (len(full_ids), start, len(full_ids) - tail)))
+        return out
+
+    def mean_logprobs(
+        self, sequences: Sequence[tuple[dict[str, Any], tuple[int, int, int]]], keep_all: bool = False
+    ) -> list[float]:
+        """Mean log-probability of each sequence's option tokens, from one batched forward.
+
+        Only the logits of the last positions are computed (``logits_to_keep``);
+        ``keep_all`` computes them everywhere, as the original harness did.
+        """
+        batch = self._batch([features for features, _ in sequences])
         width = batch["input_ids"].shape[1]
-        keep = max(length - start for length, start, _ in spans) + 1
+        keep = width if keep_all else max(length - start for _, (length, start, _) in sequences) + 1
         logprobs = self.torch.log_softmax(self._forward(batch, keep), dim=-1)
+        first = width - keep  # position of logits index 0
         scores = []
-        for row, (length, start, end) in enumerate(spans):
-            offset = width - length  # left padding of this row
-            first = width - keep  # position of logits index 0
-            total = 0.0
-            for position in range(offset + start, offset + end):
-                total += float(logprobs[row, position - 1 - first, batch["input_ids"][row, position]])
+        for row, (_, (length, start, end)) in enumerate(sequences):
+            offset = width - length  # this row's left padding
+            positions = range(offset + start, offset + end)
+            total = sum(float(logprobs[row, p - 1 - first, batch["input_ids"][row, p]]) for p in positions)
             scores.append(total / (end - start))
+        return scores
+
+    def shared_prefix_logprobs(
+        self, groups: Sequence[Sequence[tuple[dict[str, Any], tuple[int, int, int]]]]
+    ) -> list[float]:
+        """Mean option log-probabilities with the prompt (and image) computed once for both options.
+
+        One batched forward over the prompts fills a key/value cache; it is
+        repeated for the two options and one more forward reads both options'
+        tokens. Positions follow the cache (rotary attention depends only on
+        distances, so left padding cancels out), as in the plain path.
+        """
+        torch = self.torch
+        prompts, continuations, spans = [], [], []
+        for group in groups:
+            cut = min(start for _, (_, start, _) in group)
+            first = group[0][0]
+            length = first["input_ids"].shape[1]
+            prompts.append(
+                {
+                    k: v[:, :cut] if k in SEQUENCE_KEYS and v.dim() > 1 and v.shape[1] == length else v
+                    for k, v in first.items()
+                }
+            )
+            for features, (_, start, end) in group:
+                continuations.append(features["input_ids"][0, cut:])
+                spans.append((start - cut, end - cut))
+        batch = self._batch(prompts)
+        width = batch["input_ids"].shape[1]
+        out = self.model(**batch, use_cache=True, **({"logits_to_keep": 1} if self._keeps_logits else {}))
+        per_option = len(groups[0])
+        last = torch.log_softmax(out.logits[:, -1].float(), dim=-1).repeat_interleave(per_option, dim=0)
+        cache = getattr(out, self._cache_name)
+        cache.batch_repeat_interleave(per_option)
+        longest = max(len(c) for c in continuations)
+        ids = torch.full((len(continuations), longest), self.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(continuations), longest), dtype=torch.long)
+        for row, tokens in enumerate(continuations):
+            ids[row, : len(tokens)] = tokens
+            mask[row, : len(tokens)] = 1
+        mask = torch.cat([batch["attention_mask"].repeat_interleave(per_option, dim=0).cpu(), mask], dim=1)
+        logits = self.model(
+            input_ids=ids.to(self.device),
+            attention_mask=mask.to(self.device),
+            cache_position=torch.arange(width, width + longest, device=self.device),
+            **{self._cache_name: cache},
+        ).logits
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        scores = []
+        for row, (start, end) in enumerate(spans):
+            tokens = continuations[row]
+            total = sum(
+                float(last[row, tokens[j]]) if j == 0 else float(logprobs[row, j - 1, tokens[j]])
+                for j in range(start, end)
+            )
+            scores.append(total / (end - start))
+        return scores
+
+    def _option_likelihood(self, queries: Sequence[Query]) -> list[Answer]:
+        """Both options of every query; the higher mean log-probability wins."""
+        groups = [self.option_sequences(query) for query in queries]
+        if self.family.shares_prompt_cache:
+            scores = self.shared_prefix_logprobs(groups)
+        else:
+            scores = self.mean_logprobs([item for group in groups for item in group])
         answers = []
         for index in range(len(queries)):
             a, b = scores[2 * index], scores[2 * index + 1]

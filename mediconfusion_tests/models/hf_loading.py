@@ -143,7 +143,9 @@ def load(settings: LoadSettings) -> tuple[Any, Any, Family, str]:
         raise
     except (OSError, ValueError, ImportError, KeyError) as exc:
         raise _explain(settings, exc) from exc
-    if not settings.device_map:
+    if settings.device_map:
+        device = str(model.device)  # inputs go where the first layers were placed
+    else:
         model.to(device)
     model.eval()
     tokenizer = processor.tokenizer
