@@ -97,7 +97,11 @@ def _registry(config: pytest.Config) -> Registry:
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if not config.getoption(options.DEST + "list_models"):
         return None
-    for entry in _registry(config).entries():
+    try:
+        entries = _registry(config).entries()
+    except MediConfusionError as exc:
+        raise _usage(exc) from None
+    for entry in entries:
         argument = ":ARG" if entry.takes_argument else ""
         print(f"{entry.name + argument:<14} modes {','.join(sorted(entry.modes)):<26} {entry.summary}")
     return 0
