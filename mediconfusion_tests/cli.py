@@ -2,6 +2,8 @@
 
 ``mediconfusion summary RESULTS.json`` prints a finished run's table again,
 recomputed from its per-pair records (so it also checks the file).
+``mediconfusion report RESULTS.json`` rebuilds the self-contained HTML report;
+``mediconfusion report allure [ALLUREDIR]`` builds the Allure 3 report.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from mediconfusion_tests.reporting.allure_build import build_allure
+from mediconfusion_tests.reporting.html_report import write_report
 from mediconfusion_tests.reporting.results_json import read_results
 from mediconfusion_tests.reporting.tables import interval_line, terminal_table
 from mediconfusion_tests.scoring.metrics import compute_metrics
@@ -56,14 +60,53 @@ def summary(path: Path) -> int:
     return 0
 
 
+def _results_path(path: Path) -> Path:
+    return path / "results.json" if path.is_dir() else path
+
+
+def html(path: Path, output: Path | None) -> int:
+    try:
+        document = read_results(path)
+    except (OSError, ValueError) as exc:
+        print(f"mediconfusion: {exc}", file=sys.stderr)
+        return 2
+    written = write_report(document, output or path.with_name("report.html"))
+    print(f"report: {written}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mediconfusion", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     show = commands.add_parser("summary", help="print the table of a results.json")
     show.add_argument("results", type=Path, help="a results.json, or a run folder (e.g. reports/latest)")
+    report = commands.add_parser(
+        "report",
+        help="build report.html from a results.json, or the Allure report: report allure [ALLUREDIR]",
+        description="mediconfusion report RESULTS.json [-o FILE] | mediconfusion report allure [ALLUREDIR] "
+        "[-o DIR] [--history FILE]",
+    )
+    report.add_argument("target", help="a results.json or run folder, or the word 'allure'")
+    report.add_argument(
+        "alluredir",
+        nargs="?",
+        type=Path,
+        default=Path("allure-results"),
+        help="with 'allure': the --alluredir of the run (default: allure-results)",
+    )
+    report.add_argument("-o", "--output", type=Path, help="output file (HTML) or folder (Allure)")
+    report.add_argument(
+        "--history",
+        type=Path,
+        default=Path("allure-history.jsonl"),
+        help="with 'allure': history file carried between runs (default: allure-history.jsonl)",
+    )
     args = parser.parse_args(argv)
-    path: Path = args.results
-    return summary(path / "results.json" if path.is_dir() else path)
+    if args.command == "summary":
+        return summary(_results_path(args.results))
+    if args.target == "allure":
+        return build_allure(args.alluredir, args.output or Path("allure-report"), args.history)
+    return html(_results_path(Path(args.target)), args.output)
 
 
 if __name__ == "__main__":  # pragma: no cover

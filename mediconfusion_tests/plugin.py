@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +33,9 @@ SUITE_DIR = Path(__file__).parent / "suite"
 PLAN_KEY = "mediconfusion_plan"
 INFO_KEY = "mediconfusion_model"
 PAIR_PROPERTY = "mediconfusion_pair"
-OUTCOME_PROPERTY = "mediconfusion_outcome"
+OUTCOME_KEY = pytest.StashKey[dict[str, Any]]()
+#: Set by allure-pytest's --alluredir; without it there is no Allure report to annotate.
+ALLURE_OPTION = "allure_report_dir"
 PAIR_NODE = re.compile(r"\[pair-([^\]\[]+)\]$")
 #: The benchmark's categories, registered as markers up front so --strict-markers passes.
 KNOWN_CATEGORIES = (
@@ -196,8 +198,15 @@ def _start_controller(config: pytest.Config, state: State, prepare_run: Callable
     gpus = visible_gpus() if workers and state.run_config.device != "cpu" else []
     state.plan, state.pairs = prepare_run(state.run_config, state.registry, gpus)
     spec = state.registry.parse(state.plan.config.model or "")
+    alluredir = config.getoption(ALLURE_OPTION, default=None)
     state.session = RunSession(
-        state.plan, state.pairs, spec, state.registry.entry(spec), Path(config.rootpath), workers=workers
+        state.plan,
+        state.pairs,
+        spec,
+        state.registry.entry(spec),
+        Path(config.rootpath),
+        workers=workers,
+        allure_dir=Path(alluredir) if alluredir else None,
     )
 
 
@@ -318,12 +327,40 @@ def mediconfusion_engine(
 
 @pytest.fixture
 def record_pair_outcome(request: pytest.FixtureRequest) -> Callable[[PairOutcome], None]:
-    """Attach a pair outcome to this test's report, for the controller's roll-up."""
+    """Attach a pair outcome to this test's report, for the controller's roll-up.
+
+    The full outcome travels as an attribute of the report (xdist serialises it);
+    user properties get only what a JUnit XML reader wants: class and categories.
+    """
 
     def record(outcome: PairOutcome) -> None:
-        request.node.user_properties.append((OUTCOME_PROPERTY, outcome.to_dict()))
+        request.node.stash[OUTCOME_KEY] = outcome.to_dict()
+        categories = sorted(set(outcome.categories[0]) | set(outcome.categories[1]))
+        request.node.user_properties.append(("failure_class", outcome.failure_class or "passed"))
+        request.node.user_properties.append(("categories", "; ".join(categories)))
+        if request.config.getoption(ALLURE_OPTION, default=None):
+            _annotate_allure(request.config, outcome)
 
     return record
+
+
+def _annotate_allure(config: pytest.Config, outcome: PairOutcome) -> None:
+    from mediconfusion_tests.reporting.allure_case import annotate
+
+    state, plan = _require(config)
+    pair = next((p for p in state.pairs if p.id == outcome.pair_id), None)
+    if pair is not None:
+        annotate(outcome, pair, plan.layout, plan.config)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if call.when == "call" and OUTCOME_KEY in item.stash:
+        report.mediconfusion_outcome = item.stash[OUTCOME_KEY]  # type: ignore[attr-defined]
+    return report
 
 
 def _require(config: pytest.Config) -> tuple[State, RunPlan]:
@@ -367,8 +404,9 @@ class ControllerHooks:
         pair_id = props.get(PAIR_PROPERTY)
         if self.session is None or pair_id is None:
             return
-        if OUTCOME_PROPERTY in props and report.when == "call":
-            self.session.add_outcome(props[OUTCOME_PROPERTY])
+        outcome = getattr(report, "mediconfusion_outcome", None)
+        if outcome is not None and report.when == "call":
+            self.session.add_outcome(outcome)
         elif report.skipped and report.when == "setup":
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else "skipped"
             self.session.add_skip(pair_id, str(reason).removeprefix("Skipped: "))
@@ -390,7 +428,18 @@ class ControllerHooks:
         if lines:
             terminalreporter.write_sep("=", "MediConfusion")
             for line in lines:
-                terminalreporter.write_line(line)
+                # The writer drops the colour unless the output is a terminal (or --color=yes).
+                terminalreporter.write_line(line, **_markup(line))
+
+
+def _markup(line: str) -> dict[str, bool]:
+    if line.startswith(("GATE FAILED", "PROBLEM", "WARNING", "  FAIL")):
+        return {"red": True, "bold": not line.startswith("  ")}
+    if line.startswith(("GATE PASSED", "  PASS")):
+        return {"green": True, "bold": not line.startswith("  ")}
+    if line.startswith("NOTE"):
+        return {"yellow": True}
+    return {}
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -7,6 +7,7 @@ writes the run folder and decides the exit status. No pytest import here.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ from mediconfusion_tests.gate import ConditionResult, evaluate
 from mediconfusion_tests.models.registry import ModelEntry, ModelSpec
 from mediconfusion_tests.plan import RunPlan, gate_conditions
 from mediconfusion_tests.reporting.environment import environment
+from mediconfusion_tests.reporting.html_report import write_report
 from mediconfusion_tests.reporting.results_json import SCHEMA, SCHEMA_VERSION, pair_records, write_json
 from mediconfusion_tests.reporting.run_folder import create_run_folder, update_latest
 from mediconfusion_tests.reporting.summary import markdown_summary, terminal_summary
@@ -58,6 +60,7 @@ class RunSession:
     duplicates: list[str] = field(default_factory=list)
     expected: set[str] | None = None
     model_info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    allure_dir: Path | None = None
     written: dict[str, Path] = field(default_factory=dict)
     verdict: Verdict | None = None
     metrics: Metrics | None = None
@@ -188,13 +191,26 @@ class RunSession:
         }
 
     def write(self, outcomes: list[PairOutcome]) -> None:
+        """results.json first (everything else can be rebuilt from it), then the reports."""
         results_dir = Path(self.config.results_dir)
         assert self.metrics is not None
         folder = create_run_folder(results_dir, self.plan.run_id)
         document = self.document(outcomes)
         write_json(folder / "results.json", document)
-        (folder / "summary.md").write_text(markdown_summary(document, self.metrics), encoding="utf-8")
+        summary = markdown_summary(document, self.metrics)
+        (folder / "summary.md").write_text(summary, encoding="utf-8")
         self.written = {"results": folder / "results.json", "summary": folder / "summary.md"}
+        self.written["report"] = write_report(document, folder / "report.html")
+        step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if step_summary:
+            with open(step_summary, "a", encoding="utf-8") as handle:
+                handle.write(summary + "\n")
+            self.written["step summary"] = Path(step_summary)
+        if self.allure_dir is not None:
+            from mediconfusion_tests.reporting.allure_case import write_run_files
+
+            write_run_files(self.allure_dir, document)
+            self.written["allure results"] = self.allure_dir
         self.written["latest"] = update_latest(results_dir, folder)
 
     def terminal_lines(self) -> list[str]:

@@ -44,7 +44,7 @@ class ImageRef:
         return f"{self.local_id} ({self.roco_path})"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Pair:
     id: str
     images: tuple[ImageRef, ImageRef]
@@ -53,6 +53,10 @@ class Pair:
     options: tuple[str, str]
     truth: tuple[Letter, Letter]
     extra: tuple[tuple[str, Any], ...] = ()
+
+    def __repr__(self) -> str:
+        # Short, because pytest and Allure show parameters by their repr.
+        return f"Pair({self.id})"
 
     @property
     def all_categories(self) -> tuple[str, ...]:

@@ -62,18 +62,56 @@ def terminal_summary(session: RunSession, metrics: Metrics, verdict: Verdict) ->
     return lines
 
 
+#: Most telling first: the confusion MediConfusion measures, then wrong, invalid, errors.
+CLASS_RANK = {"confused": 0, "wrong": 1, "invalid": 2, "error": 3}
+TOP_FAILURES = 10
+
+
+def _confidence(record: dict[str, Any]) -> float:
+    """How sure the model was of what it answered (score margins, where the mode records scores)."""
+    margins = []
+    for answer in record.get("answers") or ():
+        scores = answer.get("scores") or {}
+        if "A" in scores and "B" in scores:
+            margins.append(abs(float(scores["A"]) - float(scores["B"])))
+    return sum(margins) / len(margins) if margins else 0.0
+
+
+def informative_failures(document: dict[str, Any], limit: int = TOP_FAILURES) -> list[dict[str, Any]]:
+    failing = [p for p in document.get("pairs", []) if p.get("failure_class")]
+    failing.sort(key=lambda p: (CLASS_RANK.get(p["failure_class"], 9), -_confidence(p), p["pair_id"]))
+    return failing[:limit]
+
+
+def _cell(text: object, limit: int = 60) -> str:
+    flat = " ".join(str(text if text is not None else "").split()).replace("|", "\\|")
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _answered(record: dict[str, Any], index: int) -> str:
+    answers = record.get("answers")
+    decision = answers[index]["decision"] if answers else None
+    raw = answers[index]["raw"] if answers else record.get("error")
+    return f"{record['truth'][index]} → {decision or 'invalid'} ({_cell(raw, 30)})"
+
+
 def markdown_summary(document: dict[str, Any], metrics: Metrics) -> str:
+    """For summary.md and a CI step summary: the verdict first, then the table, then the telling failures."""
     model, config, counts = document["model"], document["config"], document["counts"]
-    lines = [f"# MediConfusion: {model['spec']} ({config['mode']})", ""]
+    lines = []
     gate = document.get("gate")
     if gate is not None:
-        lines.append(f"**Gate {'passed' if gate['passed'] else 'FAILED'}**")
+        lines.append(f"## {'✅ Release gate passed' if gate['passed'] else '❌ Release gate FAILED'}")
         lines.append("")
         for condition in gate["conditions"]:
             value = "undefined" if condition["value"] is None else f"{condition['value']:.4f}"
-            mark = "pass" if condition["passed"] else "FAIL"
-            lines.append(f"- {mark}: `{condition['condition']}` (value {value}, n={condition['n']})")
+            ci = condition.get("ci95")
+            interval = f", 95% CI {ci[0]:.3f}-{ci[1]:.3f}" if ci else ""
+            mark = "pass" if condition["passed"] else "**FAIL**"
+            lines.append(f"- {mark}: `{condition['condition']}` (value {value}{interval}, n={condition['n']})")
+        lines += [f"- **Problem:** {problem}" for problem in document.get("problems", [])]
         lines.append("")
+    lines += [f"# MediConfusion: {model['spec']} ({config['mode']})", ""]
     if model.get("note"):
         lines += [f"> {model['note']}", ""]
     lines.append(
@@ -81,6 +119,22 @@ def markdown_summary(document: dict[str, Any], metrics: Metrics) -> str:
         f"pairs scored · {counts['pairs_skipped']} skipped · {counts['pairs_errored']} errored"
     )
     lines += ["", *markdown_table(metrics), "", interval_line(metrics.overall), ""]
-    for problem in document.get("problems", []):
-        lines.append(f"- **Problem:** {problem}")
+    if gate is None:
+        lines += [f"- **Problem:** {problem}" for problem in document.get("problems", [])]
+    top = informative_failures(document)
+    if top:
+        total = sum(1 for p in document.get("pairs", []) if p.get("failure_class"))
+        lines += [
+            "",
+            f"## Most informative failures ({len(top)} of {total})",
+            "",
+            "| Pair | Class | Categories | Image 1: truth → answer | Image 2: truth → answer | Question |",
+            "|---|---|---|---|---|---|",
+        ]
+        for record in top:
+            categories = ", ".join(sorted(set(record["categories"][0]) | set(record["categories"][1])))
+            lines.append(
+                f"| {record['pair_id']} | {record['failure_class']} | {_cell(categories, 40)} | "
+                f"{_answered(record, 0)} | {_answered(record, 1)} | {_cell(record['question'])} |"
+            )
     return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,151 @@
+"""Allure annotations for one pair case, and the run-level files Allure reads.
+
+Cases carry epic "MediConfusion", one feature per category and the failure
+class as story, so an Allure report groups failures by category and class.
+Only imported when allure-pytest runs with --alluredir.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mediconfusion_tests.config import RunConfig
+from mediconfusion_tests.data.images import ImageLayout
+from mediconfusion_tests.data.schema import Pair
+from mediconfusion_tests.scoring.outcome import PairOutcome
+
+EPIC = "MediConfusion"
+SEVERITY = {"error": "blocker", "confused": "critical", "wrong": "normal", "invalid": "minor", None: "trivial"}
+#: Allure's defect categories, matched on the failure messages this suite writes (first match wins).
+CATEGORIES = [
+    {
+        "name": "Model error",
+        "matchedStatuses": ["failed", "broken"],
+        "messageRegex": r"(?s).*(model error: |cannot load model).*",
+    },
+    {
+        "name": "Data error",
+        "matchedStatuses": ["skipped", "broken"],
+        "messageRegex": r"(?s).*(image \d+ (missing|cannot be decoded)|no recorded answer).*",
+    },
+    {
+        "name": "Confused (same answer for both images)",
+        "matchedStatuses": ["failed"],
+        "messageRegex": r"(?s)(Failed: )?confused: .*",
+    },
+    {"name": "Invalid answer", "matchedStatuses": ["failed"], "messageRegex": r"(?s).*invalid answer on image.*"},
+    {"name": "Wrong answer", "matchedStatuses": ["failed"], "messageRegex": r"(?s).*wrong on (image|both).*"},
+]
+
+
+def annotate(outcome: PairOutcome, pair: Pair, layout: ImageLayout | None, config: RunConfig) -> None:
+    import allure
+
+    dynamic = allure.dynamic
+    dynamic.epic(EPIC)
+    for category in pair.all_categories:
+        dynamic.feature(category)
+    dynamic.story(outcome.failure_class or "passed")
+    dynamic.severity(SEVERITY[outcome.failure_class])
+    dynamic.tag(f"model:{config.model}")
+    dynamic.tag(f"mode:{config.mode}")
+    dynamic.title(f"pair {pair.id}: {pair.question}")
+    dynamic.parameter("mediconfusion_pair", pair.id)
+    dynamic.parameter("truth", f"image 1: {pair.truth[0]}, image 2: {pair.truth[1]}")
+    dynamic.description(_description(pair, outcome))
+    if layout is not None:
+        for index, image in enumerate(pair.images, start=1):
+            path = layout.path(image)
+            if path.is_file():
+                allure.attach.file(
+                    str(path), name=f"image {index} ({image.local_id})", attachment_type=allure.attachment_type.JPG
+                )
+    allure.attach("\n\n---\n\n".join(outcome.prompts), name="prompts", attachment_type=allure.attachment_type.TEXT)
+    answers = outcome.to_dict()["answers"]
+    allure.attach(
+        json.dumps(answers, indent=2, ensure_ascii=False), name="answers", attachment_type=allure.attachment_type.JSON
+    )
+
+
+def _description(pair: Pair, outcome: PairOutcome) -> str:
+    lines = [f"**{pair.question}**", "", f"- A: {pair.options[0]}", f"- B: {pair.options[1]}", ""]
+    for index, truth in enumerate(pair.truth, start=1):
+        answer = outcome.answers[index - 1] if outcome.answers else None
+        decided = "error" if answer is None else (answer.decision or "invalid")
+        lines.append(f"- image {index}: truth {truth}, answered {decided}")
+    return "\n".join(lines)
+
+
+def environment_properties(document: Mapping[str, Any]) -> str:
+    """Allure's environment.properties: what a reader needs to reproduce the run."""
+    config, env, model = document["config"], document["environment"], document["model"]
+    instances = list(model.get("instances", {}).values())
+    first = instances[0] if instances else {}
+    packages = env.get("packages", {})
+    values = {
+        "model": config["model"],
+        "checkpoint": first.get("fingerprint", ""),
+        "mode": config["mode"],
+        "dataset": document["dataset"].get("source", ""),
+        "dataset.revision": document["dataset"].get("revision") or document["dataset"].get("sha256", ""),
+        "prompt.set": first.get("prompts", ""),
+        "answer.parser": config["answer_parser"],
+        "torch": packages.get("torch") or "",
+        "transformers": packages.get("transformers") or "",
+        "device": ", ".join(sorted({str(i.get("device", "")) for i in instances if i.get("device")})),
+        "gpus": ", ".join(
+            sorted({str(i.get("cuda_visible_devices")) for i in instances if i.get("cuda_visible_devices")})
+        ),
+        "python": env.get("python", ""),
+        "host": env.get("hostname", ""),
+    }
+    return "".join(f"{key}={_escape(str(value))}\n" for key, value in values.items())
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace("=", "\\=").replace(":", "\\:")
+
+
+def executor(environ: Mapping[str, str]) -> dict[str, Any] | None:
+    """Allure's executor.json from the CI's variables, when a known CI runs us."""
+    if environ.get("GITHUB_ACTIONS") == "true":
+        server, repo, run = (
+            environ.get("GITHUB_SERVER_URL", ""),
+            environ.get("GITHUB_REPOSITORY", ""),
+            environ.get("GITHUB_RUN_ID", ""),
+        )
+        return {
+            "name": "GitHub Actions",
+            "type": "github",
+            "buildName": f"{environ.get('GITHUB_WORKFLOW', '')} #{environ.get('GITHUB_RUN_NUMBER', '')}".strip(),
+            "buildOrder": int(environ.get("GITHUB_RUN_NUMBER", "0") or 0),
+            "buildUrl": f"{server}/{repo}/actions/runs/{run}" if server and repo and run else "",
+        }
+    if environ.get("GITLAB_CI") == "true":
+        return {
+            "name": "GitLab CI",
+            "type": "gitlab",
+            "buildName": environ.get("CI_PIPELINE_ID", ""),
+            "buildOrder": int(environ.get("CI_PIPELINE_IID", "0") or 0),
+            "buildUrl": environ.get("CI_PIPELINE_URL", ""),
+        }
+    if environ.get("CI"):
+        return {"name": environ.get("CI_NAME", "CI"), "type": "ci", "buildName": environ.get("BUILD_ID", "")}
+    return None
+
+
+def write_run_files(alluredir: Path, document: Mapping[str, Any]) -> list[Path]:
+    """categories.json, environment.properties and (under CI) executor.json; the controller writes them once."""
+    alluredir.mkdir(parents=True, exist_ok=True)
+    written = [alluredir / "categories.json", alluredir / "environment.properties"]
+    written[0].write_text(json.dumps(CATEGORIES, indent=2), encoding="utf-8")
+    written[1].write_text(environment_properties(document), encoding="utf-8")
+    info = executor(os.environ)
+    if info is not None:
+        written.append(alluredir / "executor.json")
+        written[-1].write_text(json.dumps(info, indent=2), encoding="utf-8")
+    return written
