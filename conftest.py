@@ -13,6 +13,7 @@ import pytest
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "browser: drives report.html in headless Chromium (needs playwright + chromium)")
     if config.getoption("mediconfusion_model", default=None):
         return  # a MediConfusion suite run, not our tests
     try:

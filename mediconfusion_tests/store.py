@@ -41,6 +41,24 @@ def answer_key(fingerprint: str, query: Query, settings: dict[str, Any]) -> str:
     return hashlib.sha256(material.encode()).hexdigest()
 
 
+def _initialise(connection: sqlite3.Connection, deadline_s: float = 60.0) -> None:
+    """WAL mode and the table, retried: switching journal mode while another worker
+    opens the same new file fails at once with "database is locked" (no busy wait)."""
+    waited, pause = 0.0, 0.02
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute(_SCHEMA)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or waited > deadline_s:
+                raise
+            time.sleep(pause)
+            waited += pause
+            pause = min(pause * 2, 0.5)
+
+
 class AnswerStore:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -50,9 +68,7 @@ class AnswerStore:
         if self._connection is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             connection = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute(_SCHEMA)
+            _initialise(connection)
             self._connection = connection
         return self._connection
 
