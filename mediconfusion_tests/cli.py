@@ -3,7 +3,8 @@
 ``mediconfusion summary RESULTS.json`` prints a finished run's table again,
 recomputed from its per-pair records (so it also checks the file).
 ``mediconfusion report RESULTS.json`` rebuilds the self-contained HTML report;
-``mediconfusion report allure [ALLUREDIR]`` builds the Allure 3 report.
+``mediconfusion report allure [ALLUREDIR]`` builds the Allure 3 report;
+``mediconfusion compare A.json B.json ...`` ranks runs, with significance against the top one.
 """
 
 from __future__ import annotations
@@ -15,28 +16,9 @@ from pathlib import Path
 
 from mediconfusion_tests.reporting.allure_build import build_allure
 from mediconfusion_tests.reporting.html_report import write_report
-from mediconfusion_tests.reporting.results_json import read_results
+from mediconfusion_tests.reporting.results_json import outcomes_from_document, read_results
 from mediconfusion_tests.reporting.tables import interval_line, terminal_table
 from mediconfusion_tests.scoring.metrics import compute_metrics
-from mediconfusion_tests.scoring.outcome import ImageAnswer, PairOutcome
-
-
-def outcomes_from_results(results: dict) -> list[PairOutcome]:
-    outcomes = []
-    for record in results.get("pairs", []):
-        answers = record.get("answers")
-        if record.get("status") in ("skipped", "not run"):
-            continue
-        outcomes.append(
-            PairOutcome(
-                str(record["pair_id"]),
-                (tuple(record["categories"][0]), tuple(record["categories"][1])),
-                (record["truth"][0], record["truth"][1]),
-                None if answers is None else (ImageAnswer(**answers[0]), ImageAnswer(**answers[1])),
-                error=record.get("error"),
-            )
-        )
-    return outcomes
 
 
 def summary(path: Path) -> int:
@@ -45,7 +27,7 @@ def summary(path: Path) -> int:
     except (OSError, ValueError) as exc:
         print(f"mediconfusion: {exc}", file=sys.stderr)
         return 2
-    metrics = compute_metrics(outcomes_from_results(results))
+    metrics = compute_metrics(outcomes_from_document(results))
     model, config = results["model"], results["config"]
     print(f"{results['run']['id']}: model {model['spec']} · mode {config['mode']} · dataset {config['dataset']}")
     for line in terminal_table(metrics):
@@ -75,6 +57,29 @@ def html(path: Path, output: Path | None) -> int:
     return 0
 
 
+def leaderboard(paths: Sequence[Path], markdown_path: Path | None, html_path: Path | None) -> int:
+    from mediconfusion_tests.reporting import leaderboard as board_module
+
+    documents = []
+    for path in paths:
+        try:
+            document = read_results(_results_path(path))
+        except (OSError, ValueError) as exc:
+            print(f"mediconfusion: {exc}", file=sys.stderr)
+            return 2
+        documents.append((f"{document['run']['id']}", document))
+    board = board_module.build(board_module.rank(documents))
+    for line in board_module.terminal(board):
+        print(line)
+    if markdown_path is not None:
+        markdown_path.write_text(board_module.markdown(board), encoding="utf-8")
+        print(f"markdown: {markdown_path}")
+    if html_path is not None:
+        html_path.write_text(board_module.page(board), encoding="utf-8")
+        print(f"html: {html_path}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mediconfusion", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -101,7 +106,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=Path("allure-history.jsonl"),
         help="with 'allure': history file carried between runs (default: allure-history.jsonl)",
     )
+    versus = commands.add_parser("compare", help="leaderboard of several runs (terminal, markdown, HTML)")
+    versus.add_argument("results", nargs="+", type=Path, help="results.json files or run folders")
+    versus.add_argument("--markdown", type=Path, help="also write the leaderboard as markdown here")
+    versus.add_argument("--html", type=Path, help="also write it as a self-contained HTML page here")
     args = parser.parse_args(argv)
+    if args.command == "compare":
+        return leaderboard(args.results, args.markdown, args.html)
     if args.command == "summary":
         return summary(_results_path(args.results))
     if args.target == "allure":

@@ -58,6 +58,11 @@ class RunConfig:
     gpus_per_worker: int = 1
     temperature: float = 0.0
     top_p: float | None = None
+    baseline: str | None = None
+    alpha: float = 0.05
+    fail_on_significant_regression: bool = False
+    max_regressed_pairs: int | None = None
+    allow_baseline_mismatch: bool = False
     config_file: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -103,6 +108,10 @@ FILE_KEYS = {
     "judge": "judge",
     "prompts": "prompts",
     "gpus_per_worker": "gpus_per_worker",
+    "baseline": "baseline",
+    "alpha": "alpha",
+    "fail_on_significant_regression": "fail_on_significant_regression",
+    "max_regressed_pairs": "max_regressed_pairs",
 }
 
 
@@ -153,4 +162,13 @@ def validate(config: RunConfig) -> RunConfig:
         raise ConfigError(f"gpus per worker must be a positive integer, got {config.gpus_per_worker!r}")
     if config.temperature < 0 or (config.top_p is not None and not 0 < config.top_p <= 1):
         raise ConfigError("temperature must be >= 0 and top-p in (0, 1]")
+    if not 0 < config.alpha < 1:
+        raise ConfigError(f"alpha must be between 0 and 1, got {config.alpha!r}")
+    if config.max_regressed_pairs is not None and config.max_regressed_pairs < 0:
+        raise ConfigError(f"max regressed pairs must be >= 0, got {config.max_regressed_pairs!r}")
+    needs_baseline = config.fail_on_significant_regression or config.max_regressed_pairs is not None
+    if needs_baseline and not config.baseline:
+        raise ConfigError(
+            "--fail-on-significant-regression and --max-regressed-pairs compare with --baseline RESULTS.json"
+        )
     return config

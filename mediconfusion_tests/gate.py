@@ -1,7 +1,10 @@
-"""Release-gate conditions: ``[Category.]metric op value``, values as fractions.
+"""Release-gate conditions.
 
-Category conditions use the paper's (image-weighted) figures for that
-category, the same numbers as the paper's per-category table.
+``[Category.]metric[.lower|.upper] OP value`` where value is a fraction, or
+``baseline`` with an optional ``+``/``-`` offset (needs --baseline). ``.lower``
+and ``.upper`` read the bound of the 95% interval instead of the estimate, so
+``set_accuracy.lower>=0.20`` passes only when the data rule out less than 20%.
+Category conditions use the paper's (image-weighted) figures for that category.
 """
 
 from __future__ import annotations
@@ -9,13 +12,15 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from mediconfusion_tests.errors import ConfigError
 from mediconfusion_tests.scoring.metrics import Metrics
+from mediconfusion_tests.scoring.stats import Proportion
 
 GATE_METRICS = ("set_accuracy", "individual_accuracy", "confusion", "invalid_rate")
+BOUNDS = ("value", "lower", "upper")
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
     "<=": operator.le,
@@ -23,10 +28,13 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
     "==": operator.eq,
 }
+_NUMBER = r"(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _PATTERN = re.compile(
-    r"^\s*(?:(?P<category>.+?)\s*\.\s*)?(?P<metric>[a-z_]+)\s*(?P<op>>=|<=|==|>|<)\s*"
-    r"(?P<value>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$"
+    rf"^\s*(?:(?P<category>.+?)\s*\.\s*)?(?P<metric>{'|'.join(GATE_METRICS)})(?:\.(?P<bound>lower|upper))?"
+    rf"\s*(?P<op>>=|<=|==|>|<)\s*"
+    rf"(?:(?P<baseline>baseline)\s*(?:(?P<sign>[-+])\s*(?P<offset>{_NUMBER}))?|(?P<value>[-+]?{_NUMBER}))\s*$"
 )
+_LOOSE = re.compile(r"^\s*(?:.+?\.)?(?P<metric>[A-Za-z_]+)(?:\.(?:lower|upper))?\s*(?:>=|<=|==|>|<)")
 
 
 @dataclass(frozen=True)
@@ -36,26 +44,39 @@ class Condition:
     op: str
     threshold: float
     category: str | None = None
+    bound: str = "value"
+    #: The threshold is the baseline's figure plus ``threshold`` (an offset).
+    relative: bool = False
 
     @property
     def label(self) -> str:
-        return f"{self.category}.{self.metric}" if self.category else self.metric
+        name = f"{self.category}.{self.metric}" if self.category else self.metric
+        return name if self.bound == "value" else f"{name}.{self.bound}"
 
 
 def parse_condition(text: str) -> Condition:
     match = _PATTERN.match(text)
     if match is None:
+        loose = _LOOSE.match(text)
+        if loose is not None and loose["metric"] not in GATE_METRICS + BOUNDS:
+            raise ConfigError(
+                f"gate {text!r}: unknown metric {loose['metric']!r}; choose from {', '.join(GATE_METRICS)}"
+            )
         raise ConfigError(
-            f"malformed gate {text!r}: expected [Category.]metric OP value, e.g. "
-            f"'set_accuracy>=0.25' or 'Cerebral.confusion<=0.6'; OP is one of {', '.join(OPERATORS)}"
+            f"malformed gate {text!r}: expected [Category.]metric[.lower|.upper] OP value, where value is a "
+            f"fraction or baseline[+-offset], e.g. 'set_accuracy>=0.25', 'set_accuracy.lower>=0.2', "
+            f"'set_accuracy>=baseline-0.02'; OP is one of {', '.join(OPERATORS)}"
         )
-    metric = match["metric"]
-    if metric not in GATE_METRICS:
-        raise ConfigError(f"gate {text!r}: unknown metric {metric!r}; choose from {', '.join(GATE_METRICS)}")
+    bound = match["bound"] or "value"
+    if match["baseline"]:
+        offset = float(match["offset"] or 0.0) * (-1 if match["sign"] == "-" else 1)
+        if not -1.0 <= offset <= 1.0:
+            raise ConfigError(f"gate {text!r}: the offset {offset:g} is not a fraction (write 0.02, not 2)")
+        return Condition(text.strip(), match["metric"], match["op"], offset, match["category"], bound, True)
     value = float(match["value"])
     if not 0.0 <= value <= 1.0:
         raise ConfigError(f"gate {text!r}: {value:g} is not a fraction in [0, 1] (write 0.25, not 25)")
-    return Condition(text.strip(), metric, match["op"], value, match["category"])
+    return Condition(text.strip(), match["metric"], match["op"], value, match["category"], bound)
 
 
 def resolve_categories(conditions: Sequence[Condition], known: Sequence[str]) -> list[Condition]:
@@ -72,8 +93,14 @@ def resolve_categories(conditions: Sequence[Condition], known: Sequence[str]) ->
             raise ConfigError(
                 f"gate {condition.text!r}: unknown category {condition.category!r}; the dataset has {', '.join(known)}"
             )
-        resolved.append(Condition(condition.text, condition.metric, condition.op, condition.threshold, name))
+        resolved.append(replace(condition, category=name))
     return resolved
+
+
+def _read(proportion: Proportion, bound: str) -> float | None:
+    if bound == "value" or proportion.interval is None:
+        return proportion.value if bound == "value" else None
+    return proportion.interval[0] if bound == "lower" else proportion.interval[1]
 
 
 @dataclass(frozen=True)
@@ -83,22 +110,30 @@ class ConditionResult:
     interval: tuple[float, float] | None
     n: int
     passed: bool
+    threshold: float | None = None
+    baseline: float | None = None
 
     def describe(self) -> str:
         c = self.condition
         verdict = "PASS" if self.passed else "FAIL"
+        target = f"{c.op} {self.threshold:.4g}" if self.threshold is not None else f"{c.op} baseline (undefined)"
+        if c.relative and self.baseline is not None:
+            target += f" (baseline {self.baseline:.4f} {'+' if c.threshold >= 0 else '-'} {abs(c.threshold):g})"
         if self.value is None:
-            return f"{verdict} {c.label} is undefined (no pairs to measure it on); needs {c.op} {c.threshold:g}"
+            return f"{verdict} {c.label} is undefined (no pairs to measure it on); needs {target}"
         ci = f" [95% CI {self.interval[0]:.3f}-{self.interval[1]:.3f}]" if self.interval else ""
-        return f"{verdict} {c.label} = {self.value:.4f}{ci} (n={self.n}); threshold {c.op} {c.threshold:g}"
+        return f"{verdict} {c.label} = {self.value:.4f}{ci} (n={self.n}); threshold {target}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "condition": self.condition.text,
             "metric": self.condition.metric,
             "category": self.condition.category,
+            "bound": self.condition.bound,
             "op": self.condition.op,
-            "threshold": self.condition.threshold,
+            "threshold": self.threshold,
+            "relative_to_baseline": self.condition.relative,
+            "baseline": self.baseline,
             "value": self.value,
             "ci95": list(self.interval) if self.interval else None,
             "n": self.n,
@@ -106,16 +141,49 @@ class ConditionResult:
         }
 
 
-def evaluate(conditions: Sequence[Condition], metrics: Metrics) -> list[ConditionResult]:
+def _proportion(metrics: Metrics, condition: Condition) -> Proportion | None:
+    if condition.category and condition.category not in metrics.categories:
+        return None  # the category exists in the dataset but no scored pair carries it
+    return metrics.figures(condition.category).get(condition.metric)
+
+
+def evaluate(
+    conditions: Sequence[Condition], metrics: Metrics, baseline: Metrics | None = None, paired: Metrics | None = None
+) -> list[ConditionResult]:
+    """Absolute conditions read ``metrics``; baseline-relative ones compare ``paired`` (this run on the
+    pairs both runs scored) with ``baseline`` (the baseline run on the same pairs)."""
     results = []
     for condition in conditions:
-        figures = metrics.categories.get(condition.category) if condition.category else None
-        if condition.category and figures is None:
-            # The category exists in the dataset but no scored pair carries it.
+        own = paired if condition.relative and paired is not None else metrics
+        proportion = _proportion(own, condition)
+        if proportion is None:
             results.append(ConditionResult(condition, None, None, 0, False))
             continue
-        proportion = metrics.figures(condition.category).get(condition.metric)
-        value = proportion.value
-        passed = value is not None and OPERATORS[condition.op](value, condition.threshold)
-        results.append(ConditionResult(condition, value, proportion.interval, proportion.n, passed))
+        value = _read(proportion, condition.bound)
+        reference = None
+        if condition.relative:
+            base = _proportion(baseline, condition) if baseline is not None else None
+            reference = _read(base, condition.bound) if base is not None else None
+            threshold = None if reference is None else reference + condition.threshold
+        else:
+            threshold = condition.threshold
+        passed = value is not None and threshold is not None and OPERATORS[condition.op](value, threshold)
+        results.append(
+            ConditionResult(condition, value, proportion.interval, proportion.n, passed, threshold, reference)
+        )
     return results
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """A gate check that is not a metric threshold: significance, regressed pairs."""
+
+    label: str
+    passed: bool
+    detail: str
+
+    def describe(self) -> str:
+        return f"{'PASS' if self.passed else 'FAIL'} {self.label}: {self.detail}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"condition": self.label, "passed": self.passed, "detail": self.detail, "value": None, "n": None}

@@ -183,6 +183,34 @@ def add_options(parser: pytest.Parser) -> None:
         help="GPUs given to each xdist worker (default: 1); -n auto then starts one worker per K GPUs",
     )
     add(
+        "--baseline",
+        dest=DEST + "baseline",
+        metavar="RESULTS.json",
+        help="compare pair by pair with a previous run (e.g. the released model's results.json)",
+    )
+    add(
+        "--fail-on-significant-regression",
+        dest=DEST + "fail_on_significant_regression",
+        action="store_true",
+        default=None,
+        help="gate: fail when McNemar's test finds fewer set-correct pairs than the baseline at p < --alpha",
+    )
+    add("--alpha", dest=DEST + "alpha", type=non_negative_float, metavar="A", help="significance level (default 0.05)")
+    add(
+        "--max-regressed-pairs",
+        dest=DEST + "max_regressed_pairs",
+        type=int,
+        metavar="N",
+        help="gate: fail when more than N pairs the baseline got right are now wrong",
+    )
+    add(
+        "--allow-baseline-mismatch",
+        dest=DEST + "allow_baseline_mismatch",
+        action="store_true",
+        default=None,
+        help="compare even when the baseline's dataset, mode, prompts or pairs differ (reported loudly)",
+    )
+    add(
         "--temperature",
         dest=DEST + "temperature",
         type=non_negative_float,
@@ -236,7 +264,7 @@ def read_config(config: pytest.Config) -> RunConfig:
     values["config_file"] = str(pyproject) if pyproject.is_file() else None
     invocation = Path(config.invocation_params.dir)
     values["results_dir"] = str((invocation / values.get("results_dir", DEFAULT_RESULTS_DIR)).resolve())
-    for name in ("images", "answer_store", "prompts"):
+    for name in ("images", "answer_store", "prompts", "baseline"):
         if values.get(name):
             values[name] = str((invocation / values[name]).resolve())
     dataset = values.get("dataset")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mediconfusion_tests.comparison import identity_mismatches, run_identity
 from mediconfusion_tests.config import DEFAULT_IMAGES, RunConfig
 from mediconfusion_tests.data.images import (
     ImageLayout,
@@ -27,10 +28,11 @@ from mediconfusion_tests.data.images import (
 )
 from mediconfusion_tests.data.schema import Pair
 from mediconfusion_tests.data.sources import DatasetInfo, load_pairs, resolve_dataset
-from mediconfusion_tests.errors import DataError
+from mediconfusion_tests.errors import ConfigError, DataError
 from mediconfusion_tests.gate import Condition, parse_condition, resolve_categories
 from mediconfusion_tests.models.registry import ModelSpec, Registry
-from mediconfusion_tests.prompts import check_prompt_file
+from mediconfusion_tests.prompts import check_prompt_file, prompt_source
+from mediconfusion_tests.reporting.results_json import read_results
 from mediconfusion_tests.scoring.metrics import category_names
 
 
@@ -111,7 +113,36 @@ def _image_skips(layout: ImageLayout, pairs: Sequence[Pair], allow_missing: bool
 
 
 def gate_conditions(config: RunConfig, categories: Sequence[str]) -> list[Condition]:
-    return resolve_categories([parse_condition(text) for text in config.gates], categories)
+    conditions = resolve_categories([parse_condition(text) for text in config.gates], categories)
+    relative = [c.text for c in conditions if c.relative]
+    if relative and not config.baseline:
+        raise ConfigError(f"gate {relative[0]!r} compares with a baseline: pass --baseline RESULTS.json")
+    return conditions
+
+
+def read_baseline(path: str) -> dict[str, Any]:
+    try:
+        return read_results(Path(path))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"--baseline {path}: not a readable mediconfusion-tests results.json ({exc})") from exc
+
+
+def check_baseline(config: RunConfig, info: DatasetInfo) -> None:
+    """Refuse, before any model loads, a baseline run on other data, prompts or scoring rules.
+
+    Which pairs both runs scored is checked after the run, when it is known.
+    """
+    if not config.baseline:
+        return
+    baseline = read_baseline(config.baseline)
+    ours = run_identity(info.to_dict(), config.to_dict(), prompt_source(config.prompts))
+    differences = identity_mismatches(baseline, ours)
+    if differences and not config.allow_baseline_mismatch:
+        raise DataError(
+            f"--baseline {config.baseline} cannot be compared with this run: "
+            + "; ".join(differences)
+            + ". Pass --allow-baseline-mismatch to compare anyway (the results will say so)."
+        )
 
 
 def prepare_run(config: RunConfig, registry: Registry, gpus: Sequence[str] = ()) -> tuple[RunPlan, list[Pair]]:
@@ -141,5 +172,6 @@ def prepare_run(config: RunConfig, registry: Registry, gpus: Sequence[str] = ())
     if validator is not None:
         for pair_id, reason in validator(spec, config, pairs).items():
             skipped.setdefault(pair_id, reason)
+    check_baseline(config, info)
     plan = RunPlan(make_run_id(spec.raw, config.mode), config, info, layout, skipped, categories, tuple(gpus))
     return plan, pairs

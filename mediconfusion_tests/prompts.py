@@ -8,6 +8,7 @@ options. The exact text sent to the model is recorded with every answer.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,3 +143,11 @@ def load_paper_prompts(path: Path, key: str = "default") -> PromptSet:
 
 def prompt_set(path: str | None, key: str) -> PromptSet:
     return BUILTIN if path is None else load_paper_prompts(Path(path), key)
+
+
+def prompt_source(path: str | None) -> dict[str, str]:
+    """Which prompts a run used, as recorded in results.json: built-in set or file, and a content hash."""
+    if path is None:
+        content = json.dumps([BUILTIN_TEMPLATES, BUILTIN_JUDGE], sort_keys=True).encode()
+        return {"source": BUILTIN_NAME, "sha256": hashlib.sha256(content).hexdigest()}
+    return {"source": path, "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()}

@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mediconfusion_tests.comparison import Comparison, compare, run_identity
 from mediconfusion_tests.config import RunConfig
 from mediconfusion_tests.data.schema import Pair
-from mediconfusion_tests.gate import ConditionResult, evaluate
+from mediconfusion_tests.gate import CheckResult, ConditionResult, evaluate
 from mediconfusion_tests.models.registry import ModelEntry, ModelSpec
-from mediconfusion_tests.plan import RunPlan, gate_conditions
+from mediconfusion_tests.plan import RunPlan, gate_conditions, read_baseline
+from mediconfusion_tests.prompts import prompt_source
 from mediconfusion_tests.reporting.environment import environment
 from mediconfusion_tests.reporting.html_report import write_report
 from mediconfusion_tests.reporting.results_json import SCHEMA, SCHEMA_VERSION, pair_records, write_json
@@ -41,8 +43,10 @@ class Verdict:
 
     gated: bool
     passed: bool | None
-    results: list[ConditionResult] = field(default_factory=list)
+    results: list[ConditionResult | CheckResult] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    #: Differences from the baseline the user allowed: shown loudly, not failing.
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -65,6 +69,7 @@ class RunSession:
     verdict: Verdict | None = None
     metrics: Metrics | None = None
     audit: dict[str, Any] | None = None
+    comparison: Comparison | None = None
 
     @property
     def config(self) -> RunConfig:
@@ -111,11 +116,52 @@ class RunSession:
     def decide(self, metrics: Metrics, stopped_early: bool) -> Verdict:
         conditions = gate_conditions(self.config, self.plan.categories)
         problems = self.problems(stopped_early)
-        if not conditions:
-            return Verdict(False, None, [], problems)
-        results = evaluate(conditions, metrics)
+        comparison, warnings = self.comparison, []
+        if comparison is not None and comparison.mismatches:
+            if self.config.allow_baseline_mismatch:
+                warnings = [f"baseline differs (allowed): {m}" for m in comparison.mismatches]
+            else:
+                problems += [f"baseline cannot be compared: {m}" for m in comparison.mismatches]
+        results: list[ConditionResult | CheckResult] = list(
+            evaluate(
+                conditions,
+                metrics,
+                comparison.baseline_metrics if comparison else None,
+                comparison.new_metrics if comparison else None,
+            )
+        )
+        results += self._comparison_checks()
+        if not results:
+            return Verdict(False, None, [], problems, warnings)
         passed = all(r.passed for r in results) and not problems
-        return Verdict(True, passed, results, problems)
+        return Verdict(True, passed, results, problems, warnings)
+
+    def _comparison_checks(self) -> list[CheckResult]:
+        comparison, config = self.comparison, self.config
+        if comparison is None:
+            return []
+        checks = []
+        lost, gained = comparison.set_correct.only_baseline, comparison.set_correct.only_new
+        if config.fail_on_significant_regression:
+            p = comparison.set_correct.p_value
+            significant = comparison.regressed and p < config.alpha
+            checks.append(
+                CheckResult(
+                    "no significant regression",
+                    not significant,
+                    f"McNemar exact p = {p:.4g} on set-correct pairs "
+                    f"({lost} lost, {gained} gained; alpha {config.alpha:g})",
+                )
+            )
+        if config.max_regressed_pairs is not None:
+            checks.append(
+                CheckResult(
+                    f"regressed pairs <= {config.max_regressed_pairs}",
+                    lost <= config.max_regressed_pairs,
+                    f"{lost} pair(s) the baseline answered right are now wrong",
+                )
+            )
+        return checks
 
     def exit_status(self, pytest_status: int) -> int:
         """With a gate, the gate's verdict replaces pytest's pass/fail status."""
@@ -124,9 +170,15 @@ class RunSession:
         return EXIT_OK if self.verdict.passed else EXIT_FAILED
 
     # -- writing ----------------------------------------------------------
+    def identity(self) -> dict[str, Any]:
+        return run_identity(self.plan.dataset.to_dict(), self.config.to_dict(), prompt_source(self.config.prompts))
+
     def finish(self, pytest_status: int, stopped_early: bool) -> int:
         outcomes = [self.outcomes[p.id] for p in self.pairs if p.id in self.outcomes]
         self.metrics = compute_metrics(outcomes)
+        if self.config.baseline:
+            baseline = read_baseline(self.config.baseline)
+            self.comparison = compare(baseline, outcomes, self.identity(), self.config.baseline)
         self.verdict = self.decide(self.metrics, stopped_early)
         audit = self.entry.load_audit()
         if audit is not None:
@@ -186,6 +238,11 @@ class RunSession:
             if self.verdict.gated
             else None,
             "problems": self.verdict.problems,
+            "warnings": self.verdict.warnings,
+            "prompts": prompt_source(self.config.prompts),
+            "baseline": None
+            if self.comparison is None
+            else self.comparison.to_dict() | {"mismatch_allowed": self.config.allow_baseline_mismatch},
             "errors": self.errors,
             "pairs": pair_records(self.pairs, self.outcomes, self.skips()),
         }

@@ -31,7 +31,15 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, cache_dir: Path, tmp_path: Pat
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    for name in ("MC_SCRIPT_LOG", "MC_SCRIPT_FAIL_PAIRS", "MC_SCRIPT_KILL_AT"):
+    for name in (
+        "MC_SCRIPT_LOG",
+        "MC_SCRIPT_FAIL_PAIRS",
+        "MC_SCRIPT_KILL_AT",
+        "MC_SCRIPT_WRONG_PAIRS",
+        "MC_SCRIPT_CALLS",
+        "GITHUB_STEP_SUMMARY",
+        "GITHUB_ACTIONS",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 

@@ -72,3 +72,46 @@ def test_condition_on_an_unscored_category_fails_as_undefined() -> None:
     (result,) = evaluate([parse_condition("Spinal.set_accuracy>=0.1")], metrics)
     assert not result.passed
     assert "undefined" in result.describe()
+
+
+@pytest.mark.parametrize(
+    ("text", "bound", "relative", "threshold"),
+    [
+        ("set_accuracy.lower>=0.2", "lower", False, 0.2),
+        ("confusion.upper<=0.6", "upper", False, 0.6),
+        ("set_accuracy>=baseline", "value", True, 0.0),
+        ("set_accuracy >= baseline - 0.02", "value", True, -0.02),
+        ("Cerebral.confusion.upper<=baseline+0.05", "upper", True, 0.05),
+    ],
+)
+def test_parse_bounds_and_baseline_thresholds(text: str, bound: str, relative: bool, threshold: float) -> None:
+    condition = parse_condition(text)
+    assert (condition.bound, condition.relative) == (bound, relative)
+    assert condition.threshold == pytest.approx(threshold)
+
+
+def test_lower_bound_and_baseline_relative_evaluation() -> None:
+    run = compute_metrics([outcome(str(i), ("A", "B"), ("A", "B") if i < 6 else ("A", "A")) for i in range(10)])
+    base = compute_metrics([outcome(str(i), ("A", "B"), ("A", "B") if i < 5 else ("A", "A")) for i in range(10)])
+    lower, relative, too_strict = evaluate(
+        [
+            parse_condition("set_accuracy.lower>=0.25"),
+            parse_condition("set_accuracy>=baseline+0.1"),
+            parse_condition("set_accuracy>=baseline+0.2"),
+        ],
+        run,
+        baseline=base,
+        paired=run,
+    )
+    assert lower.value == pytest.approx(run.overall.set_accuracy.interval[0])  # 6/10 -> Wilson lower 0.313
+    assert lower.passed
+    assert relative.passed
+    assert relative.threshold == pytest.approx(0.6)
+    assert not too_strict.passed
+    assert "(baseline 0.5000 + 0.2)" in too_strict.describe()
+
+
+def test_baseline_threshold_without_a_baseline_is_undefined() -> None:
+    (result,) = evaluate([parse_condition("set_accuracy>=baseline")], compute_metrics([outcome()]))
+    assert not result.passed
+    assert result.threshold is None

@@ -18,6 +18,7 @@ from typing import Any
 
 from mediconfusion_tests.data.images import ImageLayout
 from mediconfusion_tests.data.schema import ImageRef
+from mediconfusion_tests.reporting.comparison_text import html_comparison
 from mediconfusion_tests.reporting.html_assets import SCRIPT, STYLE
 from mediconfusion_tests.reporting.tables import HEADERS
 
@@ -106,7 +107,12 @@ def _verdict(document: Mapping[str, Any]) -> str:
     state = "pass" if gate["passed"] else "fail"
     items = "".join(
         f'<li class="{"pass" if c["passed"] else "fail"}">{esc(c["condition"])}: '
-        f"{'undefined' if c['value'] is None else pct(c['value'])} {esc(interval(c.get('ci95')))} (n={c['n']})</li>"
+        + (
+            esc(c["detail"])
+            if c.get("detail")
+            else f"{'undefined' if c['value'] is None else pct(c['value'])} {esc(interval(c.get('ci95')))} (n={c['n']})"
+        )
+        + "</li>"
         for c in gate["conditions"]
     )
     word = "passed" if gate["passed"] else "FAILED"
@@ -284,7 +290,7 @@ def render(document: Mapping[str, Any]) -> str:
         f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head><body>'
         f'<header class="top"><h1>{esc(title)}</h1>{_meta(document)}'
         + (f'<p class="note">{esc(note)}</p>' if note else "")
-        + f"</header>{_verdict(document)}{_headline(document)}"
+        + f"</header>{_verdict(document)}{_headline(document)}{html_comparison(document.get('baseline'))}"
         + (f'<section id="problems"><h2>Problems</h2><ul>{problems}</ul></section>' if problems else "")
         + f'<section id="categories"><h2>By category</h2>{_chart(document)}{_table(document)}</section>'
         f'<section id="pairs"><h2>Pairs</h2>{_controls(pairs)}<div id="cards">{cards}</div></section>'

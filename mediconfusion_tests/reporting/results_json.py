@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mediconfusion_tests.data.schema import Pair
-from mediconfusion_tests.scoring.outcome import PairOutcome
+from mediconfusion_tests.scoring.outcome import ImageAnswer, PairOutcome
 
 SCHEMA = "mediconfusion-tests/results"
 SCHEMA_VERSION = 1
@@ -69,3 +69,22 @@ def read_results(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise ValueError(f"{path} is not a mediconfusion-tests results file")
     return data
+
+
+def outcomes_from_document(document: Mapping[str, Any]) -> list[PairOutcome]:
+    """The pair outcomes a results.json records (skipped pairs left out)."""
+    outcomes = []
+    for record in document.get("pairs", []):
+        if record.get("status") in ("skipped", "not run"):
+            continue
+        answers = record.get("answers")
+        outcomes.append(
+            PairOutcome(
+                str(record["pair_id"]),
+                (tuple(record["categories"][0]), tuple(record["categories"][1])),
+                (record["truth"][0], record["truth"][1]),
+                None if answers is None else (ImageAnswer(**answers[0]), ImageAnswer(**answers[1])),
+                error=record.get("error"),
+            )
+        )
+    return outcomes

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from mediconfusion_tests.reporting.comparison_text import markdown_comparison, terminal_comparison
 from mediconfusion_tests.reporting.tables import interval_line, markdown_table, terminal_table
 from mediconfusion_tests.scoring.metrics import Metrics
 
@@ -56,7 +57,11 @@ def terminal_summary(session: RunSession, metrics: Metrics, verdict: Verdict) ->
     if skipped:
         shown = ", ".join(f"{pair_id} ({why})" for pair_id, why in list(skipped.items())[:5])
         lines.append(f"skipped: {shown}" + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""))
+    document_baseline = session.comparison.to_dict() if session.comparison is not None else None
+    if document_baseline is not None:
+        lines += ["", *terminal_comparison(document_baseline)]
     lines += ["", *_verdict_lines(verdict)]
+    lines += [f"WARNING: {w}" for w in verdict.warnings]
     lines += [f"PROBLEM: {p}" for p in verdict.problems]
     lines += [f"{name}: {path}" for name, path in session.written.items()]
     return lines
@@ -104,12 +109,23 @@ def markdown_summary(document: dict[str, Any], metrics: Metrics) -> str:
         lines.append(f"## {'✅ Release gate passed' if gate['passed'] else '❌ Release gate FAILED'}")
         lines.append("")
         for condition in gate["conditions"]:
+            mark = "pass" if condition["passed"] else "**FAIL**"
+            if condition.get("detail"):
+                lines.append(f"- {mark}: {condition['condition']}: {condition['detail']}")
+                continue
             value = "undefined" if condition["value"] is None else f"{condition['value']:.4f}"
             ci = condition.get("ci95")
             interval = f", 95% CI {ci[0]:.3f}-{ci[1]:.3f}" if ci else ""
-            mark = "pass" if condition["passed"] else "**FAIL**"
-            lines.append(f"- {mark}: `{condition['condition']}` (value {value}{interval}, n={condition['n']})")
+            threshold = (
+                ""
+                if condition.get("threshold") is None
+                else f", threshold {condition['op']} {condition['threshold']:.4g}"
+            )
+            lines.append(
+                f"- {mark}: `{condition['condition']}` (value {value}{interval}, n={condition['n']}{threshold})"
+            )
         lines += [f"- **Problem:** {problem}" for problem in document.get("problems", [])]
+        lines += [f"- **Warning:** {warning}" for warning in document.get("warnings", [])]
         lines.append("")
     lines += [f"# MediConfusion: {model['spec']} ({config['mode']})", ""]
     if model.get("note"):
@@ -121,6 +137,8 @@ def markdown_summary(document: dict[str, Any], metrics: Metrics) -> str:
     lines += ["", *markdown_table(metrics), "", interval_line(metrics.overall), ""]
     if gate is None:
         lines += [f"- **Problem:** {problem}" for problem in document.get("problems", [])]
+    if document.get("baseline"):
+        lines += markdown_comparison(document["baseline"])
     top = informative_failures(document)
     if top:
         total = sum(1 for p in document.get("pairs", []) if p.get("failure_class"))

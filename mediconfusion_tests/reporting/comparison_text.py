@@ -1,0 +1,124 @@
+"""The baseline comparison in words: terminal lines, markdown, and an HTML section."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from typing import Any
+
+METRIC_LABELS = {
+    "set_accuracy": "set accuracy",
+    "individual_accuracy": "individual accuracy",
+    "confusion": "confusion",
+    "invalid_rate": "invalid rate",
+}
+LISTED = 10
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def _delta(row: Mapping[str, Any]) -> str:
+    difference, ci = row.get("difference"), row.get("ci95")
+    if difference is None:
+        return "-"
+    interval = f" ({100 * ci[0]:+.1f} to {100 * ci[1]:+.1f})" if ci else ""
+    return f"{100 * difference:+.2f}{interval}"
+
+
+def _mcnemar(comparison: Mapping[str, Any]) -> str:
+    sets, images = comparison["mcnemar"]["set_correct"], comparison["mcnemar"]["images"]
+    return (
+        f"McNemar exact test: set-correct pairs {sets['baseline_only']} lost, {sets['new_only']} gained, "
+        f"p = {sets['p_value']:.4g}; images {images['baseline_only']} lost, {images['new_only']} gained, "
+        f"p = {images['p_value']:.4g}"
+    )
+
+
+def _ids(flips: list[Mapping[str, Any]]) -> str:
+    shown = ", ".join(f["pair_id"] for f in flips[:LISTED])
+    return shown + (f" and {len(flips) - LISTED} more" if len(flips) > LISTED else "")
+
+
+def terminal_comparison(comparison: Mapping[str, Any]) -> list[str]:
+    lines = [
+        f"compared with baseline {comparison['baseline_run']} ({comparison['baseline_model']}) "
+        f"on {comparison['pairs_compared']} pairs both scored",
+        f"{'':<22}{'baseline':>10}{'this run':>10}   difference in points (95% CI)",
+    ]
+    for name, row in comparison["metrics"].items():
+        lines.append(f"{METRIC_LABELS[name]:<22}{_pct(row['baseline']):>10}{_pct(row['new']):>10}   {_delta(row)}")
+    lines.append(_mcnemar(comparison))
+    if comparison["regressions"]:
+        lines.append(f"regressed pairs ({len(comparison['regressions'])}): {_ids(comparison['regressions'])}")
+    if comparison["improvements"]:
+        lines.append(f"improved pairs ({len(comparison['improvements'])}): {_ids(comparison['improvements'])}")
+    return lines
+
+
+def _answers(side: Mapping[str, Any]) -> str:
+    return " / ".join(d or "invalid" for d in side["decisions"])
+
+
+def markdown_comparison(comparison: Mapping[str, Any]) -> list[str]:
+    lines = [
+        "",
+        f"## Compared with baseline `{comparison['baseline_run']}` ({comparison['baseline_model']})",
+        "",
+        f"{comparison['pairs_compared']} pairs both runs scored.",
+        "",
+        "| Metric | Baseline | This run | Difference, points (95% CI) |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, row in comparison["metrics"].items():
+        lines.append(f"| {METRIC_LABELS[name]} | {_pct(row['baseline'])} | {_pct(row['new'])} | {_delta(row)} |")
+    lines += ["", _mcnemar(comparison)]
+    for title, key in (
+        ("Regressed pairs (baseline right, now wrong)", "regressions"),
+        ("Improved pairs", "improvements"),
+    ):
+        flips = comparison[key]
+        if not flips:
+            continue
+        lines += [
+            "",
+            f"### {title}: {len(flips)}",
+            "",
+            "| Pair | Categories | Truth | Baseline | This run |",
+            "|---|---|---|---|---|",
+        ]
+        for flip in flips[:LISTED]:
+            lines.append(
+                f"| {flip['pair_id']} | {', '.join(flip['categories'])} | {' / '.join(flip['truth'])} | "
+                f"{_answers(flip['baseline'])} | {_answers(flip['new'])} |"
+            )
+    return lines
+
+
+def html_comparison(comparison: Mapping[str, Any] | None) -> str:
+    if not comparison:
+        return ""
+    esc = html.escape
+    rows = "".join(
+        f"<tr><td>{METRIC_LABELS[name]}</td><td>{_pct(row['baseline'])}</td><td>{_pct(row['new'])}</td>"
+        f"<td>{esc(_delta(row))}</td></tr>"
+        for name, row in comparison["metrics"].items()
+    )
+    flips = "".join(
+        f"<li><b>{esc(flip['pair_id'])}</b> ({esc(', '.join(flip['categories']))}): truth "
+        f"{esc(' / '.join(flip['truth']))}, baseline {esc(_answers(flip['baseline']))}, "
+        f"now {esc(_answers(flip['new']))}</li>"
+        for flip in comparison["regressions"]
+    )
+    mismatches = "".join(f"<li>{esc(m)}</li>" for m in comparison.get("mismatches", []))
+    return (
+        f'<section id="baseline"><h2>Compared with baseline {esc(comparison["baseline_run"])} '
+        f"({esc(comparison['baseline_model'])})</h2>"
+        + (f'<ul class="mismatch">{mismatches}</ul>' if mismatches else "")
+        + f'<table class="paper"><thead><tr><th>Metric</th><th>Baseline</th><th>This run</th>'
+        f"<th>Difference, points (95% CI)</th></tr></thead><tbody>{rows}</tbody></table>"
+        f"<p>{esc(_mcnemar(comparison))}</p>"
+        + (f"<h3>Regressed pairs ({len(comparison['regressions'])})</h3><ul>{flips}</ul>" if flips else "")
+        + "</section>"
+    )
