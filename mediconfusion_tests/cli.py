@@ -5,6 +5,7 @@ recomputed from its per-pair records (so it also checks the file).
 ``mediconfusion report RESULTS.json`` rebuilds the self-contained HTML report;
 ``mediconfusion report allure [ALLUREDIR]`` builds the Allure 3 report;
 ``mediconfusion compare A.json B.json ...`` ranks runs, with significance against the top one.
+``mediconfusion fetch-images`` downloads the 228 benchmark images; ``verify-images`` checks them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from mediconfusion_tests.reporting.allure_build import build_allure
 from mediconfusion_tests.reporting.html_report import write_report
@@ -80,6 +82,110 @@ def leaderboard(paths: Sequence[Path], markdown_path: Path | None, html_path: Pa
     return 0
 
 
+def _add_image_commands(commands: Any) -> None:
+    from mediconfusion_tests.data.fetch import AUTO, SOURCE_NAMES, FetchSettings
+
+    defaults = FetchSettings(Path("data/images"))
+    fetch = commands.add_parser(
+        "fetch-images",
+        help="download the 228 benchmark images (PMC Cloud, a hub ROCO copy, Europe PMC or a local ROCO folder)",
+        description="Download every image of image_dict.json as {local}.jpg plus manifest.json. Resumable: "
+        "present, verified files are skipped. Exits 1 when any image is still missing.",
+    )
+    fetch.add_argument("--out", type=Path, default=defaults.out, help="output folder (default: data/images)")
+    fetch.add_argument(
+        "--source",
+        nargs="+",
+        default=[AUTO],
+        metavar="NAME",
+        help=f"one or more of {AUTO}, {', '.join(SOURCE_NAMES)}, tried in order; roco-dir takes the folder: "
+        "--source roco-dir PATH (default: auto = pmc-cloud, roco-hf, europepmc, then --roco-dir if given)",
+    )
+    fetch.add_argument("--roco-dir", type=Path, help="a local ROCO v1 folder to use as a source")
+    fetch.add_argument("--jobs", type=int, default=defaults.jobs, help="parallel downloads (default: 8)")
+    fetch.add_argument("--layout", choices=["local", "roco"], default="local", help="{local}.jpg or ROCO paths")
+    fetch.add_argument("--dataset", default="hub", help="hub (default) or a folder/file holding image_dict.json")
+    fetch.add_argument("--dataset-revision", help="branch, tag or commit of the hub dataset")
+    fetch.add_argument("--pmc-base-url", default=defaults.pmc_base_url, help="PMC Cloud bucket URL")
+    fetch.add_argument("--europepmc-base-url", default=defaults.europepmc_base_url, help="Europe PMC URL")
+    fetch.add_argument("--roco-repo", default=defaults.roco_repo, help="hub dataset with ROCO v1 images")
+    fetch.add_argument("--retries", type=int, default=defaults.retries, help="retries per request (default: 4)")
+    fetch.add_argument("--limit", type=int, help="only the first N images (to try the sources out)")
+    check = commands.add_parser("verify-images", help="check a fetched folder against its manifest.json")
+    check.add_argument("--out", type=Path, default=defaults.out, help="the folder (default: data/images)")
+
+
+def _split_sources(values: Sequence[str], roco_dir: Path | None) -> tuple[tuple[str, ...], Path | None]:
+    """--source roco-dir PATH: the word after roco-dir is its folder unless it names a source."""
+    from mediconfusion_tests.data.fetch import AUTO, ROCO_DIR, SOURCE_NAMES
+
+    names: list[str] = []
+    items = [part for value in values for part in value.split(",") if part]
+    index = 0
+    while index < len(items):
+        item = items[index]
+        names.append(item)
+        following = items[index + 1] if index + 1 < len(items) else None
+        if item == ROCO_DIR and following is not None and following not in (*SOURCE_NAMES, AUTO):
+            roco_dir = Path(following)
+            index += 1
+        index += 1
+    return tuple(names), roco_dir
+
+
+def fetch_images_command(args: argparse.Namespace) -> int:
+    from mediconfusion_tests.data.fetch import FetchSettings, fetch_images, source_order
+    from mediconfusion_tests.data.image_dict import locate_image_dict, read_image_dict
+    from mediconfusion_tests.errors import MediConfusionError
+    from mediconfusion_tests.reporting.fetch_text import ProgressBar, fetch_table, missing_lines
+
+    sources, roco_dir = _split_sources(args.source, args.roco_dir)
+    settings = FetchSettings(
+        out=args.out,
+        sources=sources,
+        roco_dir=roco_dir,
+        jobs=args.jobs,
+        layout=args.layout,
+        pmc_base_url=args.pmc_base_url,
+        europepmc_base_url=args.europepmc_base_url,
+        roco_repo=args.roco_repo,
+        retries=args.retries,
+    )
+    try:
+        order = source_order(settings)
+        path, label = locate_image_dict(args.dataset, args.dataset_revision)
+        entries = read_image_dict(path)
+    except MediConfusionError as exc:
+        print(f"mediconfusion: {exc}", file=sys.stderr)
+        return 2
+    if args.limit is not None:
+        entries = entries[: args.limit]
+    print(f"{len(entries)} images from {label} into {settings.out} · sources: {', '.join(order)}")
+    result = fetch_images(entries, settings, label, progress=ProgressBar())
+    for line in fetch_table(result) + missing_lines(result.missing, str(settings.out)):
+        print(line)
+    return 1 if result.missing else 0
+
+
+def verify_images_command(folder: Path) -> int:
+    from mediconfusion_tests.data.image_manifest import read_manifest, verify
+    from mediconfusion_tests.errors import MediConfusionError
+    from mediconfusion_tests.reporting.fetch_text import verify_lines
+
+    try:
+        manifest = read_manifest(folder)
+    except MediConfusionError as exc:
+        print(f"mediconfusion: {exc}", file=sys.stderr)
+        return 2
+    if manifest is None:
+        print(f"mediconfusion: {folder} has no manifest.json; fetch with: mediconfusion fetch-images --out {folder}")
+        return 2
+    problems = verify(folder, manifest)
+    for line in verify_lines(problems, len(manifest.images), str(folder)):
+        print(line)
+    return 1 if problems else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mediconfusion", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -110,7 +216,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     versus.add_argument("results", nargs="+", type=Path, help="results.json files or run folders")
     versus.add_argument("--markdown", type=Path, help="also write the leaderboard as markdown here")
     versus.add_argument("--html", type=Path, help="also write it as a self-contained HTML page here")
+    _add_image_commands(commands)
     args = parser.parse_args(argv)
+    if args.command == "fetch-images":
+        return fetch_images_command(args)
+    if args.command == "verify-images":
+        return verify_images_command(args.out)
     if args.command == "compare":
         return leaderboard(args.results, args.markdown, args.html)
     if args.command == "summary":

@@ -14,13 +14,17 @@ HUB_REPO = "shahab7899/MediConfusion"
 HUB_FILE = "dataset.json"
 
 
-def _offline_help(repo: str, revision: str, reason: str) -> str:
+def _offline_help(repo: str, revision: str, reason: str, filename: str = HUB_FILE) -> str:
     return (
-        f"Could not get {HUB_FILE} of the Hugging Face dataset {repo} at revision {revision!r}: {reason}\n"
+        f"Could not get {filename} of the Hugging Face dataset {repo} at revision {revision!r}: {reason}\n"
         "Nothing usable is cached. Either connect to the hub once (the file is then cached and later runs "
         "work with HF_HUB_OFFLINE=1), or use a local copy:\n"
-        f"  huggingface-cli download {repo} {HUB_FILE} --repo-type dataset --local-dir data/MediConfusion\n"
-        "  pytest --model=... --dataset=data/MediConfusion"
+        f"  huggingface-cli download {repo} {filename} --repo-type dataset --local-dir data/MediConfusion\n"
+        + (
+            "  pytest --model=... --dataset=data/MediConfusion"
+            if filename == HUB_FILE
+            else "  mediconfusion fetch-images --dataset data/MediConfusion"
+        )
     )
 
 
@@ -30,8 +34,10 @@ def commit_of(path: Path) -> str | None:
     return parent.name if parent.parent.name == "snapshots" else None
 
 
-def download_dataset_file(revision: str | None, repo: str = HUB_REPO) -> tuple[Path, str | None]:
-    """The local path of the cached dataset.json and the commit it came from."""
+def download_dataset_file(
+    revision: str | None, repo: str = HUB_REPO, filename: str = HUB_FILE
+) -> tuple[Path, str | None]:
+    """The local path of the cached file (dataset.json by default) and the commit it came from."""
     try:
         from huggingface_hub import hf_hub_download
         from huggingface_hub.errors import (
@@ -40,17 +46,17 @@ def download_dataset_file(revision: str | None, repo: str = HUB_REPO) -> tuple[P
             RevisionNotFoundError,
         )
     except ImportError as exc:  # pragma: no cover - a declared dependency
-        raise DataError(f"--dataset=hub needs huggingface_hub: pip install huggingface_hub ({exc})") from exc
+        raise DataError(f"the hub dataset needs huggingface_hub: pip install huggingface_hub ({exc})") from exc
     wanted = revision or "main"
     try:
-        path = Path(hf_hub_download(repo_id=repo, filename=HUB_FILE, repo_type="dataset", revision=wanted))
+        path = Path(hf_hub_download(repo_id=repo, filename=filename, repo_type="dataset", revision=wanted))
     except RevisionNotFoundError as exc:
         raise DataError(f"The hub dataset {repo} has no revision {wanted!r} ({exc})") from exc
     except RepositoryNotFoundError as exc:
         raise DataError(f"The hub dataset {repo} does not exist or is private ({exc})") from exc
     except EntryNotFoundError as exc:
         # LocalEntryNotFoundError (offline, nothing cached) is a subclass: say how to go local.
-        raise DataError(_offline_help(repo, wanted, str(exc).splitlines()[0])) from exc
+        raise DataError(_offline_help(repo, wanted, str(exc).splitlines()[0], filename)) from exc
     except OSError as exc:
-        raise DataError(_offline_help(repo, wanted, str(exc))) from exc
+        raise DataError(_offline_help(repo, wanted, str(exc), filename)) from exc
     return path, commit_of(path)
