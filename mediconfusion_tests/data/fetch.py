@@ -139,11 +139,10 @@ class _Run:
     done: int = 0
     written_at: float = 0.0
 
-    def finish(self, record: ImageRecord, what: str, force: bool = False) -> None:
+    def finish(self, what: str) -> None:
         with self.lock:
-            self.manifest.images[record.local_id] = record
             self.done += 1
-            if force or time.monotonic() - self.written_at > _MANIFEST_EVERY_S:
+            if time.monotonic() - self.written_at > _MANIFEST_EVERY_S:
                 self.manifest.write(self.out)
                 self.written_at = time.monotonic()
             if self.progress is not None:
@@ -207,7 +206,7 @@ def fetch_images(
     old = read_manifest(settings.out)
     manifest = Manifest(settings.layout, dataset_label)
     run = _Run(settings.out, manifest, progress, len(entries))
-    records: dict[int, ImageRecord] = {}
+    records = manifest.images
     pending: list[ImageEntry] = []
     present = 0
     for entry in entries:
@@ -216,10 +215,9 @@ def fetch_images(
         previous = old.images.get(entry.local_id) if old is not None else None
         previous = previous if previous is not None and previous.path == record.path else None
         records[entry.local_id] = record
-        manifest.images[entry.local_id] = record
         if _already_present(path, previous, record):
             present += 1
-            run.finish(record, "present")
+            run.finish("present")
         else:
             pending.append(entry)
     tallies = {source.name: SourceTally() for source in sources}
@@ -227,9 +225,9 @@ def fetch_images(
         for source in sources:
             if not pending:
                 break
-            pending = _run_source(source, pending, records, settings, run, tallies[source.name])
-        for entry in pending:
-            run.finish(records[entry.local_id], "missing")
+            pending = _run_source(source, pending, settings, run, tallies[source.name])
+        for _ in pending:
+            run.finish("missing")
     finally:
         with run.lock:
             manifest.write(settings.out)
@@ -248,12 +246,12 @@ def fetch_images(
 def _run_source(
     source: Source,
     pending: list[ImageEntry],
-    records: dict[int, ImageRecord],
     settings: FetchSettings,
     run: _Run,
     tally: SourceTally,
 ) -> list[ImageEntry]:
     """Try one source on every pending image; the images it could not deliver."""
+    records = run.manifest.images
     prepare = getattr(source, "prepare", None)
     if prepare is not None:
         try:
@@ -268,7 +266,7 @@ def _run_source(
         record = records[entry.local_id]
         ok = _try(source, entry, record, target_path(settings.out, entry, settings.layout))
         if ok:
-            run.finish(record, source.name)
+            run.finish(source.name)
         return ok
 
     pool = ThreadPoolExecutor(max_workers=max(1, settings.jobs), thread_name_prefix="fetch")
