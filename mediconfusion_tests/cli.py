@@ -11,8 +11,9 @@ recomputed from its per-pair records (so it also checks the file).
 from __future__ import annotations
 
 import argparse
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,17 +32,20 @@ def summary(path: Path) -> int:
         return 2
     metrics = compute_metrics(outcomes_from_document(results))
     model, config = results["model"], results["config"]
-    print(f"{results['run']['id']}: model {model['spec']} · mode {config['mode']} · dataset {config['dataset']}")
+    dataset = config.get("dataset") or results["dataset"].get("source")
+    print(f"{results['run']['id']}: model {model['spec']} · mode {config['mode']} · dataset {dataset}")
     for line in terminal_table(metrics):
         print(line)
     print(interval_line(metrics.overall))
     gate = results.get("gate")
-    if gate is not None:
-        print("gate " + ("passed" if gate["passed"] else "FAILED"))
+    failed = isinstance(gate, dict) and gate.get("passed") is not True
+    if isinstance(gate, dict):
+        print("gate " + ("FAILED" if failed else "passed"))
     if metrics.to_dict() != results["metrics"]:
         print("WARNING: the stored metrics differ from those recomputed from the pair records", file=sys.stderr)
         return 1
-    return 0
+    # The exit status a CI step can use: the gate's verdict, as the run itself gave it.
+    return 1 if failed else 0
 
 
 def _results_path(path: Path) -> Path:
@@ -82,6 +86,29 @@ def leaderboard(paths: Sequence[Path], markdown_path: Path | None, html_path: Pa
     return 0
 
 
+def _count(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
 def _add_image_commands(commands: Any) -> None:
     from mediconfusion_tests.data.fetch import AUTO, SOURCE_NAMES, FetchSettings
 
@@ -102,15 +129,21 @@ def _add_image_commands(commands: Any) -> None:
         "--source roco-dir PATH (default: auto = pmc-cloud, roco-hf, europepmc, then --roco-dir if given)",
     )
     fetch.add_argument("--roco-dir", type=Path, help="a local ROCO v1 folder to use as a source")
-    fetch.add_argument("--jobs", type=int, default=defaults.jobs, help="parallel downloads (default: 8)")
+    fetch.add_argument("--jobs", type=_count(1), default=defaults.jobs, help="parallel downloads (default: 8)")
     fetch.add_argument("--layout", choices=["local", "roco"], default="local", help="{local}.jpg or ROCO paths")
     fetch.add_argument("--dataset", default="hub", help="hub (default) or a folder/file holding image_dict.json")
     fetch.add_argument("--dataset-revision", help="branch, tag or commit of the hub dataset")
     fetch.add_argument("--pmc-base-url", default=defaults.pmc_base_url, help="PMC Cloud bucket URL")
     fetch.add_argument("--europepmc-base-url", default=defaults.europepmc_base_url, help="Europe PMC URL")
     fetch.add_argument("--roco-repo", default=defaults.roco_repo, help="hub dataset with ROCO v1 images")
-    fetch.add_argument("--retries", type=int, default=defaults.retries, help="retries per request (default: 4)")
-    fetch.add_argument("--limit", type=int, help="only the first N images (to try the sources out)")
+    fetch.add_argument("--retries", type=_count(0), default=defaults.retries, help="retries per request (default: 4)")
+    fetch.add_argument(
+        "--deadline",
+        type=_seconds,
+        default=defaults.deadline_s,
+        help="the most seconds one download may take in all (default: 300)",
+    )
+    fetch.add_argument("--limit", type=_count(0), help="only the first N images (to try the sources out)")
     check = commands.add_parser("verify-images", help="check a fetched folder against its manifest.json")
     check.add_argument("--out", type=Path, default=defaults.out, help="the folder (default: data/images)")
 
@@ -139,6 +172,9 @@ def fetch_images_command(args: argparse.Namespace) -> int:
     from mediconfusion_tests.errors import MediConfusionError
     from mediconfusion_tests.reporting.fetch_text import ProgressBar, fetch_table, missing_lines
 
+    if args.out.exists() and not args.out.is_dir():
+        print(f"mediconfusion: --out {args.out} is a file; give a folder for the images", file=sys.stderr)
+        return 2
     sources, roco_dir = _split_sources(args.source, args.roco_dir)
     settings = FetchSettings(
         out=args.out,
@@ -150,6 +186,7 @@ def fetch_images_command(args: argparse.Namespace) -> int:
         europepmc_base_url=args.europepmc_base_url,
         roco_repo=args.roco_repo,
         retries=args.retries,
+        deadline_s=args.deadline,
     )
     try:
         order = source_order(settings)
@@ -161,7 +198,15 @@ def fetch_images_command(args: argparse.Namespace) -> int:
     if args.limit is not None:
         entries = entries[: args.limit]
     print(f"{len(entries)} images from {label} into {settings.out} · sources: {', '.join(order)}")
-    result = fetch_images(entries, settings, label, progress=ProgressBar())
+    try:
+        result = fetch_images(entries, settings, label, progress=ProgressBar())
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted: the images already fetched are kept in {settings.out} (see its manifest.json); "
+            "run the same command again to fetch the rest",
+            file=sys.stderr,
+        )
+        return 130
     for line in fetch_table(result) + missing_lines(result.missing, str(settings.out)):
         print(line)
     return 1 if result.missing else 0

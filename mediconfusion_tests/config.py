@@ -6,10 +6,12 @@ rootdir's pyproject.toml, else from the defaults below.
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from mediconfusion_tests.errors import ConfigError
 from mediconfusion_tests.models.base import MODES
@@ -63,7 +65,11 @@ class RunConfig:
     fail_on_significant_regression: bool = False
     max_regressed_pairs: int | None = None
     allow_baseline_mismatch: bool = False
+    #: Fewest scored pairs a gate may be judged on: a number, "all" (every pair of the dataset) or None.
+    gate_min_pairs: int | str | None = None
     config_file: str | None = None
+    #: The gates came from [tool.mediconfusion], written for the whole benchmark.
+    gates_from_file: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -112,7 +118,36 @@ FILE_KEYS = {
     "alpha": "alpha",
     "fail_on_significant_regression": "fail_on_significant_regression",
     "max_regressed_pairs": "max_regressed_pairs",
+    "gate_min_pairs": "gate_min_pairs",
 }
+
+
+def _describe(kind: Any) -> str:
+    if get_origin(kind) in (Union, UnionType):
+        return " or ".join(_describe(arg) for arg in get_args(kind) if arg is not type(None))
+    if get_origin(kind) is tuple:
+        return "a list of strings"
+    return {bool: "true or false", int: "an integer", float: "a finite number", str: "a string"}.get(kind, str(kind))
+
+
+def _fits(value: object, kind: Any) -> bool:
+    if get_origin(kind) in (Union, UnionType):
+        return any(_fits(value, arg) for arg in get_args(kind))
+    if get_origin(kind) is tuple:
+        return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+    if kind is type(None):
+        return value is None
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return isinstance(value, kind) if isinstance(kind, type) else True
+
+
+def _field_types() -> dict[str, Any]:
+    return get_type_hints(RunConfig)
 
 
 def read_file_settings(path: Path) -> dict[str, Any]:
@@ -136,8 +171,16 @@ def read_file_settings(path: Path) -> dict[str, Any]:
         if name == "gates":
             value = [value] if isinstance(value, str) else value
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise ConfigError(f"{path}: [tool.mediconfusion] gate must be a string or a list of strings")
+                raise ConfigError(
+                    f"{path}: [tool.mediconfusion] gate must be a string or a list of strings, got {value!r:.80}"
+                )
             value = tuple(value)
+        kind = _field_types()[name]
+        if not _fits(value, kind):
+            raise ConfigError(
+                f"{path}: [tool.mediconfusion] {key} must be {_describe(kind)}, "
+                f"got {type(value).__name__} {value!r:.80}"
+            )
         settings[name] = value
     return settings
 
@@ -160,8 +203,15 @@ def validate(config: RunConfig) -> RunConfig:
         raise ConfigError(f"unknown dtype {config.dtype!r}; choose from {', '.join(DTYPES)}")
     if not isinstance(config.gpus_per_worker, int) or config.gpus_per_worker < 1:
         raise ConfigError(f"gpus per worker must be a positive integer, got {config.gpus_per_worker!r}")
+    for name in ("judge_threshold", "temperature", "top_p", "alpha"):
+        value = getattr(config, name)
+        if value is not None and not _fits(value, float):
+            raise ConfigError(f"{name.replace('_', ' ')} must be a finite number, got {value!r}")
     if config.temperature < 0 or (config.top_p is not None and not 0 < config.top_p <= 1):
         raise ConfigError("temperature must be >= 0 and top-p in (0, 1]")
+    minimum = config.gate_min_pairs
+    if minimum is not None and minimum != "all" and (not _fits(minimum, int) or int(minimum) < 1):
+        raise ConfigError(f"gate min pairs must be a positive integer or 'all', got {minimum!r}")
     if not 0 < config.alpha < 1:
         raise ConfigError(f"alpha must be between 0 and 1, got {config.alpha!r}")
     if config.max_regressed_pairs is not None and config.max_regressed_pairs < 0:

@@ -17,7 +17,7 @@ from pathlib import Path
 from mediconfusion_tests.data.images import ImageLayout, file_sha256
 from mediconfusion_tests.data.schema import Pair
 from mediconfusion_tests.errors import ModelOutOfMemory
-from mediconfusion_tests.models.base import Answer, Model, Query
+from mediconfusion_tests.models.base import Answer, Model, Query, check_answer
 from mediconfusion_tests.prompts import BUILTIN, PromptSet
 from mediconfusion_tests.scoring.decide import decide
 from mediconfusion_tests.scoring.judge import parse_judge_scores
@@ -55,7 +55,7 @@ class Batcher:
         answers = list(self.model.answer(queries))
         if len(answers) != len(queries):
             raise RuntimeError(f"model returned {len(answers)} answers for {len(queries)} queries")
-        return answers
+        return [check_answer(answer) for answer in answers]
 
     def _fill(self, queries: Sequence[Query], out: dict[str, Answer | _Failure]) -> None:
         """Answer queries in batches; a failing batch is retried one pair at a time."""
@@ -119,6 +119,7 @@ class Engine:
         schedule: Sequence[Pair] = (),
         chunk_of: Callable[[str], int] | None = None,
         judge: Model | None = None,
+        isolated: Callable[[], frozenset[str]] = frozenset,
     ) -> None:
         self.mode = mode
         self.prompts = prompts
@@ -133,6 +134,8 @@ class Engine:
         self.schedule = list(schedule)
         self.scheduled = {pair.id for pair in self.schedule}
         self.chunk_of = chunk_of
+        #: Pairs to answer one at a time: they were in flight when a worker crashed.
+        self.isolated = isolated
         self._hashes: dict[str, str] = {}
         self._ready: dict[str, PairOutcome] = {}
 
@@ -159,8 +162,20 @@ class Engine:
         out = []
         for index in (0, 1):
             path, digest = self._image(pair, index)
+            image = pair.images[index]
             out.append(
-                Query(pair.id, index + 1, path, digest, pair.question, pair.options, self.mode, prompt, verbatim)
+                Query(
+                    pair.id,
+                    index + 1,
+                    path,
+                    digest,
+                    pair.question,
+                    pair.options,
+                    self.mode,
+                    prompt,
+                    verbatim,
+                    image_id=f"{image.local_id}:{image.roco_path}",
+                )
             )
         return out
 
@@ -172,10 +187,15 @@ class Engine:
 
     # -- answering ------------------------------------------------------------------------
     def _chunk(self, pair: Pair) -> list[Pair]:
-        if self.chunk_of is None or pair.id not in self.scheduled:
+        isolated = self.isolated()
+        if self.chunk_of is None or pair.id not in self.scheduled or pair.id in isolated:
             return [pair]
         index = self.chunk_of(pair.id)
-        return [p for p in self.schedule if self.chunk_of(p.id) == index and p.id not in self._ready]
+        return [
+            p
+            for p in self.schedule
+            if self.chunk_of(p.id) == index and p.id not in self._ready and p.id not in isolated
+        ]
 
     def _judged(self, pairs: Sequence[Pair], answers: Mapping[str, Answer]) -> dict[str, Answer]:
         """Free-form answers without scores, scored by the judge (cached like any answer)."""

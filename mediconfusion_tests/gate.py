@@ -157,7 +157,8 @@ def evaluate(
         own = paired if condition.relative and paired is not None else metrics
         proportion = _proportion(own, condition)
         if proportion is None:
-            results.append(ConditionResult(condition, None, None, 0, False))
+            absolute = None if condition.relative else condition.threshold
+            results.append(ConditionResult(condition, None, None, 0, False, absolute))
             continue
         value = _read(proportion, condition.bound)
         reference = None

@@ -9,6 +9,7 @@ so each worker collects exactly the same pairs without repeating the checks.
 from __future__ import annotations
 
 import re
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from mediconfusion_tests.models.registry import ModelSpec, Registry
 from mediconfusion_tests.prompts import check_prompt_file, prompt_source
 from mediconfusion_tests.reporting.results_json import read_results
 from mediconfusion_tests.scoring.metrics import category_names
+from mediconfusion_tests.store import check_store_file
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ class RunPlan:
     skipped: dict[str, str] = field(default_factory=dict)
     categories: tuple[str, ...] = ()
     gpus: tuple[str, ...] = ()
+    #: What the checks changed without failing (category spellings merged), for results.json.
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +59,7 @@ class RunPlan:
             "skipped": dict(self.skipped),
             "categories": list(self.categories),
             "gpus": list(self.gpus),
+            "warnings": list(self.warnings),
         }
 
     @classmethod
@@ -68,6 +73,7 @@ class RunPlan:
             skipped=dict(data.get("skipped", {})),
             categories=tuple(data.get("categories", ())),
             gpus=tuple(data.get("gpus", ())),
+            warnings=tuple(data.get("warnings", ())),
         )
 
     def load_pairs(self) -> list[Pair]:
@@ -145,9 +151,40 @@ def check_baseline(config: RunConfig, info: DatasetInfo) -> None:
         )
 
 
-def prepare_run(config: RunConfig, registry: Registry, gpus: Sequence[str] = ()) -> tuple[RunPlan, list[Pair]]:
+def _writable_folder(path: Path, option: str) -> None:
+    """The folder, or the nearest one above it that exists, takes a scratch file: the one check root
+    cannot fool (a read-only mount). Nothing is created that the run would not create itself."""
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{option} {path} is a file, not a folder")
+    blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise ConfigError(f"{option} {path} cannot be created: {blocker} is a file")
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{option} {path} is not writable: {existing} refuses new files ({exc.strerror})") from None
+
+
+def check_outputs(config: RunConfig) -> None:
+    """Results and answers must be writable before any model loads, not after the run."""
+    if config.use_cache:
+        check_store_file(config.answer_store_path())
+    _writable_folder(Path(config.results_dir), "--results-dir")
+    if config.use_cache:
+        store = config.answer_store_path()
+        _writable_folder(store.parent, f"--answer-store {store}: its folder")
+
+
+def prepare_run(
+    config: RunConfig, registry: Registry, gpus: Sequence[str] = (), *, writes: bool = True
+) -> tuple[RunPlan, list[Pair]]:
+    """Every check that needs no model; ``writes=False`` (--collect-only) leaves the output folders alone."""
     if not config.model:
         raise DataError("no --model given")
+    if writes:
+        check_outputs(config)
     spec: ModelSpec = registry.parse(config.model)
     registry.check_mode(spec, config.mode, config.judge)
     if config.judge:
@@ -158,7 +195,8 @@ def prepare_run(config: RunConfig, registry: Registry, gpus: Sequence[str] = ())
     source = config.dataset or entry.default_dataset or "hub"
     config = RunConfig.from_dict({**config.to_dict(), "dataset": source})
     info = resolve_dataset(source, config.dataset_revision)
-    pairs = load_pairs(info)
+    warnings: list[str] = []
+    pairs = load_pairs(info, warnings)
     categories = tuple(category_names(pairs))
     gate_conditions(config, categories)
     layout = None
@@ -173,5 +211,7 @@ def prepare_run(config: RunConfig, registry: Registry, gpus: Sequence[str] = ())
         for pair_id, reason in validator(spec, config, pairs).items():
             skipped.setdefault(pair_id, reason)
     check_baseline(config, info)
-    plan = RunPlan(make_run_id(spec.raw, config.mode), config, info, layout, skipped, categories, tuple(gpus))
+    plan = RunPlan(
+        make_run_id(spec.raw, config.mode), config, info, layout, skipped, categories, tuple(gpus), tuple(warnings)
+    )
     return plan, pairs

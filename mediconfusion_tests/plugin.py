@@ -8,7 +8,6 @@ lives in RunSession, the per-worker work in Engine.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +17,13 @@ import pytest
 
 from mediconfusion_tests import hookspecs, options
 from mediconfusion_tests.errors import MediConfusionError
+from mediconfusion_tests.nodeids import marker_name, pair_id_of
 
 if TYPE_CHECKING:
     from mediconfusion_tests.config import RunConfig
     from mediconfusion_tests.data.schema import Pair
     from mediconfusion_tests.engine import Engine
+    from mediconfusion_tests.isolation import IsolationFile
     from mediconfusion_tests.models.base import Model
     from mediconfusion_tests.models.registry import Registry
     from mediconfusion_tests.plan import RunPlan
@@ -32,11 +33,11 @@ if TYPE_CHECKING:
 SUITE_DIR = Path(__file__).parent / "suite"
 PLAN_KEY = "mediconfusion_plan"
 INFO_KEY = "mediconfusion_model"
+ISOLATION_KEY = "mediconfusion_isolation"
 PAIR_PROPERTY = "mediconfusion_pair"
 OUTCOME_KEY = pytest.StashKey[dict[str, Any]]()
 #: Set by allure-pytest's --alluredir; without it there is no Allure report to annotate.
 ALLURE_OPTION = "allure_report_dir"
-PAIR_NODE = re.compile(r"\[pair-([^\]\[]+)\]$")
 #: The benchmark's categories, registered as markers up front so --strict-markers passes.
 KNOWN_CATEGORIES = (
     "Cerebral",
@@ -49,10 +50,6 @@ KNOWN_CATEGORIES = (
     "Pulmonary",
     "Nuclear Medicine",
 )
-
-
-def marker_name(category: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", category.lower()).strip("_")
 
 
 @dataclass
@@ -68,6 +65,8 @@ class State:
     selected: list[str] = field(default_factory=list)
     session: RunSession | None = None
     model_info: dict[str, Any] = field(default_factory=dict)
+    #: Pairs to answer alone after a worker crash (controller writes, workers read); None without xdist.
+    isolation: IsolationFile | None = None
 
 
 STATE = pytest.StashKey[State]()
@@ -179,8 +178,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
     try:
         if state.is_worker:
-            state.plan = RunPlan.from_dict(session.config.workerinput[PLAN_KEY])  # type: ignore[attr-defined]
+            workerinput = session.config.workerinput  # type: ignore[attr-defined]
+            state.plan = RunPlan.from_dict(workerinput[PLAN_KEY])
             state.pairs = state.plan.load_pairs()
+            if workerinput.get(ISOLATION_KEY):
+                from mediconfusion_tests.isolation import IsolationFile
+
+                state.isolation = IsolationFile(Path(workerinput[ISOLATION_KEY]))
         else:
             _start_controller(session.config, state, prepare_run)
     except MediConfusionError as exc:
@@ -196,7 +200,11 @@ def _start_controller(config: pytest.Config, state: State, prepare_run: Callable
 
     workers = int(getattr(config.option, "numprocesses", 0) or 0) if config.pluginmanager.hasplugin("xdist") else 0
     gpus = visible_gpus() if workers and state.run_config.device != "cpu" else []
-    state.plan, state.pairs = prepare_run(state.run_config, state.registry, gpus)
+    state.plan, state.pairs = prepare_run(state.run_config, state.registry, gpus, writes=not config.option.collectonly)
+    if workers:
+        from mediconfusion_tests.isolation import IsolationFile
+
+        state.isolation = IsolationFile.create()
     spec = state.registry.parse(state.plan.config.model or "")
     alluredir = config.getoption(ALLURE_OPTION, default=None)
     state.session = RunSession(
@@ -218,23 +226,29 @@ class XdistHooks:
         state = _state(node.config)
         if state is not None and state.plan is not None:
             node.workerinput[PLAN_KEY] = state.plan.to_dict()
+            if state.isolation is not None:
+                node.workerinput[ISOLATION_KEY] = str(state.isolation.path)
 
     @pytest.hookimpl
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         state = _state(node.config)
         if state is not None and state.session is not None and state.session.expected is None:
-            state.session.expect([m.group(1) for i in ids if (m := PAIR_NODE.search(i))])
+            state.session.expect([pair for i in ids if (pair := pair_id_of(i)) is not None])
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
         """Plain --dist=load becomes chunk-keeping load scheduling, so batches span pairs."""
         state = _state(config)
-        if state is None or state.plan is None or config.getvalue("dist") != "load":
+        if state is None or state.plan is None or state.session is None or config.getvalue("dist") != "load":
             return None
+        from mediconfusion_tests.isolation import IsolationFile
         from mediconfusion_tests.runtime import chunking
         from mediconfusion_tests.xdist_scheduling import PairChunkScheduling
 
-        return PairChunkScheduling(config, log, chunking(state.pairs, state.plan.config.chunk_pairs))
+        if state.isolation is None:
+            state.isolation = IsolationFile.create()
+        chunk_of = chunking(state.pairs, state.plan.config.chunk_pairs)
+        return PairChunkScheduling(config, log, chunk_of, state.isolation, state.session.note_crash)
 
     @pytest.hookimpl
     def pytest_testnodedown(self, node: Any, error: object) -> None:
@@ -264,13 +278,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_finish(session: pytest.Session) -> None:
     state = _state(session.config)
     if state is not None:
-        state.selected = [m.group(1) for i in session.items if (m := PAIR_NODE.search(i.nodeid))]
+        state.selected = [pair.id for item in session.items if (pair := _pair_of(item)) is not None]
+
+
+def _pair_of(item: pytest.Item) -> Pair | None:
+    callspec = getattr(item, "callspec", None)
+    pair: Pair | None = callspec.params.get("mediconfusion_pair") if callspec else None
+    return pair
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        callspec = getattr(item, "callspec", None)
-        pair = callspec.params.get("mediconfusion_pair") if callspec else None
+        pair = _pair_of(item)
         if pair is not None:
             item.user_properties.append((PAIR_PROPERTY, pair.id))
 
@@ -318,10 +337,12 @@ def mediconfusion_engine(
     from mediconfusion_tests.runtime import make_engine
 
     state, plan = _require(request.config)
-    engine = make_engine(mediconfusion_model, mediconfusion_judge, plan, state.pairs, state.selected)
+    isolated = state.isolation.read if state.isolation is not None else frozenset
+    engine = make_engine(mediconfusion_model, mediconfusion_judge, plan, state.pairs, state.selected, isolated)
     state.model_info["prompts"] = engine.prompts.name
     yield engine
     if engine.batcher.store is not None:
+        state.model_info["store_unreadable"] = engine.batcher.store.unreadable
         engine.batcher.store.close()
 
 
@@ -396,13 +417,21 @@ class ControllerHooks:
     @pytest.hookimpl
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if self.session is not None:
-            self.session.expect([m.group(1) for i in session.items if (m := PAIR_NODE.search(i.nodeid))])
+            self.session.expect([pair.id for item in session.items if (pair := _pair_of(item)) is not None])
 
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        props = _properties(report)
-        pair_id = props.get(PAIR_PROPERTY)
-        if self.session is None or pair_id is None:
+        if self.session is None:
+            return
+        pair_id = _properties(report).get(PAIR_PROPERTY)
+        if report.when not in ("setup", "call", "teardown"):
+            # xdist's report of a worker that died ("???"): it carries no properties of ours.
+            worker = getattr(getattr(report, "node", None), "gateway", None)
+            self.session.add_crash(str(getattr(worker, "id", "?")), pair_id_of(report.nodeid) or report.nodeid)
+            return
+        if pair_id is None:
+            if report.failed:
+                self.session.add_other_failure(report.nodeid, report.when, _crash_line(report))
             return
         outcome = getattr(report, "mediconfusion_outcome", None)
         if outcome is not None and report.when == "call":
@@ -412,10 +441,14 @@ class ControllerHooks:
             self.session.add_skip(pair_id, str(reason).removeprefix("Skipped: "))
         elif report.failed and report.when in ("setup", "call"):
             self.session.add_error(pair_id, _crash_line(report))
+        elif report.failed:
+            self.session.add_teardown_error(report.nodeid, _crash_line(report))
 
     @pytest.hookimpl
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if self.session is None:
+        if self.state.isolation is not None:
+            self.state.isolation.remove()
+        if self.session is None or session.config.option.collectonly:
             return
         if self.state.model_info:
             self.session.model_info["main"] = self.state.model_info

@@ -30,7 +30,12 @@ def chunking(pairs: Sequence[Pair], chunk_pairs: int) -> Callable[[str], int]:
 
 
 def make_engine(
-    model: Model, judge: Model | None, plan: RunPlan, pairs: Sequence[Pair], selected: Sequence[str]
+    model: Model,
+    judge: Model | None,
+    plan: RunPlan,
+    pairs: Sequence[Pair],
+    selected: Sequence[str],
+    isolated: Callable[[], frozenset[str]] = frozenset,
 ) -> Engine:
     config = plan.config
     chosen = set(selected) - set(plan.skipped)
@@ -48,4 +53,5 @@ def make_engine(
         schedule=schedule,
         chunk_of=chunking(pairs, config.chunk_pairs),
         judge=judge,
+        isolated=isolated,
     )

@@ -50,6 +50,22 @@ class Verdict:
 
 
 @dataclass
+class Crash:
+    """An xdist worker that died; a problem of the run even when its pairs were answered again."""
+
+    worker: str
+    #: The test xdist says it was running: a pair id, or the node id of another test.
+    test: str | None = None
+    #: Pairs handed to the worker and not finished when it died (answered together in one batch).
+    in_flight: list[str] = field(default_factory=list)
+    #: Whether the crashed test was scheduled again (None: the scheduler was not ours).
+    retried: bool | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"worker": self.worker, "pair_id": self.test, "in_flight": self.in_flight, "retried": self.retried}
+
+
+@dataclass
 class RunSession:
     plan: RunPlan
     pairs: Sequence[Pair]
@@ -62,7 +78,12 @@ class RunSession:
     errors: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     duplicates: list[str] = field(default_factory=list)
+    crashes: dict[str, Crash] = field(default_factory=dict)
+    #: Failures that are not pair outcomes: other tests, teardown errors ("node id (when): message").
+    other_failures: list[str] = field(default_factory=list)
+    teardown_errors: list[str] = field(default_factory=list)
     expected: set[str] | None = None
+    complete: bool = False
     model_info: dict[str, dict[str, Any]] = field(default_factory=dict)
     allure_dir: Path | None = None
     written: dict[str, Path] = field(default_factory=dict)
@@ -88,13 +109,63 @@ class RunSession:
     def add_skip(self, pair_id: str, reason: str) -> None:
         self.skipped[pair_id] = reason
 
+    def add_crash(self, worker: str, test: str) -> None:
+        """xdist's report of a worker that died while running ``test`` (a pair id or node id)."""
+        self.crashes.setdefault(worker, Crash(worker)).test = test
+
+    def note_crash(self, worker: str, test: str, in_flight: list[str], retried: bool) -> None:
+        """What the chunk scheduler knew of the same crash: the pairs in flight, and whether it retries."""
+        crash = self.crashes.setdefault(worker, Crash(worker))
+        crash.test, crash.in_flight, crash.retried = crash.test or test, in_flight, retried
+
+    def add_other_failure(self, nodeid: str, when: str, message: str) -> None:
+        self.other_failures.append(f"{nodeid} ({when}): {message}")
+
+    def add_teardown_error(self, nodeid: str, message: str) -> None:
+        self.teardown_errors.append(f"{nodeid}: {message}")
+
+    def crashed_unanswered(self) -> dict[str, str]:
+        """Pairs that crashed a worker and never got an outcome, with the reason to record."""
+        out: dict[str, str] = {}
+        for crash in self.crashes.values():
+            if crash.test is None or crash.test in self.outcomes or crash.test not in self.pair_ids:
+                continue
+            workers = sorted(c.worker for c in self.crashes.values() if c.test == crash.test)
+            out[crash.test] = f"crashed xdist worker(s) {', '.join(workers)} and was not answered"
+        return out
+
+    @property
+    def pair_ids(self) -> set[str]:
+        return {pair.id for pair in self.pairs}
+
     def expect(self, pair_ids: Sequence[str]) -> None:
         """Pairs selected for this run (after -m / -k deselection)."""
         self.expected = set(pair_ids)
 
+    def silent(self) -> set[str]:
+        """Selected pairs with neither an outcome, an error nor a skip."""
+        if self.expected is None:
+            return set()
+        return self.expected - set(self.outcomes) - set(self.errors) - set(self.skipped)
+
     # -- deciding ---------------------------------------------------------
-    def problems(self, stopped_early: bool) -> list[str]:
+    def _crash_problems(self) -> list[str]:
         problems = []
+        for crash in self.crashes.values():
+            what = f"pair {crash.test}" if crash.test in self.pair_ids else repr(crash.test or "unknown test")
+            others = [p for p in crash.in_flight if p != crash.test]
+            batch = f" (answering it together with {len(others)} other pair(s))" if others else ""
+            if crash.test in self.outcomes:
+                after = "; rerun on another worker, it then answered (the crash still fails the run)"
+            elif crash.retried is False:
+                after = "; not retried: it crashed a worker while answered alone"
+            else:
+                after = "; no answer was recorded for it"
+            problems.append(f"xdist worker {crash.worker} crashed while running {what}{batch}{after}")
+        return problems
+
+    def problems(self, stopped_early: bool) -> list[str]:
+        problems = self._crash_problems()
         model_errors = sorted(pid for pid, o in self.outcomes.items() if o.error)
         if model_errors:
             problems.append(f"{len(model_errors)} pair(s) had model errors: {', '.join(model_errors[:10])}")
@@ -104,9 +175,15 @@ class RunSession:
         if self.duplicates:
             problems.append(f"pair(s) reported more than once: {', '.join(sorted(set(self.duplicates)))}")
         if self.expected is not None:
-            silent = self.expected - set(self.outcomes) - set(self.errors) - set(self.skipped)
+            silent = self.silent()
             if silent:
                 problems.append(f"{len(silent)} selected pair(s) reported no outcome (crashed or not run)")
+        if self.other_failures:
+            problems.append(
+                f"{len(self.other_failures)} test(s) outside the benchmark failed: "
+                + "; ".join(self.other_failures[:5])
+            )
+        problems += [f"teardown failed after {error}" for error in self.teardown_errors[:5]]
         if stopped_early:
             problems.append("the run stopped early (-x / --maxfail / interrupted); results are incomplete")
         if not any(o.answers is not None for o in self.outcomes.values()):
@@ -131,10 +208,44 @@ class RunSession:
             )
         )
         results += self._comparison_checks()
+        warnings = [*self.plan.warnings, *warnings, *self.store_warnings()]
         if not results:
             return Verdict(False, None, [], problems, warnings)
+        subset_problem, subset_warning = self._subset(metrics.overall.pairs)
+        problems += subset_problem
+        warnings += subset_warning
         passed = all(r.passed for r in results) and not problems
         return Verdict(True, passed, results, problems, warnings)
+
+    def required_pairs(self) -> int | None:
+        wanted = self.config.gate_min_pairs
+        if wanted is None:
+            return None
+        return len(self.pairs) if wanted == "all" else int(wanted)
+
+    def _subset(self, scored: int) -> tuple[list[str], list[str]]:
+        """A gate written for the whole benchmark must not hold silently on a few pairs."""
+        total = len(self.pairs)
+        required = self.required_pairs()
+        if required is not None and scored < required:
+            origin = "[tool.mediconfusion] gates hold for every pair" if self.config.gates_from_file else ""
+            return [
+                f"the gate needs {required} scored pair(s) (--gate-min-pairs={self.config.gate_min_pairs}"
+                + (f"; {origin}" if origin and self.config.gate_min_pairs == "all" else "")
+                + f") but this run scored {scored} of the dataset's {total}"
+            ], []
+        if scored < total:
+            return [], [
+                f"the gate was judged on a subset: {scored} of {total} pairs scored "
+                f"(-k/-m/--lf selection, skips or errors); --gate-min-pairs={total} makes that a failure"
+            ]
+        return [], []
+
+    def store_warnings(self) -> list[str]:
+        unreadable = sum(int(info.get("store_unreadable", 0) or 0) for info in self.model_info.values())
+        if not unreadable:
+            return []
+        return [f"{unreadable} stored answer(s) could not be read from the answer store and were answered again"]
 
     def _comparison_checks(self) -> list[CheckResult]:
         comparison, config = self.comparison, self.config
@@ -174,12 +285,15 @@ class RunSession:
         return run_identity(self.plan.dataset.to_dict(), self.config.to_dict(), prompt_source(self.config.prompts))
 
     def finish(self, pytest_status: int, stopped_early: bool) -> int:
+        for pair_id, reason in self.crashed_unanswered().items():
+            self.errors.setdefault(pair_id, reason)
         outcomes = [self.outcomes[p.id] for p in self.pairs if p.id in self.outcomes]
         self.metrics = compute_metrics(outcomes)
         if self.config.baseline:
             baseline = read_baseline(self.config.baseline)
             self.comparison = compare(baseline, outcomes, self.identity(), self.config.baseline)
         self.verdict = self.decide(self.metrics, stopped_early)
+        self.complete = not stopped_early and pytest_status in GATEABLE and not self.silent()
         audit = self.entry.load_audit()
         if audit is not None:
             self.audit = audit(self.spec, self.config, outcomes, self.plan.categories)
@@ -238,6 +352,8 @@ class RunSession:
             if self.verdict.gated
             else None,
             "problems": self.verdict.problems,
+            "crashes": [crash.to_dict() for crash in self.crashes.values()],
+            "other_failures": self.other_failures + [f"teardown: {e}" for e in self.teardown_errors],
             "warnings": self.verdict.warnings,
             "prompts": prompt_source(self.config.prompts),
             "baseline": None
@@ -268,7 +384,9 @@ class RunSession:
 
             write_run_files(self.allure_dir, document)
             self.written["allure results"] = self.allure_dir
-        self.written["latest"] = update_latest(results_dir, folder)
+        if self.complete:
+            # A partial run (stopped, interrupted, pairs missing) never replaces the last complete one.
+            self.written["latest"] = update_latest(results_dir, folder)
 
     def terminal_lines(self) -> list[str]:
         if self.metrics is None or self.verdict is None:

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mediconfusion_tests.models.base import Answer, Query
+from mediconfusion_tests.errors import ConfigError
+from mediconfusion_tests.models.base import Answer, Query, check_answer
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
@@ -32,13 +33,53 @@ CREATE TABLE IF NOT EXISTS answers (
 """
 
 
+#: Bumped whenever what a key covers changes, so old rows are never read under a new meaning.
+KEY_VERSION = 2
+_COLUMNS = {"key", "fingerprint", "mode", "pair_id", "image_index", "answer", "created"}
+
+
 def answer_key(fingerprint: str, query: Query, settings: dict[str, Any]) -> str:
+    """Everything that identifies the question asked: the pair and image (its content, and its identity
+    for models that never read pixels), the prompt, mode, options, model and generation settings."""
     material = json.dumps(
-        [fingerprint, query.mode, query.prompt, query.image_sha256, query.options, settings],
+        [
+            KEY_VERSION,
+            fingerprint,
+            query.mode,
+            query.pair_id,
+            query.image_index,
+            query.image_id,
+            query.image_sha256,
+            query.prompt,
+            query.options,
+            settings,
+        ],
         sort_keys=True,
         ensure_ascii=True,
     )
     return hashlib.sha256(material.encode()).hexdigest()
+
+
+def check_store_file(path: Path) -> None:
+    """Refuse, before any model loads, a store that is a folder or not a readable answer store."""
+    if path.is_dir():
+        raise ConfigError(f"--answer-store {path} is a folder; give a file path, e.g. {path / 'answers.sqlite'}")
+    if not path.exists():
+        return
+    fix = f"delete it (rm {path}) or run with --no-cache"
+    try:
+        connection = sqlite3.connect(path, timeout=60)
+        try:
+            verdict = connection.execute("PRAGMA quick_check").fetchone()
+            columns = {row[1] for row in connection.execute("PRAGMA table_info(answers)")}
+        finally:
+            connection.close()
+    except sqlite3.Error as exc:
+        raise ConfigError(f"answer store {path} cannot be read ({exc}): {fix}") from None
+    if verdict is None or verdict[0] != "ok":
+        raise ConfigError(f"answer store {path} is damaged ({verdict[0] if verdict else 'no answer'}): {fix}")
+    if columns and not columns >= _COLUMNS:
+        raise ConfigError(f"answer store {path} is not a mediconfusion-tests answer store (its columns differ): {fix}")
 
 
 def _initialise(connection: sqlite3.Connection, deadline_s: float = 60.0) -> None:
@@ -63,6 +104,8 @@ class AnswerStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._connection: sqlite3.Connection | None = None
+        #: Rows found but not readable (damaged by hand or by another tool); they are answered again.
+        self.unreadable = 0
 
     def _db(self) -> sqlite3.Connection:
         if self._connection is None:
@@ -73,18 +116,26 @@ class AnswerStore:
         return self._connection
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Answer]:
+        """Stored answers by key; a row that cannot be read counts as missing (recomputed and overwritten)."""
         if not keys:
             return {}
         marks = ",".join("?" * len(keys))
         rows = self._db().execute(f"SELECT key, answer FROM answers WHERE key IN ({marks})", list(keys))
-        return {key: Answer.from_dict(json.loads(text)) for key, text in rows}
+        found = {}
+        for key, text in rows:
+            try:
+                found[key] = check_answer(Answer.from_dict(json.loads(text)))
+            except (TypeError, ValueError, AttributeError, RecursionError):
+                self.unreadable += 1
+        return found
 
     def put_many(self, fingerprint: str, items: Sequence[tuple[str, Query, Answer]]) -> None:
         if not items:
             return
         now = time.time()
         rows = [
-            (key, fingerprint, q.mode, q.pair_id, q.image_index, json.dumps(a.to_dict()), now) for key, q, a in items
+            (key, fingerprint, q.mode, q.pair_id, q.image_index, json.dumps(a.to_dict(), allow_nan=False), now)
+            for key, q, a in items
         ]
         db = self._db()
         db.execute("BEGIN IMMEDIATE")

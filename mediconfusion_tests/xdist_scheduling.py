@@ -2,29 +2,82 @@
 
 Only imported when pytest-xdist is present. It behaves like --dist=load, but
 its unit of work is a chunk (the pairs one batch answers) instead of one test.
+
+When a worker crashes, stock scope scheduling hands the whole unit, the test that
+crashed included, to the next worker, which crashes on it again until the restart
+limit ends the run with the rest of the chunk never answered. Here the tests left
+pending by a crashed worker come back one per unit and their pairs are answered
+alone (see isolation.py); a test that crashes a worker while alone is not retried:
+xdist reports it failed, and every other pair still gets its answer.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
 from xdist.scheduler import LoadScopeScheduling
 
-PAIR_NODE = re.compile(r"\[pair-([^\]\[]+)\]$")
+from mediconfusion_tests.isolation import IsolationFile
+from mediconfusion_tests.nodeids import pair_id_of
+
+#: (worker id, the test it was running, the pairs it had pending, whether that test runs again)
+CrashListener = Callable[[str, str, list[str], bool], None]
 
 
 class PairChunkScheduling(LoadScopeScheduling):
-    def __init__(self, config: Any, log: Any, chunk_of: Callable[[str], int]) -> None:
+    def __init__(
+        self,
+        config: Any,
+        log: Any,
+        chunk_of: Callable[[str], int],
+        isolation: IsolationFile,
+        on_crash: CrashListener,
+    ) -> None:
         super().__init__(config, log)
         self._chunk_of = chunk_of
+        self._isolation = isolation
+        self._on_crash = on_crash
+        self._alone: set[str] = set()
 
     def _split_scope(self, nodeid: str) -> str:
-        match = PAIR_NODE.search(nodeid)
-        if match is None:
+        if nodeid in self._alone:
+            return nodeid
+        pair_id = pair_id_of(nodeid)
+        if pair_id is None:
             return nodeid
         try:
-            return f"mediconfusion-chunk-{self._chunk_of(match.group(1))}"
+            return f"mediconfusion-chunk-{self._chunk_of(pair_id)}"
         except KeyError:
             return nodeid
+
+    def remove_node(self, node: Any) -> str | None:
+        workload = self.assigned_work.pop(node)
+        pending = [nodeid for unit in workload.values() for nodeid, done in unit.items() if not done]
+        if not pending:
+            return None
+        crashed = pending[0]
+        alone = crashed in self._alone
+        # The pairs its engine was answering in one batch: the crashed test's unit.
+        together = [n for n in pending if self._split_scope(n) == self._split_scope(crashed)]
+        again = [nodeid for nodeid in pending if not (alone and nodeid == crashed)]
+        self._alone.update(again)
+        # Written before any of them is sent again, so every worker reads it in time.
+        self._isolation.add(pair for nodeid in again if (pair := pair_id_of(nodeid)) is not None)
+        self._on_crash(str(node.gateway.id), crashed, [pair_id_of(n) or n for n in together], not alone)
+        for nodeid in again:
+            self.workqueue[nodeid] = {nodeid: False}
+        for other in self.assigned_work:
+            self._reschedule(other)
+        return crashed
+
+    def _reschedule(self, node: Any) -> None:
+        """A worker holds its last test until it learns the next one or is told to stop, so a node
+        left with a single pending test (one-test units after a crash) gets another or a shutdown."""
+        super()._reschedule(node)
+        if node.shutting_down:
+            return
+        while self.workqueue and self._pending_of(self.assigned_work[node]) < 2:
+            self._assign_work_unit(node)
+        if not self.workqueue and self._pending_of(self.assigned_work[node]) < 2:
+            node.shutdown()

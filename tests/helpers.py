@@ -14,6 +14,12 @@ def read_results(folder: Path) -> dict[str, Any]:
     return json.loads((folder / "reports" / "latest" / "results.json").read_text())
 
 
+def read_run(folder: Path) -> dict[str, Any]:
+    """The results.json of the newest run folder under folder/reports, complete or not."""
+    runs = sorted((folder / "reports").glob("*/results.json"), key=lambda p: p.stat().st_mtime)
+    return json.loads(runs[-1].read_text())
+
+
 def outcome(
     pair_id: str = "1",
     truth: tuple[str, str] = ("A", "B"),

@@ -61,7 +61,7 @@ OPTIONS = ("Mammography", "Ultrasound")
         ("Mammography", "A"),
         ("Both are possible", None),
         ("I'm unable to view images", None),
-        ("The answer is A, not B", "A"),
+        ("The answer is A, not B", None),  # names both options: no decision (issue 9)
         ("", None),
     ],
 )
@@ -91,3 +91,56 @@ def test_robust_agrees_with_paper_on_paper_forms(form: str, letter: str) -> None
 def test_unknown_parser_is_named() -> None:
     with pytest.raises(ValueError, match="choose from paper, robust"):
         get_parser("magic")
+
+
+KEPT = [
+    ("(A)", "A"),
+    ("[B]", "B"),
+    ("**B**", "B"),
+    ("The answer is (B)", "B"),
+    ("Answer:B", "B"),
+    ("Mammography", "A"),
+    ("Ultrasound", "B"),
+    ("B) A flap is visible.", "B"),
+    ("A. Mammography", "A"),
+    ("Mammography. No other findings.", "A"),
+]
+HEDGES = [
+    "(A) or (B)",
+    "A. B.",
+    "A) no B) yes",
+    '("A": x) ("B": y)',
+    "A: Mammography\nB: Ultrasound",
+    "The answer is A or B",
+    "Answer: A or B",
+    "A - or maybe B",
+    "Mammography rather than Ultrasound",
+    "Mammography? No.",
+    "A is incorrect",
+    "Not A",
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), KEPT)
+def test_robust_keeps_what_it_rightly_reads(text: str, expected: str) -> None:
+    assert robust_letter(text, OPTIONS) == expected
+
+
+@pytest.mark.parametrize("text", HEDGES)
+def test_robust_decides_no_hedge(text: str) -> None:
+    assert robust_letter(text, OPTIONS) is None
+
+
+def test_an_option_inside_the_other_counts_where_it_stands_alone() -> None:
+    options = ("Effaced", "Not effaced")
+    assert robust_letter("Not effaced", options) == "B"
+    assert robust_letter("Effaced", options) == "A"
+    assert robust_letter("Effaced rather than Not effaced", options) is None
+    assert robust_letter("Effaced? No.", options) is None
+
+
+def test_the_paper_parser_is_unchanged_on_hedges() -> None:
+    # The paper rule is the harness's: it reads two of these hedges as A, and must keep doing exactly that.
+    read = {text: paper_letter(text) for text in HEDGES}
+    assert {text for text, letter in read.items() if letter is not None} == {"A is incorrect", "Not A"}
+    assert read["A is incorrect"] == read["Not A"] == "A"

@@ -66,6 +66,7 @@ class FetchSettings:
     retries: int = 4
     backoff_s: float = 0.5
     timeout_s: float = 60.0
+    deadline_s: float = 300.0
 
 
 def source_order(settings: FetchSettings) -> list[str]:
@@ -200,7 +201,7 @@ def fetch_images(
     progress: Progress | None = None,
 ) -> FetchResult:
     started = time.monotonic()
-    http = http or Http(settings.retries, settings.backoff_s, settings.timeout_s)
+    http = http or Http(settings.retries, settings.backoff_s, settings.timeout_s, settings.deadline_s)
     sources = list(sources) if sources is not None else build_sources(settings, http)
     settings.out.mkdir(parents=True, exist_ok=True)
     old = read_manifest(settings.out)
@@ -225,7 +226,7 @@ def fetch_images(
         for source in sources:
             if not pending:
                 break
-            pending = _run_source(source, pending, settings, run, tallies[source.name])
+            pending = _run_source(source, pending, settings, run, tallies[source.name], http)
         for _ in pending:
             run.finish("missing")
     finally:
@@ -249,6 +250,7 @@ def _run_source(
     settings: FetchSettings,
     run: _Run,
     tally: SourceTally,
+    http: Http,
 ) -> list[ImageEntry]:
     """Try one source on every pending image; the images it could not deliver."""
     records = run.manifest.images
@@ -273,7 +275,8 @@ def _run_source(
     try:
         outcomes = list(pool.map(attempt, pending))
     except BaseException:
-        # Ctrl-C: drop the queued images; those already written are in the manifest.
+        # Ctrl-C: drop the queued images and stop those under way; those already written are in the manifest.
+        http.stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -31,16 +32,15 @@ def _no_duplicates(items: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def read_json_rows(path: Path) -> list[tuple[str, object]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read the dataset file ({exc})") from exc
+    text = _utf8_text(path)
     try:
         # Duplicate ids only matter at the top level; nested objects may repeat keys harmlessly.
         data = json.loads(text)
         top = json.loads(text, object_pairs_hook=lambda items: items)
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: line {exc.lineno}, column {exc.colno}: invalid JSON ({exc.msg})") from exc
+    except RecursionError:
+        raise DataError(f"{path}: the JSON is nested too deeply to be a dataset") from None
     if not isinstance(data, dict):
         raise DataError(f"{path}: expected a JSON object keyed by pair id, got {type(data).__name__}")
     try:
@@ -54,11 +54,12 @@ def _csv_value(name: str, raw: str, where: str) -> object:
     if name in _CSV_LIST_FIELDS:
         try:
             value = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             raise DataError(f"{where}: field {name!r} is not a Python-literal list: {raw!r}") from None
         return list(value) if isinstance(value, (list, tuple)) else value
     if name in _CSV_INT_FIELDS:
-        return int(raw) if raw.strip().isdigit() else raw
+        text = raw.strip()
+        return int(text) if text.isascii() and text.isdigit() else raw
     if name in _CSV_FLOAT_FIELDS:
         try:
             return float(raw)
@@ -67,25 +68,34 @@ def _csv_value(name: str, raw: str, where: str) -> object:
     return raw
 
 
-def read_csv_rows(path: Path) -> list[tuple[str, object]]:
+def _utf8_text(path: Path) -> str:
     try:
-        handle = path.open(encoding="utf-8", newline="")
+        data = path.read_bytes()
     except OSError as exc:
         raise DataError(f"{path}: cannot read the dataset file ({exc})") from exc
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DataError(
+            f"{path}: line {line}: not UTF-8 text (byte {data[exc.start : exc.start + 1]!r}); save the file as UTF-8"
+        ) from None
+
+
+def read_csv_rows(path: Path) -> list[tuple[str, object]]:
     rows: list[tuple[str, object]] = []
-    with handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames is None or "id" not in reader.fieldnames:
-            raise DataError(f"{path}: line 1: the CSV header has no 'id' column")
-        try:
-            for row in reader:
-                where = f"{path}: line {reader.line_num}"
-                if None in row:
-                    raise DataError(f"{where}: more values than header columns")
-                record = {k: _csv_value(k, v or "", where) for k, v in row.items() if k and k != "id"}
-                rows.append(((row.get("id") or "").strip(), record))
-        except csv.Error as exc:
-            raise DataError(f"{path}: line {reader.line_num}: malformed CSV ({exc})") from exc
+    reader = csv.DictReader(io.StringIO(_utf8_text(path), newline=""))
+    if reader.fieldnames is None or "id" not in reader.fieldnames:
+        raise DataError(f"{path}: line 1: the CSV header has no 'id' column")
+    try:
+        for row in reader:
+            where = f"{path}: line {reader.line_num}"
+            if None in row:
+                raise DataError(f"{where}: more values than header columns")
+            record = {k: _csv_value(k, v or "", where) for k, v in row.items() if k and k != "id"}
+            rows.append(((row.get("id") or "").strip(), record))
+    except csv.Error as exc:
+        raise DataError(f"{path}: line {reader.line_num}: malformed CSV ({exc})") from exc
     return rows
 
 
@@ -103,6 +113,6 @@ def find_dataset_file(location: Path) -> Path:
     raise DataError(f"{location}: no such dataset file or folder")
 
 
-def read_pairs(path: Path) -> list[Pair]:
+def read_pairs(path: Path, warnings: list[str] | None = None) -> list[Pair]:
     rows = read_csv_rows(path) if path.suffix.lower() == ".csv" else read_json_rows(path)
-    return parse_records(rows, str(path))
+    return parse_records(rows, str(path), warnings)

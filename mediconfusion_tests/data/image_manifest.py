@@ -99,7 +99,7 @@ class Manifest:
 
     def write(self, folder: Path) -> Path:
         path = folder / MANIFEST
-        write_atomic(path, (json.dumps(self.to_dict(), indent=2) + "\n").encode("utf-8"))
+        write_atomic(path, (json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n").encode("utf-8"))
         return path
 
 

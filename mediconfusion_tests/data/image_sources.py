@@ -59,6 +59,10 @@ class SourceError(Exception):
     """The source failed for this image even after retries (a network fault, a bad checksum...)."""
 
 
+class _Overdue(Exception):
+    """One download outlasted its overall deadline."""
+
+
 class Source(Protocol):
     name: str
 
@@ -72,26 +76,47 @@ class Http:
     retries: int = 4
     backoff_s: float = 0.5
     timeout_s: float = 60.0
+    #: The most one download may take in all: a server trickling a byte at a time never trips
+    #: the socket timeout, which only bounds each wait for the next bytes.
+    deadline_s: float = 300.0
     requests: int = 0
+    #: Set on Ctrl-C: downloads under way stop at their next chunk instead of running to their end.
+    stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def _read(self, response: Any) -> bytes:
+        deadline = time.monotonic() + self.deadline_s
+        chunks = []
+        while chunk := response.read1(1 << 16):
+            chunks.append(chunk)
+            if self.stop.is_set():
+                raise _Overdue("stopped: the fetch was interrupted")
+            if time.monotonic() > deadline:
+                raise _Overdue(f"download took longer than {self.deadline_s:g} s ({sum(map(len, chunks))} bytes)")
+        return b"".join(chunks)
 
     def get(self, url: str) -> tuple[int, bytes]:
         """(status, body); 404 and other final statuses come back, transient ones are retried."""
         last = ""
         for attempt in range(self.retries + 1):
+            if self.stop.is_set():
+                break
             if attempt:
                 time.sleep(self.backoff_s * 2 ** (attempt - 1))
             with self._lock:
                 self.requests += 1
             try:
                 request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-                with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                    body = response.read()
+                timeout = min(self.timeout_s, self.deadline_s)
+                with urllib.request.urlopen(request, timeout=timeout) as response:
+                    body = self._read(response)
                     expected = response.headers.get("Content-Length")
                     if expected is not None and int(expected) != len(body):
                         last = f"truncated body ({len(body)} of {expected} bytes)"
                         continue
                     return response.status, body
+            except _Overdue as exc:
+                last = str(exc)
             except http.client.IncompleteRead as exc:
                 last = f"truncated body ({len(exc.partial)} bytes, {exc.expected} more expected)"
             except urllib.error.HTTPError as exc:

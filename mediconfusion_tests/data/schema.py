@@ -7,11 +7,13 @@ shahab7899/MediConfusion for the meaning of each field.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from mediconfusion_tests.errors import DataError
+from mediconfusion_tests.nodeids import marker_name, marker_problem, pair_test_id
 from mediconfusion_tests.scoring.letters import LETTERS, Letter
 
 REQUIRED_FIELDS = (
@@ -65,7 +67,7 @@ class Pair:
 
     @property
     def test_id(self) -> str:
-        return f"pair-{self.id}"
+        return pair_test_id(self.id)
 
     def to_record(self) -> dict[str, Any]:
         record: dict[str, Any] = dict(self.extra)
@@ -114,7 +116,7 @@ def _local_id(record: Mapping[str, Any], name: str, where: str, problems: Record
         value = None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         value = int(value.strip())
     if not isinstance(value, int) or value < 0:
         problems.add(where, f"field {name!r} must be a non-negative integer image id, got {record.get(name)!r}")
@@ -130,7 +132,13 @@ def _categories(record: Mapping[str, Any], name: str, where: str, problems: Reco
     if not all(isinstance(c, str) and c.strip() for c in value):
         problems.add(where, f"field {name!r} holds a category that is not a non-empty string: {value!r}")
         return ()
-    return tuple(value)
+    names = tuple(" ".join(c.split()) for c in value)
+    for category in names:
+        problem = marker_problem(category)
+        if problem is not None:
+            problems.add(where, f"field {name!r}: {problem}")
+            return ()
+    return names
 
 
 def _letter(record: Mapping[str, Any], name: str, where: str, problems: RecordProblems) -> Letter:
@@ -184,8 +192,37 @@ def parse_record(pair_id: str, record: object, problems: RecordProblems) -> Pair
     return pair if len(problems.problems) == before else None
 
 
-def parse_records(records: Sequence[tuple[str, object]], source: str) -> list[Pair]:
-    """Validate every record; raise one DataError listing all problems, duplicates included."""
+def unify_categories(pairs: Sequence[Pair], source: str) -> tuple[list[Pair], list[str]]:
+    """One spelling per category: names that differ only in case, spacing or punctuation
+    (``Cardiac``, ``cardiac ``, ``Head-and-Neck``) would be one marker but two rows; the most
+    common spelling wins (the first seen on a tie), and each merge is reported as a warning."""
+    counts: dict[str, Counter[str]] = {}
+    for pair in pairs:
+        for name in pair.categories[0] + pair.categories[1]:
+            counts.setdefault(marker_name(name), Counter())[name] += 1
+    chosen = {spelling: counter.most_common(1)[0][0] for counter in counts.values() for spelling in counter}
+    warnings = [
+        f"{source}: categories {', '.join(repr(s) for s in counter)} are read as one, {counter.most_common(1)[0][0]!r}"
+        for counter in counts.values()
+        if len(counter) > 1
+    ]
+    if not warnings:
+        return list(pairs), []
+
+    def canonical(names: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(chosen[name] for name in names))
+
+    unified = [
+        replace(pair, categories=(canonical(pair.categories[0]), canonical(pair.categories[1]))) for pair in pairs
+    ]
+    return unified, warnings
+
+
+def parse_records(records: Sequence[tuple[str, object]], source: str, warnings: list[str] | None = None) -> list[Pair]:
+    """Validate every record; raise one DataError listing all problems, duplicates included.
+
+    Category spellings are unified (see ``unify_categories``); what was merged is added to ``warnings``.
+    """
     problems = RecordProblems(source)
     pairs: list[Pair] = []
     seen: set[str] = set()
@@ -203,4 +240,7 @@ def parse_records(records: Sequence[tuple[str, object]], source: str) -> list[Pa
     if not records:
         problems.add("dataset", "holds no pair records")
     problems.raise_if_any()
+    pairs, merged = unify_categories(pairs, source)
+    if warnings is not None:
+        warnings.extend(merged)
     return pairs

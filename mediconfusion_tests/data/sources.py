@@ -60,5 +60,5 @@ def resolve_dataset(source: str, revision: str | None = None) -> DatasetInfo:
     return DatasetInfo("path", str(path.resolve()), _sha256(path))
 
 
-def load_pairs(info: DatasetInfo) -> list[Pair]:
-    return read_pairs(Path(info.file))
+def load_pairs(info: DatasetInfo, warnings: list[str] | None = None) -> list[Pair]:
+    return read_pairs(Path(info.file), warnings)

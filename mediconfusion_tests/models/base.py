@@ -6,6 +6,8 @@ replayed file all fit the same shape.
 
 from __future__ import annotations
 
+import json
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +33,8 @@ class Query:
     #: True when the prompt is already in the model's own format (the paper's prompt file):
     #: the adapter then applies no plain-prompt wrapper of its own (chat templates still apply).
     verbatim: bool = False
+    #: The image's identity in the dataset (local id and ROCO path), also when no file is read.
+    image_id: str = ""
 
     @property
     def key(self) -> str:
@@ -58,6 +62,41 @@ class Answer:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Answer:
         return cls(data.get("text"), dict(data.get("scores") or {}), data.get("letter"), dict(data.get("meta") or {}))
+
+
+class AnswerTypeError(TypeError):
+    """An answer of the wrong shape: from a plugin model, a replay file or the answer store."""
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_answer(answer: object) -> Answer:
+    """The answer itself when every field has the type the protocol promises, else AnswerTypeError.
+
+    Scores must be finite: NaN or infinity would decide nothing and cannot be written as strict JSON.
+    """
+    if not isinstance(answer, Answer):
+        raise AnswerTypeError(f"expected an Answer, got {type(answer).__name__}: {answer!r:.80}")
+    if answer.text is not None and not isinstance(answer.text, str):
+        raise AnswerTypeError(f"Answer.text must be a string or None, got {type(answer.text).__name__}")
+    if not isinstance(answer.scores, dict):
+        raise AnswerTypeError(f"Answer.scores must be a dict, got {type(answer.scores).__name__}")
+    for name, value in answer.scores.items():
+        if not isinstance(name, str) or not _is_number(value):
+            raise AnswerTypeError(f"Answer.scores must map names to numbers, got {name!r}: {value!r:.40}")
+        if not math.isfinite(value):
+            raise AnswerTypeError(f"Answer.scores[{name!r}] is {value!r}; scores must be finite numbers")
+    if answer.letter not in (None, "A", "B"):
+        raise AnswerTypeError(f"Answer.letter must be 'A', 'B' or None, got {answer.letter!r:.40}")
+    if not isinstance(answer.meta, dict):
+        raise AnswerTypeError(f"Answer.meta must be a dict, got {type(answer.meta).__name__}")
+    try:
+        json.dumps(answer.meta, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise AnswerTypeError(f"Answer.meta must hold JSON values only ({exc})") from None
+    return answer
 
 
 class Model(ABC):

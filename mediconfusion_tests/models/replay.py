@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.errors import DataError
-from mediconfusion_tests.models.base import Answer, Model, Query
+from mediconfusion_tests.models.base import Answer, AnswerTypeError, Model, Query, check_answer
 from mediconfusion_tests.scoring.harness import pair_table, table_mismatches, total_table
 from mediconfusion_tests.scoring.outcome import PairOutcome
 
@@ -51,6 +51,17 @@ def _number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _checked(where: str, answer: Answer) -> Answer:
+    try:
+        return check_answer(answer)
+    except AnswerTypeError as exc:
+        raise DataError(f"{where}: {exc}") from None
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows (scores must be finite)")
+
+
 def _harness_answer(where: str, raw: object, mode: str) -> Answer:
     if isinstance(raw, Mapping) and "answer" in raw and isinstance(raw["answer"], Mapping):
         logprob = raw.get("logprob")
@@ -61,13 +72,16 @@ def _harness_answer(where: str, raw: object, mode: str) -> Answer:
     text = raw.get("full_answer")
     if text is not None and not isinstance(text, str):
         raise DataError(f"{where}: full_answer must be a string or null, got {type(text).__name__}")
+    for name in ("A", "B"):
+        if raw.get(name) is not None and not _number(raw.get(name)):
+            raise DataError(f"{where}: score {name} must be a number, got {raw[name]!r:.40}")
     scores = {k: float(raw[k]) for k in ("A", "B") if _number(raw.get(k))}
     if mode == "freeform" and len(scores) != 2:
         raise DataError(f"{where}: --mode=freeform needs numeric judge scores A and B, got {dict(raw)!r:.120}")
     if mode != "freeform" and "full_answer" not in raw:
         raise DataError(f"{where}: --mode={mode} needs full_answer (the model's raw text)")
     meta = {"gpt_reason": raw["gpt_reason"]} if "gpt_reason" in raw else {}
-    return Answer(text, scores, None, meta)
+    return _checked(where, Answer(text, scores, None, meta))
 
 
 def _read_harness(path: Path, data: Mapping[str, Any], mode: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -93,7 +107,12 @@ def _read_harness(path: Path, data: Mapping[str, Any], mode: str) -> tuple[dict[
 def _ours_answer(where: str, raw: object) -> Answer:
     if not isinstance(raw, Mapping) or "raw" not in raw:
         raise DataError(f"{where}: expected an answer object with 'raw'")
-    return Answer(raw.get("raw"), dict(raw.get("scores") or {}), raw.get("model_letter"))
+    scores = raw.get("scores")
+    if scores is not None and not isinstance(scores, Mapping):
+        raise DataError(f"{where}: 'scores' must be an object of numbers, got {type(scores).__name__} {scores!r:.40}")
+    if not isinstance(raw.get("raw"), (str, type(None))):
+        raise DataError(f"{where}: 'raw' must be a string or null, got {type(raw['raw']).__name__} {raw['raw']!r:.40}")
+    return _checked(where, Answer(raw["raw"], dict(scores or {}), raw.get("model_letter")))
 
 
 def _read_ours(path: Path, data: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
@@ -103,8 +122,9 @@ def _read_ours(path: Path, data: Mapping[str, Any]) -> tuple[dict[str, Any], str
     answers: dict[str, tuple[Answer, Answer]] = {}
     for index, record in enumerate(pairs):
         where = f"{path}: pairs[{index}]"
-        if not isinstance(record, Mapping) or "pair_id" not in record:
-            raise DataError(f"{where}: expected an object with pair_id")
+        if not isinstance(record, Mapping) or not isinstance(record.get("pair_id"), (str, int)):
+            raise DataError(f"{where}: expected an object with a pair_id string")
+        where = f"{where} (pair {record['pair_id']})"
         recorded = record.get("answers")
         if recorded is None:
             continue  # a pair that errored or was skipped in the recorded run
@@ -118,10 +138,12 @@ def _read_ours(path: Path, data: Mapping[str, Any]) -> tuple[dict[str, Any], str
 def read_replay(path: Path, mode: str) -> ReplayFile:
     try:
         raw = path.read_bytes()
-        data = json.loads(raw)
+        data = json.loads(raw, parse_constant=_reject_constant)
     except OSError as exc:
         raise DataError(f"replay file {path}: cannot be read ({exc})") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except RecursionError:
+        raise DataError(f"replay file {path}: the JSON is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:
         raise DataError(f"replay file {path}: not valid JSON ({exc})") from exc
     if not isinstance(data, Mapping):
         raise DataError(f"replay file {path}: expected a JSON object, got {type(data).__name__}")

@@ -16,6 +16,7 @@ from typing import Any
 from mediconfusion_tests.config import RunConfig
 from mediconfusion_tests.data.images import ImageLayout
 from mediconfusion_tests.data.schema import Pair
+from mediconfusion_tests.reporting.markdown_text import md
 from mediconfusion_tests.scoring.outcome import PairOutcome
 
 EPIC = "MediConfusion"
@@ -67,12 +68,15 @@ def annotate(outcome: PairOutcome, pair: Pair, layout: ImageLayout | None, confi
     allure.attach("\n\n---\n\n".join(outcome.prompts), name="prompts", attachment_type=allure.attachment_type.TEXT)
     answers = outcome.to_dict()["answers"]
     allure.attach(
-        json.dumps(answers, indent=2, ensure_ascii=False), name="answers", attachment_type=allure.attachment_type.JSON
+        json.dumps(answers, indent=2, ensure_ascii=False, allow_nan=False),
+        name="answers",
+        attachment_type=allure.attachment_type.JSON,
     )
 
 
 def _description(pair: Pair, outcome: PairOutcome) -> str:
-    lines = [f"**{pair.question}**", "", f"- A: {pair.options[0]}", f"- B: {pair.options[1]}", ""]
+    """Markdown, which Allure renders as HTML: dataset text is escaped like in summary.md."""
+    lines = [f"**{md(pair.question)}**", "", f"- A: {md(pair.options[0])}", f"- B: {md(pair.options[1])}", ""]
     for index, truth in enumerate(pair.truth, start=1):
         answer = outcome.answers[index - 1] if outcome.answers else None
         decided = "error" if answer is None else (answer.decision or "invalid")

@@ -6,6 +6,8 @@ import html
 from collections.abc import Mapping
 from typing import Any
 
+from mediconfusion_tests.reporting.markdown_text import code, md
+
 METRIC_LABELS = {
     "set_accuracy": "set accuracy",
     "individual_accuracy": "individual accuracy",
@@ -64,7 +66,7 @@ def _answers(side: Mapping[str, Any]) -> str:
 def markdown_comparison(comparison: Mapping[str, Any]) -> list[str]:
     lines = [
         "",
-        f"## Compared with baseline `{comparison['baseline_run']}` ({comparison['baseline_model']})",
+        f"## Compared with baseline {code(comparison['baseline_run'])} ({md(comparison['baseline_model'])})",
         "",
         f"{comparison['pairs_compared']} pairs both runs scored.",
         "",
@@ -90,8 +92,8 @@ def markdown_comparison(comparison: Mapping[str, Any]) -> list[str]:
         ]
         for flip in flips[:LISTED]:
             lines.append(
-                f"| {flip['pair_id']} | {', '.join(flip['categories'])} | {' / '.join(flip['truth'])} | "
-                f"{_answers(flip['baseline'])} | {_answers(flip['new'])} |"
+                f"| {md(flip['pair_id'])} | {md(', '.join(flip['categories']))} | {' / '.join(flip['truth'])} | "
+                f"{md(_answers(flip['baseline']))} | {md(_answers(flip['new']))} |"
             )
     return lines
 

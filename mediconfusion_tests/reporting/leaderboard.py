@@ -14,6 +14,7 @@ from typing import Any
 
 from mediconfusion_tests.comparison import identity, scored
 from mediconfusion_tests.reporting.html_assets import STYLE
+from mediconfusion_tests.reporting.markdown_text import md
 from mediconfusion_tests.reporting.results_json import outcomes_from_document
 from mediconfusion_tests.scoring.paired import Discordance
 
@@ -124,18 +125,21 @@ def markdown(board: Mapping[str, Any]) -> str:
         "Set accuracy, confusion and invalid rate in %, with 95% intervals. *vs top*: exact McNemar test of the "
         "top run against each run on the pairs both scored (p; pairs only the top run got right / only this one).",
         "",
-        "| # | Run | Model | Mode | Set acc. | Confusion | Invalid | vs top | " + " | ".join(cats) + " |",
+        "| # | Run | Model | Mode | Set acc. | Confusion | Invalid | vs top | "
+        + " | ".join(md(c) for c in cats)
+        + " |",
         "|---|---|---|---|---:|---:|---:|---|" + "---:|" * len(cats),
     ]
     for row in board["rows"]:
         per_category = " | ".join(_pct({"value": (row["categories"].get(c) or {}).get("value")}) for c in cats)
         lines.append(
-            f"| {row['rank']} | {row['label']} | {row['model']} | {row['mode']} | {_pct(row['set_accuracy'])} | "
-            f"{_pct(row['confusion'])} | {_pct(row['invalid_rate'])} | {_vs_top(row)} | {per_category} |"
+            f"| {row['rank']} | {md(row['label'])} | {md(row['model'])} | {md(row['mode'])} | "
+            f"{_pct(row['set_accuracy'])} | {_pct(row['confusion'])} | {_pct(row['invalid_rate'])} | "
+            f"{_vs_top(row)} | {per_category} |"
         )
     lines.append("| | random guessing (paper) | | | 25.0 | 50.0 | | | " + " | ".join("" for _ in cats) + " |")
     if board["differences"]:
-        lines += ["", "> **Warning:** the runs differ in " + ", ".join(board["differences"]) + "."]
+        lines += ["", "> **Warning:** the runs differ in " + md(", ".join(board["differences"])) + "."]
     return "\n".join(lines) + "\n"
 
 

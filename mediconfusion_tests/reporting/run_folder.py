@@ -10,14 +10,20 @@ LATEST = "latest"
 
 
 def create_run_folder(results_dir: Path, run_id: str) -> Path:
+    """A new folder for this run; two runs that finish in the same second each get their own.
+
+    mkdir is the claim (it fails when another process made the folder first), so
+    there is no window between looking and creating.
+    """
     results_dir.mkdir(parents=True, exist_ok=True)
-    folder = results_dir / run_id
     suffix = 1
-    while folder.exists():
-        suffix += 1
-        folder = results_dir / f"{run_id}-{suffix}"
-    folder.mkdir()
-    return folder
+    while True:
+        folder = results_dir / (run_id if suffix == 1 else f"{run_id}-{suffix}")
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            suffix += 1
 
 
 def update_latest(results_dir: Path, folder: Path) -> Path:

@@ -6,6 +6,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.reporting.comparison_text import markdown_comparison, terminal_comparison
+from mediconfusion_tests.reporting.markdown_text import code, md
 from mediconfusion_tests.reporting.tables import interval_line, markdown_table, terminal_table
 from mediconfusion_tests.scoring.metrics import Metrics
 
@@ -89,8 +90,7 @@ def informative_failures(document: dict[str, Any], limit: int = TOP_FAILURES) ->
 
 
 def _cell(text: object, limit: int = 60) -> str:
-    flat = " ".join(str(text if text is not None else "").split()).replace("|", "\\|")
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    return md(text, limit)
 
 
 def _answered(record: dict[str, Any], index: int) -> str:
@@ -111,7 +111,7 @@ def markdown_summary(document: dict[str, Any], metrics: Metrics) -> str:
         for condition in gate["conditions"]:
             mark = "pass" if condition["passed"] else "**FAIL**"
             if condition.get("detail"):
-                lines.append(f"- {mark}: {condition['condition']}: {condition['detail']}")
+                lines.append(f"- {mark}: {md(condition['condition'])}: {md(condition['detail'])}")
                 continue
             value = "undefined" if condition["value"] is None else f"{condition['value']:.4f}"
             ci = condition.get("ci95")
@@ -122,21 +122,21 @@ def markdown_summary(document: dict[str, Any], metrics: Metrics) -> str:
                 else f", threshold {condition['op']} {condition['threshold']:.4g}"
             )
             lines.append(
-                f"- {mark}: `{condition['condition']}` (value {value}{interval}, n={condition['n']}{threshold})"
+                f"- {mark}: {code(condition['condition'])} (value {value}{interval}, n={condition['n']}{threshold})"
             )
-        lines += [f"- **Problem:** {problem}" for problem in document.get("problems", [])]
-        lines += [f"- **Warning:** {warning}" for warning in document.get("warnings", [])]
+        lines += [f"- **Problem:** {md(problem)}" for problem in document.get("problems", [])]
+        lines += [f"- **Warning:** {md(warning)}" for warning in document.get("warnings", [])]
         lines.append("")
-    lines += [f"# MediConfusion: {model['spec']} ({config['mode']})", ""]
+    lines += [f"# MediConfusion: {md(model['spec'])} ({md(config['mode'])})", ""]
     if model.get("note"):
-        lines += [f"> {model['note']}", ""]
+        lines += [f"> {md(model['note'])}", ""]
     lines.append(
-        f"Dataset {document['dataset']['source']} · {counts['pairs_scored']} of {counts['pairs_in_dataset']} "
+        f"Dataset {md(document['dataset']['source'])} · {counts['pairs_scored']} of {counts['pairs_in_dataset']} "
         f"pairs scored · {counts['pairs_skipped']} skipped · {counts['pairs_errored']} errored"
     )
     lines += ["", *markdown_table(metrics), "", interval_line(metrics.overall), ""]
     if gate is None:
-        lines += [f"- **Problem:** {problem}" for problem in document.get("problems", [])]
+        lines += [f"- **Problem:** {md(problem)}" for problem in document.get("problems", [])]
     if document.get("baseline"):
         lines += markdown_comparison(document["baseline"])
     top = informative_failures(document)
@@ -152,7 +152,7 @@ def markdown_summary(document: dict[str, Any], metrics: Metrics) -> str:
         for record in top:
             categories = ", ".join(sorted(set(record["categories"][0]) | set(record["categories"][1])))
             lines.append(
-                f"| {record['pair_id']} | {record['failure_class']} | {_cell(categories, 40)} | "
+                f"| {md(record['pair_id'])} | {record['failure_class']} | {_cell(categories, 40)} | "
                 f"{_answered(record, 0)} | {_answered(record, 1)} | {_cell(record['question'])} |"
             )
     return "\n".join(lines).rstrip() + "\n"

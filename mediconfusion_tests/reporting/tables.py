@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from mediconfusion_tests.reporting.markdown_text import md
 from mediconfusion_tests.scoring.metrics import Figures, Metrics
 from mediconfusion_tests.scoring.stats import Proportion
 
@@ -49,7 +50,7 @@ def markdown_table(metrics: Metrics) -> list[str]:
     lines = ["| " + " | ".join(HEADERS) + " |", "|" + "|".join(["---"] + ["---:"] * (len(HEADERS) - 1)) + "|"]
     rows = table_rows(metrics)
     for row in rows[:-1]:
-        lines.append("| " + " | ".join(row) + " |")
+        lines.append("| " + " | ".join((md(row[0]), *row[1:])) + " |")
     last = rows[-1]
     lines.append("| " + " | ".join(f"**{cell}**" for cell in last) + " |")
     return lines

@@ -52,6 +52,30 @@ _CUE = re.compile(
 _LEADING = re.compile(r"^[\s\(\[\"'“]*([AB])(?:\s*$|[\)\]\.:,\"'”]|\s+[-–—]\s)")
 _BRACKETED = re.compile(r"[\(\[]([AB])[\)\]]")
 _NON_WORD = re.compile(r"[^a-z0-9]+")
+_ARTICLE = re.compile(r"(?<![A-Za-z0-9])A(?= [a-z0-9])")
+#: A letter written as an option label: bracketed, quoted, followed by . : ) or the end, or cued.
+#: A bare capital A before a word ("A flap is visible") is the article, not a label.
+_LABEL = re.compile(
+    r"(?:[\(\[\"'“]\s*([AB])\s*[\)\]\"'”]"
+    r"|(?<![A-Za-z0-9])([AB])(?=\s*[\.:\)\]]|\s*$|\s*,)"
+    r"|(?<![A-Za-z0-9])([AB])(?=\s*(?:or|and|nor|vs\.?|versus|rather than|/|-|–|—)\s))"
+)
+#: Two letters joined as alternatives: "A or B", "A - or maybe B", "A/B", "either A or B".
+_ALTERNATIVES = re.compile(
+    r"(?<![A-Za-z0-9])([AB])[\)\]\"'”]?(?:\s*(?:or|and|nor|vs\.?|versus|rather than|than|/|,|-|–|—|maybe|"
+    r"perhaps|possibly|probably)\s*)+[\(\[\"'“]?([AB])(?![A-Za-z0-9])",
+    re.IGNORECASE,
+)
+#: What, right after a named option, takes it back: "Effaced? No.", "A is incorrect".
+_NEGATED_AFTER = re.compile(
+    r"^[\s\?\.,:;!\-–—\)\]\"'”]*(?:(?:no|nope)\s*(?:[\.\!,;]|$)|(?:is\s+)?(?:not\s+(?:correct|right|the\s+answer|it)"
+    r"|incorrect|wrong|false)\b)",
+    re.IGNORECASE,
+)
+#: What, right before a named option, negates it: "not A", "isn't option A".
+_NEGATED_BEFORE = re.compile(
+    r"(?:\bnot|n't|\bnor|\bneither|\bexcept)\s+(?:(?:the\s+)?(?:answer|option|choice)\s+(?:is\s+)?)?$", re.IGNORECASE
+)
 
 
 def _unique(letters: Sequence[str]) -> Letter | None:
@@ -66,43 +90,92 @@ def _normalise(text: str) -> str:
     return " " + _NON_WORD.sub(" ", text.lower()).strip() + " "
 
 
-def _option_letter(answer: str, options: Sequence[str]) -> Letter | None:
+def _options_named(answer: str, options: Sequence[str]) -> tuple[bool, bool]:
+    """Which option texts the answer contains. An option inside the other ("Effaced" in "Not effaced")
+    counts only where it stands outside the longer one: "Not effaced" names B alone,
+    "Effaced rather than Not effaced" names both."""
     if len(options) != 2:
-        return None
-    norm_answer = _normalise(answer)
-    norm_options = [_normalise(option) for option in options]
-    if any(option.strip() == "" for option in norm_options):
-        return None
-    present = [option in norm_answer for option in norm_options]
-    if present == [True, False]:
+        return (False, False)
+    text = _normalise(answer)
+    a, b = (_normalise(option) for option in options)
+    if not a.strip() or not b.strip():
+        return (False, False)
+    if a in b and a != b:
+        return (text.replace(b, " ").count(a) > 0, b in text)
+    if b in a and a != b:
+        return (a in text, text.replace(a, " ").count(b) > 0)
+    return (a in text, b in text)
+
+
+def _option_letter(answer: str, options: Sequence[str]) -> Letter | None:
+    named = _options_named(answer, options)
+    if named == (True, False):
         return "A"
-    if present == [False, True]:
+    if named == (False, True):
         return "B"
-    if present == [True, True]:
-        # "No fracture" contains "fracture": the longer option explains the shorter.
-        a, b = norm_options
-        if a in b and a != b:
-            return "B"
-        if b in a and a != b:
-            return "A"
     return None
 
 
-def robust_letter(answer: object, options: Sequence[str] = ()) -> Letter | None:
-    """Explicit cues, a leading letter, the paper rule, then the option text itself."""
-    if not isinstance(answer, str):
+def _hedged(text: str, options: Sequence[str]) -> bool:
+    """Names both options: both letters as labels, two letters as alternatives, or both option texts."""
+    labels = {group for match in _LABEL.finditer(text) for group in match.groups() if group}
+    if labels == {"A", "B"}:
+        return True
+    if any(m.group(1).upper() != m.group(2).upper() for m in _ALTERNATIVES.finditer(text)):
+        return True
+    return _options_named(text, options) == (True, True)
+
+
+def _option_pattern(option: str) -> re.Pattern[str] | None:
+    words = re.findall(r"[A-Za-z0-9]+", option)
+    if not words:
         return None
-    text = _MARKUP.sub("", answer).strip()
+    return re.compile(r"(?<![A-Za-z0-9])" + r"\W+".join(map(re.escape, words)) + r"(?![A-Za-z0-9])", re.IGNORECASE)
+
+
+def _negated(text: str, letter: Letter, options: Sequence[str]) -> bool:
+    """The decided option, by letter or by text, is taken back right after or negated right before."""
+    index = "AB".index(letter)
+    own = _option_pattern(options[index]) if len(options) == 2 else None
+    mentions = [(m.start(), m.end()) for m in re.finditer(rf"(?<![A-Za-z0-9])[\(\[\"'“]?{letter}[\)\]\"'”]?", text)]
+    if own is not None:
+        mentions += [(m.start(), m.end()) for m in own.finditer(text)]
+    for start, end in mentions:
+        after = text[end:]
+        echoed = own.match(after.lstrip(" .:)-–—")) if own is not None else None
+        if echoed is not None:  # "A. No abnormality": the option's own text, not a "no"
+            after = after.lstrip(" .:)-–—")[echoed.end() :]
+        if _NEGATED_AFTER.match(after) or _NEGATED_BEFORE.search(text[:start]):
+            return True
+    return False
+
+
+def _robust_decision(text: str, options: Sequence[str]) -> Letter | None:
     cued = _unique(_CUE.findall(text))
     if cued is not None:
         return cued
     leading = _LEADING.match(text)
     if leading is not None:
         return "A" if leading.group(1) == "A" else "B"
-    for candidate in (paper_letter(text), _option_letter(text, options)):
+    # The paper rule reads the article in "A fracture is seen" as option A; here it stays an article.
+    for candidate in (paper_letter(_ARTICLE.sub("a", text)), _option_letter(text, options)):
         if candidate is not None:
             return candidate
     return _unique(_BRACKETED.findall(text))
+
+
+def robust_letter(answer: object, options: Sequence[str] = ()) -> Letter | None:
+    """Explicit cues, a leading letter, the paper rule, then the option text itself; but no decision
+    for an answer that names both options or takes back the one it names."""
+    if not isinstance(answer, str):
+        return None
+    text = _MARKUP.sub("", answer).strip()
+    if _hedged(text, options):
+        return None
+    letter = _robust_decision(text, options)
+    if letter is None or _negated(text, letter, options):
+        return None
+    return letter
 
 
 PARSERS: dict[str, Parser] = {"paper": paper_letter, "robust": robust_letter}
