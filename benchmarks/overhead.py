@@ -145,7 +145,7 @@ def main() -> int:
         }
         (work / "bench_models.py").write_text(MODELS_MODULE)
         (work / "conftest.py").write_text(CONFTEST)
-        from mediconfusion_tests.fixtures.sample_benchmark import sample_folder
+        from mediconfusion_tests.sample.benchmark import sample_folder
 
         sample = sample_folder(work / "cache")
         datasets = {size: make_dataset(work, size, sample) for size in args.pairs}

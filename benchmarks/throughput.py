@@ -154,8 +154,8 @@ def main() -> int:
 
     from mediconfusion_tests.data.files import read_pairs
     from mediconfusion_tests.data.images import LOCAL, ImageLayout
-    from mediconfusion_tests.fixtures.sample_benchmark import sample_folder
-    from mediconfusion_tests.fixtures.tiny_models import build_llava
+    from mediconfusion_tests.sample.benchmark import sample_folder
+    from mediconfusion_tests.sample.demo_model import build_llava
 
     checkpoint = work / "llava"
     build_llava(checkpoint, hidden=args.hidden, layers=args.layers, image=args.image, vocab_size=VOCAB)

@@ -5,12 +5,14 @@ recomputed from its per-pair records (so it also checks the file).
 ``mediconfusion report RESULTS.json`` rebuilds the self-contained HTML report;
 ``mediconfusion report allure [ALLUREDIR]`` builds the Allure 3 report;
 ``mediconfusion compare A.json B.json ...`` ranks runs, with significance against the top one.
+``mediconfusion schema`` prints the JSON Schema every results.json is validated against.
 ``mediconfusion fetch-images`` downloads the 228 benchmark images; ``verify-images`` checks them.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -19,33 +21,39 @@ from typing import Any
 
 from mediconfusion_tests.reporting.allure_build import build_allure
 from mediconfusion_tests.reporting.html_report import write_report
-from mediconfusion_tests.reporting.results_json import outcomes_from_document, read_results
 from mediconfusion_tests.reporting.tables import interval_line, terminal_table
+from mediconfusion_tests.results.document import MetricsRecord, ResultsDocument, json_schema, read_document
 from mediconfusion_tests.scoring.metrics import compute_metrics
 
 
-def summary(path: Path) -> int:
+def _read(path: Path) -> ResultsDocument | None:
+    """The validated document, or None after one line on stderr saying what is wrong with the file."""
     try:
-        results = read_results(path)
+        return read_document(path)
     except (OSError, ValueError) as exc:
         print(f"mediconfusion: {exc}", file=sys.stderr)
+        return None
+
+
+def summary(path: Path) -> int:
+    document = _read(path)
+    if document is None:
         return 2
-    metrics = compute_metrics(outcomes_from_document(results))
-    model, config = results["model"], results["config"]
-    dataset = config.get("dataset") or results["dataset"].get("source")
-    print(f"{results['run']['id']}: model {model['spec']} · mode {config['mode']} · dataset {dataset}")
-    for line in terminal_table(metrics):
+    recomputed = MetricsRecord.model_validate(compute_metrics(document.outcomes()).to_dict())
+    config = document.config
+    dataset = config.dataset or document.dataset.source
+    print(f"{document.run.id}: model {document.model.spec} · mode {config.mode} · dataset {dataset}")
+    for line in terminal_table(recomputed):
         print(line)
-    print(interval_line(metrics.overall))
-    gate = results.get("gate")
-    failed = isinstance(gate, dict) and gate.get("passed") is not True
-    if isinstance(gate, dict):
-        print("gate " + ("FAILED" if failed else "passed"))
-    if metrics.to_dict() != results["metrics"]:
+    print(interval_line(recomputed.overall))
+    gate = document.gate
+    if gate is not None:
+        print("gate " + ("passed" if gate.passed else "FAILED"))
+    if recomputed != document.metrics:
         print("WARNING: the stored metrics differ from those recomputed from the pair records", file=sys.stderr)
         return 1
     # The exit status a CI step can use: the gate's verdict, as the run itself gave it.
-    return 1 if failed else 0
+    return 1 if gate is not None and not gate.passed else 0
 
 
 def _results_path(path: Path) -> Path:
@@ -53,13 +61,21 @@ def _results_path(path: Path) -> Path:
 
 
 def html(path: Path, output: Path | None) -> int:
-    try:
-        document = read_results(path)
-    except (OSError, ValueError) as exc:
-        print(f"mediconfusion: {exc}", file=sys.stderr)
+    document = _read(path)
+    if document is None:
         return 2
     written = write_report(document, output or path.with_name("report.html"))
     print(f"report: {written}")
+    return 0
+
+
+def schema(output: Path | None) -> int:
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        print(f"schema: {output}")
     return 0
 
 
@@ -68,12 +84,10 @@ def leaderboard(paths: Sequence[Path], markdown_path: Path | None, html_path: Pa
 
     documents = []
     for path in paths:
-        try:
-            document = read_results(_results_path(path))
-        except (OSError, ValueError) as exc:
-            print(f"mediconfusion: {exc}", file=sys.stderr)
+        document = _read(_results_path(path))
+        if document is None:
             return 2
-        documents.append((f"{document['run']['id']}", document))
+        documents.append((document.run.id, document))
     board = board_module.build(board_module.rank(documents))
     for line in board_module.terminal(board):
         print(line)
@@ -261,8 +275,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     versus.add_argument("results", nargs="+", type=Path, help="results.json files or run folders")
     versus.add_argument("--markdown", type=Path, help="also write the leaderboard as markdown here")
     versus.add_argument("--html", type=Path, help="also write it as a self-contained HTML page here")
+    described = commands.add_parser("schema", help="print the JSON Schema of results.json (schema version 2)")
+    described.add_argument("-o", "--output", type=Path, help="write it to this file instead")
     _add_image_commands(commands)
     args = parser.parse_args(argv)
+    if args.command == "schema":
+        return schema(args.output)
     if args.command == "fetch-images":
         return fetch_images_command(args)
     if args.command == "verify-images":

@@ -1,20 +1,26 @@
-"""RunConfig: every option of a run as one serialisable value.
+"""RunConfig: every option of a run as one typed, serialisable value.
 
 Values come from the command line, else from ``[tool.mediconfusion]`` in the
-rootdir's pyproject.toml, else from the defaults below.
+rootdir's pyproject.toml, else from the defaults below. Each field carries its
+option's metadata (flag, help, parser, whether the file may set it), so the
+command-line options and the accepted pyproject keys are generated from this
+one class: a new option is one field.
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 import sys
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Callable
+from dataclasses import Field, asdict, dataclass, field, fields
 from pathlib import Path
 from types import UnionType
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from mediconfusion_tests.errors import ConfigError
 from mediconfusion_tests.models.base import MODES
+from mediconfusion_tests.results.gate import parse_condition
 from mediconfusion_tests.scoring.judge import DEFAULT_THRESHOLD
 from mediconfusion_tests.scoring.parse import PARSERS
 
@@ -27,48 +33,213 @@ DEFAULT_IMAGES = "data/images"
 DEFAULT_RESULTS_DIR = "reports"
 DEFAULT_MAX_NEW_TOKENS = 32
 DTYPES = ("auto", "bf16", "fp16", "fp32")
+DEVICES = ("auto", "cpu", "cuda")
 #: Pairs answered together when --batch-size is auto; the model splits them as memory allows.
 AUTO_CHUNK_PAIRS = 8
+#: Fields whose value is a path, made absolute against the directory pytest was started in.
+PathKind = Literal["path", "dataset", "model"]
+
+
+# -- parsers for option values (argparse ``type=``; messages name the value) ------------------------------------------
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite non-negative number, got {text!r}")
+    return value
+
+
+def batch_size_type(text: str) -> int | str:
+    return "auto" if text == "auto" else positive_int(text)
+
+
+def min_pairs_type(text: str) -> int | str:
+    return "all" if text == "all" else positive_int(text)
+
+
+def gate_type(text: str) -> str:
+    try:
+        parse_condition(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+@dataclass(frozen=True)
+class Option:
+    """How a RunConfig field is set: its command-line flag and whether pyproject may set it."""
+
+    help: str
+    metavar: str | None = None
+    parse: Callable[[str], Any] | None = None
+    choices: tuple[str, ...] | None = None
+    #: A flag without a value: store_true (``flip=False``) or store_false (``flip=True``).
+    switch: bool = False
+    flip: bool = False
+    repeat: bool = False
+    flag: str | None = None
+    aliases: tuple[str, ...] = ()
+    #: The key in [tool.mediconfusion]; None: command line only.
+    file_key: str | None = ""
+    #: Resolved against the invocation directory when relative.
+    path: PathKind | None = None
+
+    def flags(self, name: str) -> tuple[str, ...]:
+        return (self.flag or "--" + name.replace("_", "-"), *self.aliases)
+
+    def key(self, name: str) -> str | None:
+        return name if self.file_key == "" else self.file_key
+
+
+def opt(default: Any, help: str, **details: Any) -> Any:
+    """A RunConfig field with its option's metadata."""
+    return field(default=default, metadata={"option": Option(help, **details)})
+
+
+def _no_file(default: Any, help: str, **details: Any) -> Any:
+    return opt(default, help, file_key=None, **details)
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    model: str | None = None
-    mode: str = "mc"
-    dataset: str | None = None
-    dataset_revision: str | None = None
-    images: str | None = None
-    allow_missing_images: bool = False
-    allow_missing_answers: bool = False
-    answer_parser: str = "paper"
-    judge_threshold: float = DEFAULT_THRESHOLD
-    seed: int = 0
-    gates: tuple[str, ...] = ()
-    results_dir: str = DEFAULT_RESULTS_DIR
-    use_cache: bool = True
-    answer_store: str | None = None
-    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
-    device: str = "auto"
-    model_revision: str | None = None
-    dtype: str = "auto"
-    device_map: str | None = None
-    attn_implementation: str | None = None
-    trust_remote_code: bool = False
-    batch_size: int | str = "auto"
-    judge: str | None = None
-    prompts: str | None = None
-    gpus_per_worker: int = 1
-    temperature: float = 0.0
-    top_p: float | None = None
-    baseline: str | None = None
-    alpha: float = 0.05
-    fail_on_significant_regression: bool = False
-    max_regressed_pairs: int | None = None
-    allow_baseline_mismatch: bool = False
-    #: Fewest scored pairs a gate may be judged on: a number, "all" (every pair of the dataset) or None.
-    gate_min_pairs: int | str | None = None
+    model: str | None = _no_file(
+        None,
+        "model to test: a name (see --list-models) or name:ARG, e.g. replay:results.json. "
+        "Without positional arguments, runs the shipped MediConfusion suite.",
+        metavar="SPEC",
+        path="model",
+    )
+    mode: str = opt("mc", "answering mode (default: mc)", choices=MODES)
+    dataset: str | None = opt(
+        None,
+        "hub (default), sample, or a folder/file holding dataset.json or dataset.csv",
+        metavar="SRC",
+        path="dataset",
+    )
+    dataset_revision: str | None = opt(None, "hub branch, tag or commit to pin (default: main)", metavar="REV")
+    images: str | None = opt(
+        None, "benchmark images: DIR/{local id}.jpg or a ROCO tree (default: data/images)", metavar="DIR", path="path"
+    )
+    allow_missing_images: bool = opt(
+        False, "skip pairs whose images are missing or corrupt instead of failing", switch=True
+    )
+    allow_missing_answers: bool = _no_file(
+        False, "replay: skip pairs the file has no answers for instead of failing", switch=True
+    )
+    answer_parser: str = opt(
+        "paper", "mc mode: 'paper' (the MediConfusion harness, default) or 'robust'", choices=tuple(PARSERS)
+    )
+    judge_threshold: float = opt(
+        DEFAULT_THRESHOLD,
+        "freeform: a judge score must lead by TR to decide (default: 3)",
+        metavar="TR",
+        parse=non_negative_float,
+    )
+    seed: int = opt(0, "run seed (default: 0)", metavar="N", parse=whole_number)
+    gates: tuple[str, ...] = opt(
+        (),
+        "release gate, repeatable: [Category.]metric OP fraction, e.g. 'set_accuracy>=0.25'. "
+        "With a gate, the exit status is the gate's verdict.",
+        metavar="EXPR",
+        parse=gate_type,
+        repeat=True,
+        flag="--gate",
+        file_key="gate",
+    )
+    gate_min_pairs: int | str | None = opt(
+        None,
+        "fail the gate when fewer than N pairs were scored ('all': every pair of the dataset). "
+        "Default: 'all' for gates from [tool.mediconfusion], off for --gate (a subset then only warns)",
+        metavar="N|all",
+        parse=min_pairs_type,
+    )
+    results_dir: str = opt(DEFAULT_RESULTS_DIR, "output folder (default: reports/)", metavar="DIR", path="path")
+    use_store: bool = _no_file(
+        True,
+        "do not read or write the answer store (--no-cache is the old name)",
+        switch=True,
+        flip=True,
+        flag="--no-store",
+        aliases=("--no-cache",),
+    )
+    answer_store: str | None = _no_file(
+        None, "SQLite answer store (default: RESULTS_DIR/answers.sqlite)", metavar="PATH", path="path"
+    )
+    max_new_tokens: int = opt(
+        DEFAULT_MAX_NEW_TOKENS, "generation length for mc and freeform (default: 32)", metavar="N", parse=positive_int
+    )
+    device: str = opt("auto", "where local models run (default: auto)", choices=DEVICES)
+    model_revision: str | None = _no_file(None, "checkpoint branch, tag or commit", metavar="REV")
+    dtype: str = opt("auto", "weights dtype (default: auto, bf16/fp16 on GPU)", choices=DTYPES)
+    device_map: str | None = _no_file(
+        None, "transformers device_map (e.g. auto) for models larger than one GPU", metavar="MAP"
+    )
+    attn_implementation: str | None = _no_file(None, "e.g. sdpa, eager, flash_attention_2", metavar="IMPL")
+    trust_remote_code: bool = _no_file(
+        False, "allow checkpoints that ship their own model code (off by default)", switch=True
+    )
+    batch_size: int | str = opt(
+        "auto",
+        "images per forward; batches span pairs (default: auto, backing off on out-of-memory)",
+        metavar="N|auto",
+        parse=batch_size_type,
+    )
+    judge: str | None = opt(None, "freeform: the model that scores answers 1..10", metavar="SPEC", path="model")
+    prompts: str | None = opt(None, "prompt file in the MediConfusion paper's format", metavar="FILE", path="path")
+    gpus_per_worker: int = opt(
+        1,
+        "GPUs given to each xdist worker (default: 1); -n auto then starts one worker per K GPUs",
+        metavar="K",
+        parse=positive_int,
+    )
+    temperature: float = _no_file(
+        0.0, "sampling temperature (default: 0, greedy decoding)", metavar="T", parse=non_negative_float
+    )
+    top_p: float | None = _no_file(None, "nucleus sampling (with --temperature)", metavar="P", parse=non_negative_float)
+    baseline: str | None = opt(
+        None,
+        "compare pair by pair with a previous run (e.g. the released model's results.json)",
+        metavar="RESULTS.json",
+        path="path",
+    )
+    alpha: float = opt(0.05, "significance level (default 0.05)", metavar="A", parse=non_negative_float)
+    fail_on_significant_regression: bool = opt(
+        False,
+        "gate: fail when McNemar's test finds fewer set-correct pairs than the baseline at p < --alpha",
+        switch=True,
+    )
+    max_regressed_pairs: int | None = opt(
+        None,
+        "gate: fail when more than N pairs the baseline got right are now wrong",
+        metavar="N",
+        parse=whole_number,
+    )
+    allow_baseline_mismatch: bool = _no_file(
+        False,
+        "compare even when the baseline's dataset, mode, prompts or pairs differ (reported loudly)",
+        switch=True,
+    )
+    #: Derived, not options: where the file settings came from; whether the gates did.
     config_file: str | None = None
-    #: The gates came from [tool.mediconfusion], written for the whole benchmark.
     gates_from_file: bool = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -94,32 +265,15 @@ class RunConfig:
         return Path(self.answer_store) if self.answer_store else Path(self.results_dir) / "answers.sqlite"
 
 
-#: Keys accepted in [tool.mediconfusion]; "gate" may be a string or a list. The model is
-#: deliberately not among them: a project's plain `pytest` must not turn into a benchmark run.
-FILE_KEYS = {
-    "mode": "mode",
-    "dataset": "dataset",
-    "dataset_revision": "dataset_revision",
-    "images": "images",
-    "allow_missing_images": "allow_missing_images",
-    "answer_parser": "answer_parser",
-    "judge_threshold": "judge_threshold",
-    "seed": "seed",
-    "gate": "gates",
-    "results_dir": "results_dir",
-    "max_new_tokens": "max_new_tokens",
-    "device": "device",
-    "dtype": "dtype",
-    "batch_size": "batch_size",
-    "judge": "judge",
-    "prompts": "prompts",
-    "gpus_per_worker": "gpus_per_worker",
-    "baseline": "baseline",
-    "alpha": "alpha",
-    "fail_on_significant_regression": "fail_on_significant_regression",
-    "max_regressed_pairs": "max_regressed_pairs",
-    "gate_min_pairs": "gate_min_pairs",
-}
+def option_fields() -> list[tuple[Field[Any], Option]]:
+    """Every RunConfig field that is an option, with its metadata, in declaration order."""
+    return [(f, f.metadata["option"]) for f in fields(RunConfig) if "option" in f.metadata]
+
+
+def file_keys() -> dict[str, str]:
+    """[tool.mediconfusion] key -> RunConfig field. The model is deliberately not among them:
+    a project's plain `pytest` must not turn into a benchmark run."""
+    return {key: f.name for f, option in option_fields() if (key := option.key(f.name)) is not None}
 
 
 def _describe(kind: Any) -> str:
@@ -127,12 +281,14 @@ def _describe(kind: Any) -> str:
         return " or ".join(_describe(arg) for arg in get_args(kind) if arg is not type(None))
     if get_origin(kind) is tuple:
         return "a list of strings"
-    return {bool: "true or false", int: "an integer", float: "a finite number", str: "a string"}.get(kind, str(kind))
+    names = {bool: "true or false", int: "an integer", float: "a finite number", str: "a string"}
+    return names.get(kind, str(kind))
 
 
-def _fits(value: object, kind: Any) -> bool:
+def fits(value: object, kind: Any) -> bool:
+    """Whether a value read from a file has the field's type (bool is no int; floats are finite)."""
     if get_origin(kind) in (Union, UnionType):
-        return any(_fits(value, arg) for arg in get_args(kind))
+        return any(fits(value, arg) for arg in get_args(kind))
     if get_origin(kind) is tuple:
         return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
     if kind is type(None):
@@ -146,27 +302,24 @@ def _fits(value: object, kind: Any) -> bool:
     return isinstance(value, kind) if isinstance(kind, type) else True
 
 
-def _field_types() -> dict[str, Any]:
-    return get_type_hints(RunConfig)
-
-
 def read_file_settings(path: Path) -> dict[str, Any]:
-    """The [tool.mediconfusion] table of a pyproject.toml, keys normalised to RunConfig names."""
+    """The [tool.mediconfusion] table of a pyproject.toml, keys normalised to RunConfig names, types checked."""
     if not path.is_file():
         return {}
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read [tool.mediconfusion] ({exc})") from exc
     table = data.get("tool", {}).get("mediconfusion", {})
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [tool.mediconfusion] must be a table")
+    keys, types = file_keys(), get_type_hints(RunConfig)
     settings: dict[str, Any] = {}
     for key, value in table.items():
-        name = FILE_KEYS.get(key.replace("-", "_"))
+        name = keys.get(key.replace("-", "_"))
         if name is None:
             raise ConfigError(
-                f"{path}: unknown key {key!r} in [tool.mediconfusion]; allowed: {', '.join(sorted(FILE_KEYS))}"
+                f"{path}: unknown key {key!r} in [tool.mediconfusion]; allowed: {', '.join(sorted(keys))}"
             )
         if name == "gates":
             value = [value] if isinstance(value, str) else value
@@ -174,11 +327,12 @@ def read_file_settings(path: Path) -> dict[str, Any]:
                 raise ConfigError(
                     f"{path}: [tool.mediconfusion] gate must be a string or a list of strings, got {value!r:.80}"
                 )
+            for text in value:
+                parse_condition(text)
             value = tuple(value)
-        kind = _field_types()[name]
-        if not _fits(value, kind):
+        if not fits(value, types[name]):
             raise ConfigError(
-                f"{path}: [tool.mediconfusion] {key} must be {_describe(kind)}, "
+                f"{path}: [tool.mediconfusion] {key} must be {_describe(types[name])}, "
                 f"got {type(value).__name__} {value!r:.80}"
             )
         settings[name] = value
@@ -191,29 +345,31 @@ def validate(config: RunConfig) -> RunConfig:
         raise ConfigError(f"unknown mode {config.mode!r}; choose from {', '.join(MODES)}")
     if config.answer_parser not in PARSERS:
         raise ConfigError(f"unknown answer parser {config.answer_parser!r}; choose from {', '.join(PARSERS)}")
-    if not isinstance(config.seed, int) or isinstance(config.seed, bool):
+    if config.device not in DEVICES:
+        raise ConfigError(f"unknown device {config.device!r}; choose from {', '.join(DEVICES)}")
+    if not fits(config.seed, int):
         raise ConfigError(f"seed must be an integer, got {config.seed!r}")
-    if not isinstance(config.max_new_tokens, int) or config.max_new_tokens < 1:
+    if not fits(config.max_new_tokens, int) or config.max_new_tokens < 1:
         raise ConfigError(f"max_new_tokens must be a positive integer, got {config.max_new_tokens!r}")
-    if not isinstance(config.judge_threshold, (int, float)) or config.judge_threshold < 0:
+    for name in ("judge_threshold", "temperature", "top_p", "alpha"):
+        value = getattr(config, name)
+        if value is not None and not fits(value, float):
+            raise ConfigError(f"{name.replace('_', ' ')} must be a finite number, got {value!r}")
+    if config.judge_threshold < 0:
         raise ConfigError(f"judge threshold must be a non-negative number, got {config.judge_threshold!r}")
-    if config.batch_size != "auto" and (not isinstance(config.batch_size, int) or config.batch_size < 1):
+    if config.batch_size != "auto" and (not fits(config.batch_size, int) or int(config.batch_size) < 1):
         raise ConfigError(f"batch size must be a positive integer or 'auto', got {config.batch_size!r}")
     if config.dtype not in DTYPES:
         raise ConfigError(f"unknown dtype {config.dtype!r}; choose from {', '.join(DTYPES)}")
-    if not isinstance(config.gpus_per_worker, int) or config.gpus_per_worker < 1:
+    if not fits(config.gpus_per_worker, int) or config.gpus_per_worker < 1:
         raise ConfigError(f"gpus per worker must be a positive integer, got {config.gpus_per_worker!r}")
-    for name in ("judge_threshold", "temperature", "top_p", "alpha"):
-        value = getattr(config, name)
-        if value is not None and not _fits(value, float):
-            raise ConfigError(f"{name.replace('_', ' ')} must be a finite number, got {value!r}")
     if config.temperature < 0 or (config.top_p is not None and not 0 < config.top_p <= 1):
         raise ConfigError("temperature must be >= 0 and top-p in (0, 1]")
-    minimum = config.gate_min_pairs
-    if minimum is not None and minimum != "all" and (not _fits(minimum, int) or int(minimum) < 1):
-        raise ConfigError(f"gate min pairs must be a positive integer or 'all', got {minimum!r}")
     if not 0 < config.alpha < 1:
         raise ConfigError(f"alpha must be between 0 and 1, got {config.alpha!r}")
+    minimum = config.gate_min_pairs
+    if minimum is not None and minimum != "all" and (not fits(minimum, int) or int(minimum) < 1):
+        raise ConfigError(f"gate min pairs must be a positive integer or 'all', got {minimum!r}")
     if config.max_regressed_pairs is not None and config.max_regressed_pairs < 0:
         raise ConfigError(f"max regressed pairs must be >= 0, got {config.max_regressed_pairs!r}")
     needs_baseline = config.fail_on_significant_regression or config.max_regressed_pairs is not None

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from mediconfusion_tests.reporting.browser import open_page
+from browser import open_page
 
 
 def main(report: str, output: str) -> int:

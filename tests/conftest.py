@@ -10,9 +10,14 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MEDICONFUSION_SHARED", REPO.parent / "shared" / "mediconfusion"))
-#: Registers the test-double models inside pytester runs.
-SCRIPTED_CONFTEST = """
-from mediconfusion_tests.fixtures.scripted_models import ENTRIES
+TESTS = Path(__file__).resolve().parent
+#: Registers the test-double models (tests/scripted_models.py) inside pytester runs, in or out of process.
+SCRIPTED_CONFTEST = f"""
+import sys
+
+if {str(TESTS)!r} not in sys.path:
+    sys.path.insert(0, {str(TESTS)!r})
+from scripted_models import ENTRIES
 
 def pytest_mediconfusion_models():
     return ENTRIES
@@ -57,7 +62,7 @@ def real_dataset(shared_dir: Path) -> dict[str, dict]:
 
 @pytest.fixture
 def sample_dir(cache_dir: Path) -> Path:
-    from mediconfusion_tests.fixtures.sample_benchmark import sample_folder
+    from mediconfusion_tests.sample.benchmark import sample_folder
 
     return sample_folder(cache_dir)
 
@@ -79,7 +84,7 @@ def hf_ready(cache_dir: Path) -> None:
     pytest.importorskip("transformers")
     from mediconfusion_tests.config import RunConfig
     from mediconfusion_tests.models.demo import make_demo
-    from mediconfusion_tests.models.registry import ModelSpec
+    from mediconfusion_tests.models.base import ModelSpec
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MEDICONFUSION_CACHE", str(cache_dir))

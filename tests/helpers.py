@@ -6,6 +6,20 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mediconfusion_tests.config import RunConfig
+from mediconfusion_tests.data.schema import ImageRef, Pair
+from mediconfusion_tests.results.document import (
+    Counts,
+    DatasetRecord,
+    EnvironmentRecord,
+    MetricsRecord,
+    ModelRecord,
+    PromptsRecord,
+    ResultsDocument,
+    RunRecord,
+    pair_records,
+)
+from mediconfusion_tests.scoring.metrics import compute_metrics
 from mediconfusion_tests.scoring.outcome import ImageAnswer, PairOutcome
 
 
@@ -30,3 +44,25 @@ def outcome(
     raws = raws or (decisions[0] or "no idea", decisions[1] or "no idea")
     answers = tuple(ImageAnswer(raw=r, decision=d) for r, d in zip(raws, decisions, strict=True))
     return PairOutcome(pair_id, categories, truth, answers)  # type: ignore[arg-type]
+
+
+def make_document(
+    outcomes: list[PairOutcome], mode: str = "mc", run_id: str = "base", model: str = "m", **config: Any
+) -> ResultsDocument:
+    """A complete, valid results document holding these outcomes (dataset sha256 "d", prompt set "p")."""
+    pairs = [
+        Pair(o.pair_id, (ImageRef("a", 1), ImageRef("b", 2)), o.categories, "Q?", ("x", "y"), o.truth)
+        for o in outcomes
+    ]
+    scored = [o for o in outcomes if o.answers is not None and o.error is None]
+    return ResultsDocument(
+        run=RunRecord(id=run_id, started=0.0, finished=1.0, duration_s=1.0, complete=True),
+        config=RunConfig(model=model, mode=mode, **config),
+        environment=EnvironmentRecord(),
+        dataset=DatasetRecord(source="path", file="dataset.json", sha256="d"),
+        model=ModelRecord(spec=model, name=model),
+        prompts=PromptsRecord(source="builtin-v1", sha256="p"),
+        counts=Counts(pairs_in_dataset=len(pairs), pairs_scored=len(scored), pairs_errored=0, pairs_skipped=0),
+        metrics=MetricsRecord.model_validate(compute_metrics(outcomes).to_dict()),
+        pairs=pair_records(pairs, {o.pair_id: o for o in outcomes}, {}),
+    )

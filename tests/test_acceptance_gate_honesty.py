@@ -9,8 +9,8 @@ import pytest
 from helpers import read_results
 
 from mediconfusion_tests.models.base import Query
-from mediconfusion_tests.reporting.run_folder import create_run_folder
-from mediconfusion_tests.store import answer_key
+from mediconfusion_tests.run.run_folder import create_run_folder
+from mediconfusion_tests.run.store import answer_key
 
 SAMPLE = ("--dataset=sample", "-p", "no:cacheprovider")
 USAGE = pytest.ExitCode.USAGE_ERROR

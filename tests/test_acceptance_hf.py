@@ -10,7 +10,7 @@ from helpers import read_results
 
 pytest.importorskip("transformers")
 
-from mediconfusion_tests.fixtures.tiny_models import build_tiny
+from tiny_models import build_tiny
 
 SAMPLE = ("--dataset=sample", "-p", "no:cacheprovider")
 

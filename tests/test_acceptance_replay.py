@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from helpers import read_results
 
-from mediconfusion_tests.fixtures.sample_benchmark import records
+from mediconfusion_tests.sample.benchmark import records
 
 SAMPLE = ("--dataset=sample", "-p", "no:cacheprovider")
 RAW_ANSWERS = [

@@ -158,7 +158,7 @@ def test_outputs_written_and_latest_updated(pytester: pytest.Pytester) -> None:
     results = json.loads((pytester.path / "out" / "latest" / "results.json").read_text())
     assert (pytester.path / "reports" / "latest").resolve() == first
     assert results["schema"] == "mediconfusion-tests/results"
-    assert results["schema_version"] == 1
+    assert results["schema_version"] == 2
     assert results["dataset"]["source"] == "sample"
     assert results["config"]["model"] == "always-a"
     assert set(results["environment"]["packages"]) >= {"pytest", "torch", "transformers"}

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from helpers import read_results
 
-from mediconfusion_tests.reporting.browser import chromium_path
+from browser import chromium_path
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(os.environ.get("MEDICONFUSION_ARTIFACTS", Path(__file__).resolve().parents[1] / "artifacts"))
@@ -46,7 +46,7 @@ def visible(page) -> list[dict]:
 
 
 def test_filters_search_toggle_and_full_size_view(report: Path, pytester: pytest.Pytester) -> None:
-    from mediconfusion_tests.reporting.browser import open_page
+    from browser import open_page
 
     pairs = read_results(pytester.path)["pairs"]
     failing = [p for p in pairs if p["failure_class"]]

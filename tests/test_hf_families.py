@@ -14,9 +14,9 @@ transformers = pytest.importorskip("transformers")
 
 from mediconfusion_tests.data.files import read_pairs  # noqa: E402
 from mediconfusion_tests.data.images import LOCAL, ImageLayout  # noqa: E402
-from mediconfusion_tests.engine import Engine  # noqa: E402
-from mediconfusion_tests.fixtures.scripted_models import KeywordJudge  # noqa: E402
-from mediconfusion_tests.fixtures.tiny_models import BUILDERS, build_tiny  # noqa: E402
+from mediconfusion_tests.run.engine import Engine  # noqa: E402
+from scripted_models import KeywordJudge  # noqa: E402
+from tiny_models import BUILDERS, build_tiny  # noqa: E402
 from mediconfusion_tests.models.families import BY_NAME  # noqa: E402
 from mediconfusion_tests.models.hf import Generation, HFModel  # noqa: E402
 from mediconfusion_tests.models.hf_loading import ExpandingProcessor, LoadSettings  # noqa: E402

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mediconfusion_tests.engine import Batcher
+from mediconfusion_tests.run.engine import Batcher
 from mediconfusion_tests.errors import ModelError, ModelOutOfMemory, ModelSpecError
 from mediconfusion_tests.models import registry as registry_module
 from mediconfusion_tests.models.base import Answer, Model, Query
@@ -130,7 +130,7 @@ def gated_hub() -> Iterator[str]:
 def test_gated_checkpoint_names_licence_and_token(gated_hub: str, tmp_path: Path) -> None:
     pytest.importorskip("transformers")
     code = (
-        "from mediconfusion_tests.models.presets import BY_NAME, load_settings\n"
+        "from mediconfusion_tests.models.hf_factories import BY_NAME, load_settings\n"
         "from mediconfusion_tests.models.hf_loading import load\n"
         "from mediconfusion_tests.config import RunConfig\n"
         "from mediconfusion_tests.errors import ModelError\n"

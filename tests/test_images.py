@@ -10,7 +10,7 @@ from mediconfusion_tests.data.files import read_pairs
 from mediconfusion_tests.data.images import LOCAL, ROCO, check_images, detect_layout, distinct_images
 from mediconfusion_tests.errors import DataError
 from mediconfusion_tests.models.registry import Registry
-from mediconfusion_tests.plan import prepare_run
+from mediconfusion_tests.run.plan import prepare_run
 
 
 @pytest.fixture

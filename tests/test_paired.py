@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from helpers import make_document as document
 from helpers import outcome
 
-from mediconfusion_tests.comparison import compare
+from mediconfusion_tests.results.comparison import Identity, compare
 from mediconfusion_tests.scoring.paired import Discordance, mcnemar_exact, paired_bootstrap
 
 scipy_stats = pytest.importorskip("scipy.stats")
@@ -38,25 +39,7 @@ def test_bootstrap_is_seeded_and_zero_for_identical_runs() -> None:
     assert low <= 0.1 <= high
 
 
-def document(outcomes: list, mode: str = "mc") -> dict:
-    from mediconfusion_tests.data.schema import ImageRef, Pair
-    from mediconfusion_tests.reporting.results_json import pair_record
-
-    pairs = []
-    for o in outcomes:
-        pair = Pair(o.pair_id, (ImageRef("a", 1), ImageRef("b", 2)), o.categories, "Q?", ("x", "y"), o.truth)
-        pairs.append(pair_record(pair, o, None))
-    return {
-        "dataset": {"sha256": "d"},
-        "config": {"mode": mode, "answer_parser": "paper"},
-        "prompts": {"sha256": "p"},
-        "run": {"id": "base"},
-        "model": {"spec": "m"},
-        "pairs": pairs,
-    }
-
-
-IDENTITY = {"dataset": "d", "mode": "mc", "prompt set": "p", "answer parser": "paper", "judge threshold": None}
+IDENTITY = Identity(dataset="d", mode="mc", prompt_set="p", answer_parser="paper", judge_threshold=None)
 
 
 def runs(right: int, wrong: int, flip: set[int]) -> tuple[list, list]:
@@ -80,14 +63,14 @@ def test_identical_runs_show_no_regression() -> None:
 def test_constructed_regression_is_found_and_significant() -> None:
     base, new = runs(30, 10, set(range(8)))
     comparison = compare(document(base), new, IDENTITY)
-    assert [f["pair_id"] for f in comparison.regressions] == [str(i) for i in range(8)]
+    assert [f.pair_id for f in comparison.regressions] == [str(i) for i in range(8)]
     assert comparison.set_correct.p_value == pytest.approx(mcnemar_exact(8, 0))
     assert comparison.set_correct.p_value < 0.05
     assert comparison.difference("set_accuracy") == pytest.approx(-8 / 40)
     low, high = comparison.intervals["set_accuracy"]
     assert low <= -8 / 40 <= high < 0
-    assert comparison.regressions[0]["baseline"]["decisions"] == ["A", "B"]
-    assert comparison.regressions[0]["new"]["decisions"] == ["B", "B"]
+    assert comparison.regressions[0].baseline.decisions == ["A", "B"]
+    assert comparison.regressions[0].new.decisions == ["B", "B"]
 
 
 def test_constructed_improvement_is_the_mirror_image() -> None:

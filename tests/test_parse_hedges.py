@@ -19,7 +19,7 @@ PREFIXES = ["", "The answer is ", "Answer: ", "I think ", "It could be ", "Eithe
 
 
 def _sample_options() -> list[tuple[str, str]]:
-    from mediconfusion_tests.fixtures.sample_benchmark import sample_folder
+    from mediconfusion_tests.sample.benchmark import sample_folder
 
     records = json.loads((sample_folder() / "dataset.json").read_text())
     return [(r["option_A"], r["option_B"]) for r in records.values()]

@@ -6,7 +6,7 @@ import pytest
 
 from mediconfusion_tests.config import RunConfig, read_file_settings, validate
 from mediconfusion_tests.errors import ConfigError, ModelSpecError
-from mediconfusion_tests.gpus import gpus_for_worker, visible_gpus
+from mediconfusion_tests.plugin.gpus import gpus_for_worker, visible_gpus
 from mediconfusion_tests.models.registry import ModelEntry, Registry, build_registry
 
 

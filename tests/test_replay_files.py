@@ -4,11 +4,12 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import make_document, outcome
 
 from mediconfusion_tests.config import RunConfig
 from mediconfusion_tests.data.files import read_pairs
 from mediconfusion_tests.errors import DataError
-from mediconfusion_tests.models.registry import ModelSpec
+from mediconfusion_tests.models.base import ModelSpec
 from mediconfusion_tests.models.replay import HARNESS, OURS, read_replay, validate_replay
 
 
@@ -79,6 +80,13 @@ def test_missing_pairs_are_listed_or_skipped(tmp_path: Path, sample_dir: Path) -
 
 def test_our_results_must_match_the_mode(tmp_path: Path) -> None:
     path = tmp_path / "results.json"
-    path.write_text(json.dumps({"schema": OURS, "config": {"mode": "greedy"}, "pairs": []}))
+    path.write_text(make_document([outcome("1")], mode="greedy").to_json())
     with pytest.raises(DataError, match="recorded with --mode=greedy; pass --mode=greedy"):
+        read_replay(path, "mc")
+
+
+def test_a_results_file_of_an_unknown_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"schema": OURS, "config": {"mode": "greedy"}, "pairs": []}))
+    with pytest.raises(DataError, match="schema_version None is not one this mediconfusion-tests reads"):
         read_replay(path, "mc")

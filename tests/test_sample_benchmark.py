@@ -5,9 +5,9 @@ import json
 from pathlib import Path
 
 from mediconfusion_tests.data.files import read_pairs
-from mediconfusion_tests.fixtures.sample_benchmark import PAIRS, SCENES, sample_folder
-from mediconfusion_tests.fixtures.sample_oracle import oracle_letter, read_attribute
-from mediconfusion_tests.fixtures.scenes import draw_scene
+from mediconfusion_tests.sample.benchmark import PAIRS, SCENES, sample_folder
+from sample_oracle import oracle_letter, read_attribute
+from mediconfusion_tests.sample.scenes import draw_scene
 
 REAL_SCHEMA = {
     "im_1",

@@ -8,10 +8,10 @@ import pytest
 
 from mediconfusion_tests.data.files import read_pairs
 from mediconfusion_tests.data.images import LOCAL, ImageLayout
-from mediconfusion_tests.engine import Engine
+from mediconfusion_tests.run.engine import Engine
 from mediconfusion_tests.models.base import Answer, Model, Query
 from mediconfusion_tests.prompts import BUILTIN
-from mediconfusion_tests.store import AnswerStore, answer_key
+from mediconfusion_tests.run.store import AnswerStore, answer_key
 
 
 class Counting(Model):

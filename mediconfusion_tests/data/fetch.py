@@ -17,16 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mediconfusion_tests.atomic import write_bytes_atomic
 from mediconfusion_tests.data.image_manifest import (
-    LOCAL,
     PRESENT,
     ImageRecord,
     Manifest,
-    decode_problem,
     read_manifest,
     sha256,
     target_path,
-    write_atomic,
 )
 from mediconfusion_tests.data.image_sources import (
     EUROPEPMC_BASE_URL,
@@ -41,6 +39,7 @@ from mediconfusion_tests.data.image_sources import (
     Source,
     SourceError,
 )
+from mediconfusion_tests.data.images import LOCAL, Layout, decode_problem
 from mediconfusion_tests.errors import ConfigError
 
 PMC_CLOUD = "pmc-cloud"
@@ -59,7 +58,7 @@ class FetchSettings:
     sources: tuple[str, ...] = (AUTO,)
     roco_dir: Path | None = None
     jobs: int = 8
-    layout: str = LOCAL
+    layout: Layout = LOCAL
     pmc_base_url: str = PMC_BASE_URL
     europepmc_base_url: str = EUROPEPMC_BASE_URL
     roco_repo: str = ROCO_HF_REPO
@@ -185,7 +184,7 @@ def _try(source: Source, entry: ImageEntry, record: ImageRecord, path: Path) -> 
     if why is not None:
         record.errors.append(f"{source.name}: {fetched.url} is not a decodable image ({why})")
         return False
-    write_atomic(path, fetched.data)
+    write_bytes_atomic(path, fetched.data)
     record.status, record.source, record.url = PRESENT, source.name, fetched.url
     record.bytes, record.sha256, record.licence = len(fetched.data), sha256(fetched.data), fetched.licence
     record.fetched_at = _now()  # the errors of sources tried before stay: they say why this one was used

@@ -8,57 +8,29 @@ one without the network.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
+from mediconfusion_tests.atomic import write_bytes_atomic
 from mediconfusion_tests.data.image_sources import ImageEntry
+from mediconfusion_tests.data.images import LOCAL, Layout, decode_problem
 from mediconfusion_tests.errors import DataError
 
 MANIFEST = "manifest.json"
 FORMAT = 1
-LOCAL = "local"
-ROCO = "roco"
 PRESENT = "present"
 MISSING = "missing"
 
 
-def target_path(out: Path, entry: ImageEntry, layout: str) -> Path:
+def target_path(out: Path, entry: ImageEntry, layout: Layout) -> Path:
     """Where the suite's --images looks: {local}.jpg, or the ROCO path."""
     return out / (f"{entry.local_id}.jpg" if layout == LOCAL else entry.roco_path)
 
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def decode_problem(data: bytes) -> str | None:
-    """Why Pillow cannot decode these bytes fully, or None when it can."""
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-    except Exception as exc:  # Pillow raises many types for damaged files
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Temp file in the same folder, then rename: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass
@@ -99,7 +71,7 @@ class Manifest:
 
     def write(self, folder: Path) -> Path:
         path = folder / MANIFEST
-        write_atomic(path, (json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n").encode("utf-8"))
+        write_bytes_atomic(path, (json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n").encode("utf-8"))
         return path
 
 

@@ -8,25 +8,28 @@ download script and ``mediconfusion fetch-images`` write) and ROCO paths
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from PIL import Image
 
 from mediconfusion_tests.data.schema import ImageRef, Pair
 
-LOCAL = "local"
-ROCO = "roco"
+Layout = Literal["local", "roco"]
+LOCAL: Layout = "local"
+ROCO: Layout = "roco"
 FETCH_COMMAND = "mediconfusion fetch-images --out {root}"
 _SEARCH_DEPTH = 4
 
 
 @dataclass(frozen=True)
 class ImageLayout:
-    kind: str
+    kind: Layout
     root: str
     prefix: str = ""
 
@@ -83,19 +86,25 @@ def detect_layout(root: Path, images: Sequence[ImageRef]) -> ImageLayout:
     return ImageLayout(LOCAL, str(root))
 
 
-def image_problem(path: Path) -> str | None:
-    """None when the file exists and decodes, else why not."""
-    if not path.is_file():
-        return "missing"
+def decode_problem(source: bytes | Path) -> str | None:
+    """Why Pillow cannot decode this image (bytes or a file) to the end, or None when it can."""
     try:
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
             # Decoding at reduced scale still reads the whole JPEG stream, so a
             # truncated file fails here, at a fraction of the full decode cost.
             image.draft("RGB", (64, 64))
             image.load()
-    except Exception as exc:  # Pillow raises many types for corrupt files
-        return f"cannot be decoded ({type(exc).__name__}: {exc})"
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
     return None
+
+
+def image_problem(path: Path) -> str | None:
+    """None when the file exists and decodes, else why not."""
+    if not path.is_file():
+        return "missing"
+    problem = decode_problem(path)
+    return None if problem is None else f"cannot be decoded ({problem})"
 
 
 def check_images(layout: ImageLayout, images: Sequence[ImageRef]) -> dict[int, str]:

@@ -51,7 +51,7 @@ def resolve_dataset(source: str, revision: str | None = None) -> DatasetInfo:
         path, commit = download_dataset_file(revision)
         return DatasetInfo(HUB, str(path), _sha256(path), HUB_REPO, revision or "main", commit)
     if source == SAMPLE:
-        from mediconfusion_tests.fixtures.sample_benchmark import sample_folder
+        from mediconfusion_tests.sample.benchmark import sample_folder
 
         folder = sample_folder()
         path = folder / "dataset.json"

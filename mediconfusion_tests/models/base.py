@@ -9,13 +9,26 @@ from __future__ import annotations
 import json
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from mediconfusion_tests.scoring.letters import Letter
 
-MODES = ("mc", "greedy", "prefix", "freeform")
+if TYPE_CHECKING:
+    from mediconfusion_tests.config import RunConfig
+
+Mode = Literal["mc", "greedy", "prefix", "freeform"]
+MODES: tuple[Mode, ...] = get_args(Mode)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A parsed --model value: ``name`` or ``name:argument`` (e.g. replay:PATH)."""
+
+    raw: str
+    name: str
+    argument: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +121,10 @@ class Model(ABC):
     cacheable: bool = True
     #: This model's key in the paper's prompt file (prompts.<mode>.<key>).
     prompt_key: str = "default"
+    #: False for models that are sent no prompt (replays): their answers carry the prompt they were given.
+    sends_prompts: bool = True
+    #: The prompt set these answers were given to, when the model knows better than the run (replays).
+    prompt_set: str | None = None
 
     @abstractmethod
     def answer(self, queries: Sequence[Query]) -> list[Answer]:
@@ -127,3 +144,7 @@ class Model(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release memory or connections."""
+
+
+#: Builds a model from its parsed --model value and the run's settings; imported only when a model loads.
+Factory = Callable[[ModelSpec, "RunConfig"], Model]

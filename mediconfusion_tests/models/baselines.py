@@ -11,7 +11,7 @@ from mediconfusion_tests.scoring.letters import Letter
 
 if TYPE_CHECKING:
     from mediconfusion_tests.config import RunConfig
-    from mediconfusion_tests.models.registry import ModelSpec
+    from mediconfusion_tests.models.base import ModelSpec
 
 
 def answer_in_mode(mode: str, letter: Letter) -> Answer:

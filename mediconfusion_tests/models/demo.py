@@ -10,23 +10,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mediconfusion_tests.cache import build_once, cache_root
 from mediconfusion_tests.models.base import Model
 from mediconfusion_tests.models.hf import HFModel
+from mediconfusion_tests.models.hf_factories import generation
 from mediconfusion_tests.models.hf_loading import LoadSettings, require_transformers
-from mediconfusion_tests.models.presets import generation
+from mediconfusion_tests.sample.build_cache import build_once, cache_root
 
 if TYPE_CHECKING:
     from mediconfusion_tests.config import RunConfig
-    from mediconfusion_tests.models.registry import ModelSpec
+    from mediconfusion_tests.models.base import ModelSpec
 
 DEMO_VERSION = 2
 
 
 def _build(folder: Path) -> None:
-    from mediconfusion_tests.fixtures.tiny_models import build_tiny_llava
+    from mediconfusion_tests.sample.demo_model import build_demo
 
-    build_tiny_llava(folder, seed=0)
+    build_demo(folder, seed=0)
 
 
 def demo_checkpoint() -> str:

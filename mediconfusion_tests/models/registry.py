@@ -14,7 +14,7 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.errors import ModelSpecError
-from mediconfusion_tests.models.base import MODES, Model
+from mediconfusion_tests.models.base import MODES, Factory, ModelSpec
 from mediconfusion_tests.models.presets import PRESETS
 
 if TYPE_CHECKING:
@@ -22,17 +22,7 @@ if TYPE_CHECKING:
     from mediconfusion_tests.data.schema import Pair
 
 ENTRY_POINT_GROUP = "mediconfusion.models"
-Factory = Callable[["ModelSpec", "RunConfig"], Model]
 Validator = Callable[["ModelSpec", "RunConfig", Sequence["Pair"]], dict[str, str]]
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A parsed --model value: ``name`` or ``name:argument`` (e.g. replay:PATH)."""
-
-    raw: str
-    name: str
-    argument: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,7 +103,7 @@ BUILTIN: tuple[ModelEntry, ...] = (
     ModelEntry(
         "hf",
         "hf:REPO_ID_OR_PATH: any transformers image-text-to-text checkpoint (family from its config).",
-        "mediconfusion_tests.models.presets:make_hf",
+        "mediconfusion_tests.models.hf_factories:make_hf",
         takes_argument=True,
         freeform_needs_judge=True,
     ),
@@ -121,7 +111,7 @@ BUILTIN: tuple[ModelEntry, ...] = (
         ModelEntry(
             preset.name,
             f"{preset.summary}: {preset.checkpoint} [{preset.family}, {preset.dtype}]",
-            "mediconfusion_tests.models.presets:make_preset",
+            "mediconfusion_tests.models.hf_factories:make_preset",
             freeform_needs_judge=True,
             extra={"checkpoint": preset.checkpoint, "family": preset.family, "dtype": preset.dtype},
         )

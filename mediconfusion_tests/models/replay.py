@@ -24,13 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.errors import DataError
 from mediconfusion_tests.models.base import Answer, AnswerTypeError, Model, Query, check_answer
+from mediconfusion_tests.results.document import parse_document
 from mediconfusion_tests.scoring.harness import pair_table, table_mismatches, total_table
 from mediconfusion_tests.scoring.outcome import PairOutcome
 
 if TYPE_CHECKING:
     from mediconfusion_tests.config import RunConfig
     from mediconfusion_tests.data.schema import Pair
-    from mediconfusion_tests.models.registry import ModelSpec
+    from mediconfusion_tests.models.base import ModelSpec
 
 OURS = "mediconfusion-tests/results"
 HARNESS = "harness"
@@ -115,14 +116,17 @@ def _ours_answer(where: str, raw: object) -> Answer:
     return _checked(where, Answer(raw["raw"], dict(scores or {}), raw.get("model_letter")))
 
 
-def _read_ours(path: Path, data: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+def _read_ours(path: Path, data: Mapping[str, Any]) -> tuple[dict[str, tuple[Answer, Answer]], str]:
+    """Answers by pair id, each carrying the prompt the recorded run sent; and the recorded mode.
+
+    Answers are checked one by one first, for messages that name pair and field;
+    then the whole file is validated as a results document."""
     pairs = data.get("pairs")
     if not isinstance(pairs, list):
         raise DataError(f"{path}: a results file needs a 'pairs' list")
-    answers: dict[str, tuple[Answer, Answer]] = {}
     for index, record in enumerate(pairs):
         where = f"{path}: pairs[{index}]"
-        if not isinstance(record, Mapping) or not isinstance(record.get("pair_id"), (str, int)):
+        if not isinstance(record, Mapping) or not isinstance(record.get("pair_id"), str):
             raise DataError(f"{where}: expected an object with a pair_id string")
         where = f"{where} (pair {record['pair_id']})"
         recorded = record.get("answers")
@@ -130,9 +134,22 @@ def _read_ours(path: Path, data: Mapping[str, Any]) -> tuple[dict[str, Any], str
             continue  # a pair that errored or was skipped in the recorded run
         if not isinstance(recorded, list) or len(recorded) != 2:
             raise DataError(f"{where}: 'answers' must list two answers")
-        answers[str(record["pair_id"])] = (_ours_answer(where, recorded[0]), _ours_answer(where, recorded[1]))
-    mode = data.get("config", {}).get("mode") if isinstance(data.get("config"), Mapping) else None
-    return answers, mode
+        _ours_answer(where, recorded[0]), _ours_answer(where, recorded[1])
+    try:
+        document = parse_document(data, f"replay file {path}")
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
+    answers: dict[str, tuple[Answer, Answer]] = {}
+    for record in document.pairs:
+        if record.answers is None:
+            continue
+        prompts: list[str | None] = [*record.prompts, None, None]
+        first, second = (
+            Answer(a.raw, dict(a.scores), a.model_letter, {"prompt": prompt} if prompt else {})
+            for a, prompt in zip(record.answers, prompts, strict=False)
+        )
+        answers[record.pair_id] = (first, second)
+    return answers, document.config.mode
 
 
 def read_replay(path: Path, mode: str) -> ReplayFile:
@@ -150,7 +167,7 @@ def read_replay(path: Path, mode: str) -> ReplayFile:
     digest = hashlib.sha256(raw).hexdigest()
     if data.get("schema") == OURS:
         answers, recorded_mode = _read_ours(path, data)
-        if recorded_mode is not None and recorded_mode != mode:
+        if recorded_mode != mode:
             raise DataError(f"replay file {path} was recorded with --mode={recorded_mode}; pass --mode={recorded_mode}")
         return ReplayFile(path, OURS, digest, answers, recorded_mode)
     answers, scores = _read_harness(path, data, mode)
@@ -160,9 +177,14 @@ def read_replay(path: Path, mode: str) -> ReplayFile:
 class ReplayModel(Model):
     name = "replay"
     cacheable = False
+    #: No prompt is sent: the answers were given to the prompts of the recorded run.
+    sends_prompts = False
 
     def __init__(self, replay: ReplayFile) -> None:
         self.replay = replay
+        self.prompt_set = (
+            "replayed: from the file" if replay.format == OURS else "replayed: prompts unknown (original harness file)"
+        )
 
     def answer(self, queries: Sequence[Query]) -> list[Answer]:
         out = []

@@ -17,6 +17,7 @@ from mediconfusion_tests.config import RunConfig
 from mediconfusion_tests.data.images import ImageLayout
 from mediconfusion_tests.data.schema import Pair
 from mediconfusion_tests.reporting.markdown_text import md
+from mediconfusion_tests.results.document import ResultsDocument
 from mediconfusion_tests.scoring.outcome import PairOutcome
 
 EPIC = "MediConfusion"
@@ -84,28 +85,28 @@ def _description(pair: Pair, outcome: PairOutcome) -> str:
     return "\n".join(lines)
 
 
-def environment_properties(document: Mapping[str, Any]) -> str:
+def environment_properties(document: ResultsDocument) -> str:
     """Allure's environment.properties: what a reader needs to reproduce the run."""
-    config, env, model = document["config"], document["environment"], document["model"]
-    instances = list(model.get("instances", {}).values())
+    config, env, model = document.config, document.environment, document.model
+    instances = [instance.model_dump() for instance in model.instances.values()]
     first = instances[0] if instances else {}
-    packages = env.get("packages", {})
+    packages = env.packages
     values = {
-        "model": config["model"],
-        "checkpoint": first.get("fingerprint", ""),
-        "mode": config["mode"],
-        "dataset": document["dataset"].get("source", ""),
-        "dataset.revision": document["dataset"].get("revision") or document["dataset"].get("sha256", ""),
-        "prompt.set": first.get("prompts", ""),
-        "answer.parser": config["answer_parser"],
+        "model": config.model,
+        "checkpoint": first.get("fingerprint") or "",
+        "mode": config.mode,
+        "dataset": document.dataset.source,
+        "dataset.revision": document.dataset.revision or document.dataset.sha256,
+        "prompt.set": document.prompts.used or first.get("prompts") or "",
+        "answer.parser": config.answer_parser,
         "torch": packages.get("torch") or "",
         "transformers": packages.get("transformers") or "",
         "device": ", ".join(sorted({str(i.get("device", "")) for i in instances if i.get("device")})),
         "gpus": ", ".join(
             sorted({str(i.get("cuda_visible_devices")) for i in instances if i.get("cuda_visible_devices")})
         ),
-        "python": env.get("python", ""),
-        "host": env.get("hostname", ""),
+        "python": env.python,
+        "host": env.hostname,
     }
     return "".join(f"{key}={_escape(str(value))}\n" for key, value in values.items())
 
@@ -142,7 +143,7 @@ def executor(environ: Mapping[str, str]) -> dict[str, Any] | None:
     return None
 
 
-def write_run_files(alluredir: Path, document: Mapping[str, Any]) -> list[Path]:
+def write_run_files(alluredir: Path, document: ResultsDocument) -> list[Path]:
     """categories.json, environment.properties and (under CI) executor.json; the controller writes them once."""
     alluredir.mkdir(parents=True, exist_ok=True)
     written = [alluredir / "categories.json", alluredir / "environment.properties"]

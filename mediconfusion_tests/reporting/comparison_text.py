@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
-from typing import Any
 
+from mediconfusion_tests.reporting.formatting import percent, points
 from mediconfusion_tests.reporting.markdown_text import code, md
+from mediconfusion_tests.results.document import ComparisonRecord, FlipRecord, FlipSide, MetricDelta
 
 METRIC_LABELS = {
     "set_accuracy": "set accuracy",
@@ -18,69 +18,67 @@ LISTED = 10
 
 
 def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.2f}%"
+    return percent(value, sign=True)
 
 
-def _delta(row: Mapping[str, Any]) -> str:
-    difference, ci = row.get("difference"), row.get("ci95")
-    if difference is None:
-        return "-"
-    interval = f" ({100 * ci[0]:+.1f} to {100 * ci[1]:+.1f})" if ci else ""
-    return f"{100 * difference:+.2f}{interval}"
+def _delta(row: MetricDelta) -> str:
+    if row.difference is None:
+        return percent(None)
+    interval = f" ({points(row.ci95[0], 1)} to {points(row.ci95[1], 1)})" if row.ci95 else ""
+    return f"{points(row.difference)}{interval}"
 
 
-def _mcnemar(comparison: Mapping[str, Any]) -> str:
-    sets, images = comparison["mcnemar"]["set_correct"], comparison["mcnemar"]["images"]
+def _mcnemar(comparison: ComparisonRecord) -> str:
+    sets, images = comparison.mcnemar["set_correct"], comparison.mcnemar["images"]
     return (
-        f"McNemar exact test: set-correct pairs {sets['baseline_only']} lost, {sets['new_only']} gained, "
-        f"p = {sets['p_value']:.4g}; images {images['baseline_only']} lost, {images['new_only']} gained, "
-        f"p = {images['p_value']:.4g}"
+        f"McNemar exact test: set-correct pairs {sets.baseline_only} lost, {sets.new_only} gained, "
+        f"p = {sets.p_value:.4g}; images {images.baseline_only} lost, {images.new_only} gained, "
+        f"p = {images.p_value:.4g}"
     )
 
 
-def _ids(flips: list[Mapping[str, Any]]) -> str:
-    shown = ", ".join(f["pair_id"] for f in flips[:LISTED])
+def _ids(flips: list[FlipRecord]) -> str:
+    shown = ", ".join(f.pair_id for f in flips[:LISTED])
     return shown + (f" and {len(flips) - LISTED} more" if len(flips) > LISTED else "")
 
 
-def terminal_comparison(comparison: Mapping[str, Any]) -> list[str]:
+def terminal_comparison(comparison: ComparisonRecord) -> list[str]:
     lines = [
-        f"compared with baseline {comparison['baseline_run']} ({comparison['baseline_model']}) "
-        f"on {comparison['pairs_compared']} pairs both scored",
+        f"compared with baseline {comparison.baseline_run} ({comparison.baseline_model}) "
+        f"on {comparison.pairs_compared} pairs both scored",
         f"{'':<22}{'baseline':>10}{'this run':>10}   difference in points (95% CI)",
     ]
-    for name, row in comparison["metrics"].items():
-        lines.append(f"{METRIC_LABELS[name]:<22}{_pct(row['baseline']):>10}{_pct(row['new']):>10}   {_delta(row)}")
+    for name, row in comparison.metrics.items():
+        lines.append(f"{METRIC_LABELS[name]:<22}{_pct(row.baseline):>10}{_pct(row.new):>10}   {_delta(row)}")
     lines.append(_mcnemar(comparison))
-    if comparison["regressions"]:
-        lines.append(f"regressed pairs ({len(comparison['regressions'])}): {_ids(comparison['regressions'])}")
-    if comparison["improvements"]:
-        lines.append(f"improved pairs ({len(comparison['improvements'])}): {_ids(comparison['improvements'])}")
+    if comparison.regressions:
+        lines.append(f"regressed pairs ({len(comparison.regressions)}): {_ids(comparison.regressions)}")
+    if comparison.improvements:
+        lines.append(f"improved pairs ({len(comparison.improvements)}): {_ids(comparison.improvements)}")
     return lines
 
 
-def _answers(side: Mapping[str, Any]) -> str:
-    return " / ".join(d or "invalid" for d in side["decisions"])
+def _answers(side: FlipSide) -> str:
+    return " / ".join(d or "invalid" for d in side.decisions)
 
 
-def markdown_comparison(comparison: Mapping[str, Any]) -> list[str]:
+def markdown_comparison(comparison: ComparisonRecord) -> list[str]:
     lines = [
         "",
-        f"## Compared with baseline {code(comparison['baseline_run'])} ({md(comparison['baseline_model'])})",
+        f"## Compared with baseline {code(comparison.baseline_run)} ({md(comparison.baseline_model)})",
         "",
-        f"{comparison['pairs_compared']} pairs both runs scored.",
+        f"{comparison.pairs_compared} pairs both runs scored.",
         "",
         "| Metric | Baseline | This run | Difference, points (95% CI) |",
         "|---|---:|---:|---:|",
     ]
-    for name, row in comparison["metrics"].items():
-        lines.append(f"| {METRIC_LABELS[name]} | {_pct(row['baseline'])} | {_pct(row['new'])} | {_delta(row)} |")
+    for name, row in comparison.metrics.items():
+        lines.append(f"| {METRIC_LABELS[name]} | {_pct(row.baseline)} | {_pct(row.new)} | {_delta(row)} |")
     lines += ["", _mcnemar(comparison)]
-    for title, key in (
-        ("Regressed pairs (baseline right, now wrong)", "regressions"),
-        ("Improved pairs", "improvements"),
+    for title, flips in (
+        ("Regressed pairs (baseline right, now wrong)", comparison.regressions),
+        ("Improved pairs", comparison.improvements),
     ):
-        flips = comparison[key]
         if not flips:
             continue
         lines += [
@@ -92,35 +90,35 @@ def markdown_comparison(comparison: Mapping[str, Any]) -> list[str]:
         ]
         for flip in flips[:LISTED]:
             lines.append(
-                f"| {md(flip['pair_id'])} | {md(', '.join(flip['categories']))} | {' / '.join(flip['truth'])} | "
-                f"{md(_answers(flip['baseline']))} | {md(_answers(flip['new']))} |"
+                f"| {md(flip.pair_id)} | {md(', '.join(flip.categories))} | {' / '.join(flip.truth)} | "
+                f"{md(_answers(flip.baseline))} | {md(_answers(flip.new))} |"
             )
     return lines
 
 
-def html_comparison(comparison: Mapping[str, Any] | None) -> str:
-    if not comparison:
+def html_comparison(comparison: ComparisonRecord | None) -> str:
+    if comparison is None:
         return ""
     esc = html.escape
     rows = "".join(
-        f"<tr><td>{METRIC_LABELS[name]}</td><td>{_pct(row['baseline'])}</td><td>{_pct(row['new'])}</td>"
+        f"<tr><td>{METRIC_LABELS[name]}</td><td>{_pct(row.baseline)}</td><td>{_pct(row.new)}</td>"
         f"<td>{esc(_delta(row))}</td></tr>"
-        for name, row in comparison["metrics"].items()
+        for name, row in comparison.metrics.items()
     )
     flips = "".join(
-        f"<li><b>{esc(flip['pair_id'])}</b> ({esc(', '.join(flip['categories']))}): truth "
-        f"{esc(' / '.join(flip['truth']))}, baseline {esc(_answers(flip['baseline']))}, "
-        f"now {esc(_answers(flip['new']))}</li>"
-        for flip in comparison["regressions"]
+        f"<li><b>{esc(flip.pair_id)}</b> ({esc(', '.join(flip.categories))}): truth "
+        f"{esc(' / '.join(flip.truth))}, baseline {esc(_answers(flip.baseline))}, "
+        f"now {esc(_answers(flip.new))}</li>"
+        for flip in comparison.regressions
     )
-    mismatches = "".join(f"<li>{esc(m)}</li>" for m in comparison.get("mismatches", []))
+    mismatches = "".join(f"<li>{esc(m)}</li>" for m in comparison.mismatches)
     return (
-        f'<section id="baseline"><h2>Compared with baseline {esc(comparison["baseline_run"])} '
-        f"({esc(comparison['baseline_model'])})</h2>"
+        f'<section id="baseline"><h2>Compared with baseline {esc(comparison.baseline_run)} '
+        f"({esc(comparison.baseline_model)})</h2>"
         + (f'<ul class="mismatch">{mismatches}</ul>' if mismatches else "")
         + f'<table class="paper"><thead><tr><th>Metric</th><th>Baseline</th><th>This run</th>'
         f"<th>Difference, points (95% CI)</th></tr></thead><tbody>{rows}</tbody></table>"
         f"<p>{esc(_mcnemar(comparison))}</p>"
-        + (f"<h3>Regressed pairs ({len(comparison['regressions'])})</h3><ul>{flips}</ul>" if flips else "")
+        + (f"<h3>Regressed pairs ({len(comparison.regressions)})</h3><ul>{flips}</ul>" if flips else "")
         + "</section>"
     )

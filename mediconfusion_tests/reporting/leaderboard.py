@@ -8,14 +8,15 @@ sees whether a lead is more than noise. The paper's random-guess row gives scale
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from mediconfusion_tests.comparison import identity, scored
+from mediconfusion_tests.reporting.formatting import with_interval
 from mediconfusion_tests.reporting.html_assets import STYLE
 from mediconfusion_tests.reporting.markdown_text import md
-from mediconfusion_tests.reporting.results_json import outcomes_from_document
+from mediconfusion_tests.results.comparison import Identity
+from mediconfusion_tests.results.document import Proportion, ResultsDocument
+from mediconfusion_tests.scoring.metrics import scored_by_id
 from mediconfusion_tests.scoring.paired import Discordance
 
 RANDOM_ROW = {"set_accuracy": 0.25, "confusion": 0.5}
@@ -24,101 +25,111 @@ RANDOM_ROW = {"set_accuracy": 0.25, "confusion": 0.5}
 @dataclass(frozen=True)
 class Entry:
     label: str
-    document: Mapping[str, Any]
-
-    @property
-    def overall(self) -> Mapping[str, Any]:
-        return self.document["metrics"]["overall"]
+    document: ResultsDocument
 
     @property
     def set_accuracy(self) -> float:
-        return self.overall["set_accuracy"]["value"] or 0.0
+        return self.document.metrics.overall.set_accuracy.value or 0.0
 
 
-def _pct(figure: Mapping[str, Any] | None) -> str:
-    if not figure or figure.get("value") is None:
-        return "-"
-    ci = figure.get("ci95")
-    return f"{100 * figure['value']:.1f}" + (f" [{100 * ci[0]:.1f}-{100 * ci[1]:.1f}]" if ci else "")
+@dataclass(frozen=True)
+class Versus:
+    """McNemar's exact test of the top run against another, on the pairs both scored."""
+
+    pairs: int
+    top_only: int
+    other_only: int
+    p_value: float
 
 
-def rank(documents: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Entry]:
+@dataclass(frozen=True)
+class Row:
+    rank: int
+    entry: Entry
+    vs_top: Versus | None
+
+    @property
+    def label(self) -> str:
+        return self.entry.label
+
+    def figure(self, metric: str) -> Proportion:
+        return self.entry.document.metrics.overall.get(metric)
+
+    def category(self, name: str) -> Proportion | None:
+        figures = self.entry.document.metrics.categories.get(name)
+        return None if figures is None else figures.paper.set_accuracy
+
+
+@dataclass(frozen=True)
+class Board:
+    rows: list[Row]
+    categories: list[str]
+    #: What the runs do not share (dataset, mode, prompts, scoring rules): compare with care.
+    differences: list[str]
+
+
+def _pct(figure: Proportion | None) -> str:
+    return with_interval(None if figure is None else figure.value, None if figure is None else figure.ci95)
+
+
+def rank(documents: Sequence[tuple[str, ResultsDocument]]) -> list[Entry]:
     entries = [Entry(label, document) for label, document in documents]
     return sorted(entries, key=lambda e: -e.set_accuracy)
 
 
-def significance(top: Entry, other: Entry) -> dict[str, Any]:
-    """McNemar's exact test of the top run against another, on the pairs both scored."""
-    ours, theirs = scored(outcomes_from_document(top.document)), scored(outcomes_from_document(other.document))
+def significance(top: Entry, other: Entry) -> Versus:
+    ours, theirs = scored_by_id(top.document.outcomes()), scored_by_id(other.document.outcomes())
     common = [pid for pid in ours if pid in theirs]
     table = Discordance.of([theirs[p].set_correct for p in common], [ours[p].set_correct for p in common])
-    return {
-        "pairs": len(common),
-        "top_only": table.only_new,
-        "other_only": table.only_baseline,
-        "p_value": table.p_value,
-    }
+    return Versus(len(common), table.only_new, table.only_baseline, table.p_value)
 
 
 def categories(entries: Sequence[Entry]) -> list[str]:
     names: dict[str, None] = {}
     for entry in entries:
-        names.update(dict.fromkeys(entry.document["metrics"]["categories"]))
+        names.update(dict.fromkeys(entry.document.metrics.categories))
     return list(names)
 
 
-def build(entries: Sequence[Entry]) -> dict[str, Any]:
+def build(entries: Sequence[Entry]) -> Board:
     top = entries[0]
-    identities = {entry.label: identity(entry.document) for entry in entries}
-    differing = sorted({k for ident in identities.values() for k, v in ident.items() if v != identities[top.label][k]})
-    rows = []
-    for position, entry in enumerate(entries, start=1):
-        row = {
-            "rank": position,
-            "label": entry.label,
-            "model": entry.document["model"]["spec"],
-            "mode": entry.document["config"]["mode"],
-            "pairs": entry.overall["pairs"],
-            "set_accuracy": entry.overall["set_accuracy"],
-            "confusion": entry.overall["confusion"],
-            "individual_accuracy": entry.overall["individual_accuracy"],
-            "invalid_rate": entry.overall["invalid_rate"],
-            "categories": {
-                name: figures["paper"]["set_accuracy"]
-                for name, figures in entry.document["metrics"]["categories"].items()
-            },
-            "vs_top": None if position == 1 else significance(top, entry),
-        }
-        rows.append(row)
-    return {"rows": rows, "categories": categories(entries), "differences": differing, "random": RANDOM_ROW}
+    identities = {entry.label: Identity.of_document(entry.document).as_dict() for entry in entries}
+    reference = identities[top.label]
+    differing = sorted({k for ident in identities.values() for k, v in ident.items() if v != reference[k]})
+    rows = [
+        Row(position, entry, None if position == 1 else significance(top, entry))
+        for position, entry in enumerate(entries, start=1)
+    ]
+    return Board(rows, categories(entries), differing)
 
 
-def _vs_top(row: Mapping[str, Any]) -> str:
-    versus = row["vs_top"]
+def _vs_top(row: Row) -> str:
+    versus = row.vs_top
     if versus is None:
         return "top"
-    return f"p={versus['p_value']:.3g} ({versus['top_only']}/{versus['other_only']} on {versus['pairs']})"
+    return f"p={versus.p_value:.3g} ({versus.top_only}/{versus.other_only} on {versus.pairs})"
 
 
-def terminal(board: Mapping[str, Any]) -> list[str]:
+def terminal(board: Board) -> list[str]:
+    width = max(30, *(len(row.label) + 1 for row in board.rows))
     header = (
-        f"{'#':>2} {'run':<30}{'set acc. [95% CI]':>19}{'confusion [95% CI]':>20}{'invalid [95% CI]':>18}"
+        f"{'#':>2} {'run':<{width}}{'set acc. [95% CI]':>19}{'confusion [95% CI]':>20}{'invalid [95% CI]':>18}"
         "  vs top (p, wins)"
     )
     lines = [header, "-" * len(header)]
-    for row in board["rows"]:
+    for row in board.rows:
         lines.append(
-            f"{row['rank']:>2} {row['label'][:29]:<30}{_pct(row['set_accuracy']):>19}{_pct(row['confusion']):>20}"
-            f"{_pct(row['invalid_rate']):>18}  {_vs_top(row)}"
+            f"{row.rank:>2} {row.label:<{width}}{_pct(row.figure('set_accuracy')):>19}"
+            f"{_pct(row.figure('confusion')):>20}{_pct(row.figure('invalid_rate')):>18}  {_vs_top(row)}"
         )
-    lines.append(f"{'':>2} {'random guessing (paper)':<30}{'25.0':>19}{'50.0':>20}")
-    if board["differences"]:
-        lines.append("WARNING: the runs differ in " + ", ".join(board["differences"]) + ": compare with care")
+    lines.append(f"{'':>2} {'random guessing (paper)':<{width}}{'25.0':>19}{'50.0':>20}")
+    if board.differences:
+        lines.append("WARNING: the runs differ in " + ", ".join(board.differences) + ": compare with care")
     return lines
 
 
-def markdown(board: Mapping[str, Any]) -> str:
-    cats = board["categories"]
+def markdown(board: Board) -> str:
+    cats = board.categories
     lines = [
         "# MediConfusion leaderboard",
         "",
@@ -130,37 +141,39 @@ def markdown(board: Mapping[str, Any]) -> str:
         + " |",
         "|---|---|---|---|---:|---:|---:|---|" + "---:|" * len(cats),
     ]
-    for row in board["rows"]:
-        per_category = " | ".join(_pct({"value": (row["categories"].get(c) or {}).get("value")}) for c in cats)
+    for row in board.rows:
+        document = row.entry.document
+        per_category = " | ".join(_pct(row.category(c)) for c in cats)
         lines.append(
-            f"| {row['rank']} | {md(row['label'])} | {md(row['model'])} | {md(row['mode'])} | "
-            f"{_pct(row['set_accuracy'])} | {_pct(row['confusion'])} | {_pct(row['invalid_rate'])} | "
-            f"{_vs_top(row)} | {per_category} |"
+            f"| {row.rank} | {md(row.label)} | {md(document.model.spec)} | {md(document.config.mode)} | "
+            f"{_pct(row.figure('set_accuracy'))} | {_pct(row.figure('confusion'))} | "
+            f"{_pct(row.figure('invalid_rate'))} | {_vs_top(row)} | {per_category} |"
         )
     lines.append("| | random guessing (paper) | | | 25.0 | 50.0 | | | " + " | ".join("" for _ in cats) + " |")
-    if board["differences"]:
-        lines += ["", "> **Warning:** the runs differ in " + md(", ".join(board["differences"])) + "."]
+    if board.differences:
+        lines += ["", "> **Warning:** the runs differ in " + md(", ".join(board.differences)) + "."]
     return "\n".join(lines) + "\n"
 
 
-def page(board: Mapping[str, Any]) -> str:
+def page(board: Board) -> str:
     esc = html.escape
-    cats = board["categories"]
+    cats = board.categories
     head = "".join(
         f"<th>{esc(h)}</th>" for h in ["#", "Run", "Model", "Mode", "Set acc.", "Confusion", "Invalid", "vs top", *cats]
     )
     body = ""
-    for row in board["rows"]:
+    for row in board.rows:
+        document = row.entry.document
         cells = [
-            row["rank"],
-            row["label"],
-            row["model"],
-            row["mode"],
-            _pct(row["set_accuracy"]),
-            _pct(row["confusion"]),
-            _pct(row["invalid_rate"]),
+            row.rank,
+            row.label,
+            document.model.spec,
+            document.config.mode,
+            _pct(row.figure("set_accuracy")),
+            _pct(row.figure("confusion")),
+            _pct(row.figure("invalid_rate")),
             _vs_top(row),
-            *(_pct({"value": (row["categories"].get(c) or {}).get("value")}) for c in cats),
+            *(_pct(row.category(c)) for c in cats),
         ]
         body += "<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in cells) + "</tr>"
     body += (
@@ -168,8 +181,8 @@ def page(board: Mapping[str, Any]) -> str:
         "<td>50.0</td>" + "<td></td>" * (2 + len(cats)) + "</tr>"
     )
     warning = (
-        f"<p class='note'>The runs differ in {esc(', '.join(board['differences']))}: compare with care.</p>"
-        if board["differences"]
+        f"<p class='note'>The runs differ in {esc(', '.join(board.differences))}: compare with care.</p>"
+        if board.differences
         else ""
     )
     return (

@@ -4,39 +4,35 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from mediconfusion_tests.reporting.formatting import percent
 from mediconfusion_tests.reporting.markdown_text import md
-from mediconfusion_tests.scoring.metrics import Figures, Metrics
-from mediconfusion_tests.scoring.stats import Proportion
+from mediconfusion_tests.results.document import Figures, MetricsRecord
 
 HEADERS = ("Category", "Images", "Set acc.", "Indiv. acc.", "Confusion", "Invalid", "Valid pairs")
 _WIDTHS = (18, 8, 10, 13, 11, 9, 13)
 RANDOM_SET_ACCURACY = 0.25
 
 
-def percent(p: Proportion) -> str:
-    return "-" if p.value is None else f"{100 * p.value:.2f}"
-
-
 def _row(name: str, figures: Figures) -> tuple[str, ...]:
     return (
         name,
         str(figures.images),
-        percent(figures.set_accuracy),
-        percent(figures.individual_accuracy),
-        percent(figures.confusion),
-        percent(figures.invalid_rate),
+        percent(figures.set_accuracy.value, missing="-"),
+        percent(figures.individual_accuracy.value, missing="-"),
+        percent(figures.confusion.value, missing="-"),
+        percent(figures.invalid_rate.value, missing="-"),
         str(figures.valid_pairs),
     )
 
 
-def table_rows(metrics: Metrics) -> list[tuple[str, ...]]:
+def table_rows(metrics: MetricsRecord) -> list[tuple[str, ...]]:
     """Categories with the paper's image-weighted figures, then All."""
     rows = [_row(name, cat.paper) for name, cat in metrics.categories.items()]
     rows.append(_row("All", metrics.overall))
     return rows
 
 
-def terminal_table(metrics: Metrics) -> list[str]:
+def terminal_table(metrics: MetricsRecord) -> list[str]:
     def fmt(cells: Sequence[str]) -> str:
         first = cells[0][: _WIDTHS[0] - 1].ljust(_WIDTHS[0])
         return first + "".join(c.rjust(w) for c, w in zip(cells[1:], _WIDTHS[1:], strict=True))
@@ -46,7 +42,7 @@ def terminal_table(metrics: Metrics) -> list[str]:
     return [fmt(HEADERS), rule, *(fmt(r) for r in rows[:-1]), rule, fmt(rows[-1])]
 
 
-def markdown_table(metrics: Metrics) -> list[str]:
+def markdown_table(metrics: MetricsRecord) -> list[str]:
     lines = ["| " + " | ".join(HEADERS) + " |", "|" + "|".join(["---"] + ["---:"] * (len(HEADERS) - 1)) + "|"]
     rows = table_rows(metrics)
     for row in rows[:-1]:
@@ -59,10 +55,10 @@ def markdown_table(metrics: Metrics) -> list[str]:
 def interval_line(figures: Figures) -> str:
     """Set accuracy with its interval, and what one pair is worth, for scale."""
     p = figures.set_accuracy
-    if p.value is None or p.interval is None:
+    if p.value is None or p.ci95 is None:
         return "set accuracy undefined: no pair was scored"
-    low, high = p.interval
+    low, high = p.ci95
     return (
-        f"set accuracy {100 * p.value:.2f}% (95% CI {100 * low:.1f}-{100 * high:.1f}%, {p.k} of {p.n} pairs; "
+        f"set accuracy {percent(p.value, sign=True)} (95% CI {100 * low:.1f}-{100 * high:.1f}%, {p.k} of {p.n} pairs; "
         f"one pair = {100 / p.n:.2f} points); random guessing scores {100 * RANDOM_SET_ACCURACY:.0f}%"
     )

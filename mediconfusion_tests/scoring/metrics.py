@@ -14,7 +14,9 @@ from typing import Any, Protocol
 from mediconfusion_tests.scoring.outcome import PairOutcome
 from mediconfusion_tests.scoring.stats import Proportion
 
-METRIC_NAMES = ("set_accuracy", "individual_accuracy", "confusion", "invalid_rate", "precision")
+#: The four figures the paper reports and gates, reports and comparisons use.
+HEADLINE_METRICS = ("set_accuracy", "individual_accuracy", "confusion", "invalid_rate")
+METRIC_NAMES = (*HEADLINE_METRICS, "precision")
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,12 @@ class Metrics:
 
 
 def scored(outcomes: Iterable[PairOutcome]) -> list[PairOutcome]:
+    """The outcomes that count in the metrics: answered, no model error."""
     return [o for o in outcomes if o.answers is not None and o.error is None]
+
+
+def scored_by_id(outcomes: Iterable[PairOutcome]) -> dict[str, PairOutcome]:
+    return {o.pair_id: o for o in scored(outcomes)}
 
 
 def overall_figures(outcomes: Iterable[PairOutcome]) -> Figures:

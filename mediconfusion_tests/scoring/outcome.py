@@ -7,11 +7,14 @@ xdist worker to the controller on a test report.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 from mediconfusion_tests.scoring.letters import Letter
 
 MAX_QUOTED = 80
+#: Why a pair case fails, most telling first: the confusion MediConfusion measures, then wrong, invalid, errors.
+FailureClass = Literal["confused", "wrong", "invalid", "error"]
+FAILURE_CLASSES: tuple[FailureClass, ...] = get_args(FailureClass)
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ class PairOutcome:
         return self.answers is not None and all(self.correct)
 
     @property
-    def failure_class(self) -> str | None:
+    def failure_class(self) -> FailureClass | None:
         """None for a passing pair, else error, invalid, confused or wrong."""
         if self.error is not None:
             return "error"

@@ -12,17 +12,17 @@ from collections.abc import Callable
 import pytest
 
 from mediconfusion_tests.data.schema import Pair
-from mediconfusion_tests.engine import Engine
+from mediconfusion_tests.run.engine import Engine
 from mediconfusion_tests.scoring.outcome import PairOutcome
 
 
 def test_pair(
     mediconfusion_pair: Pair,
     mediconfusion_engine: Engine,
-    record_pair_outcome: Callable[[PairOutcome], None],
+    mediconfusion_record_outcome: Callable[[PairOutcome], None],
 ) -> None:
     outcome = mediconfusion_engine.run_pair(mediconfusion_pair)
-    record_pair_outcome(outcome)
+    mediconfusion_record_outcome(outcome)
     report = outcome.failure_report()
     if report is not None:
         pytest.fail(report, pytrace=False)

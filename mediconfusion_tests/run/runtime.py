@@ -10,12 +10,12 @@ from collections.abc import Callable, Sequence
 
 from mediconfusion_tests.config import RunConfig
 from mediconfusion_tests.data.schema import Pair
-from mediconfusion_tests.engine import Engine
 from mediconfusion_tests.models.base import Model
 from mediconfusion_tests.models.registry import Registry
-from mediconfusion_tests.plan import RunPlan
 from mediconfusion_tests.prompts import prompt_set
-from mediconfusion_tests.store import AnswerStore
+from mediconfusion_tests.run.engine import Engine
+from mediconfusion_tests.run.plan import RunPlan
+from mediconfusion_tests.run.store import AnswerStore
 
 
 def load_model(registry: Registry, spec_text: str, config: RunConfig) -> Model:
@@ -40,7 +40,7 @@ def make_engine(
     config = plan.config
     chosen = set(selected) - set(plan.skipped)
     schedule = [pair for pair in pairs if pair.id in chosen]
-    store = AnswerStore(config.answer_store_path()) if config.use_cache else None
+    store = AnswerStore(config.answer_store_path()) if config.use_store else None
     return Engine(
         model,
         config.mode,

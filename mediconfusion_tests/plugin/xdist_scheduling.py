@@ -18,8 +18,8 @@ from typing import Any
 
 from xdist.scheduler import LoadScopeScheduling
 
-from mediconfusion_tests.isolation import IsolationFile
 from mediconfusion_tests.nodeids import pair_id_of
+from mediconfusion_tests.run.isolation import IsolationFile
 
 #: (worker id, the test it was running, the pairs it had pending, whether that test runs again)
 CrashListener = Callable[[str, str, list[str], bool], None]

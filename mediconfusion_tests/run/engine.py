@@ -9,6 +9,7 @@ cannot fail its neighbours; out-of-memory halves the batch.
 
 from __future__ import annotations
 
+import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -19,11 +20,11 @@ from mediconfusion_tests.data.schema import Pair
 from mediconfusion_tests.errors import ModelOutOfMemory
 from mediconfusion_tests.models.base import Answer, Model, Query, check_answer
 from mediconfusion_tests.prompts import BUILTIN, PromptSet
+from mediconfusion_tests.run.store import AnswerStore, answer_key
 from mediconfusion_tests.scoring.decide import decide
 from mediconfusion_tests.scoring.judge import parse_judge_scores
 from mediconfusion_tests.scoring.outcome import ImageAnswer, PairOutcome
 from mediconfusion_tests.scoring.parse import PARSERS, get_parser
-from mediconfusion_tests.store import AnswerStore, answer_key
 
 #: The first batch tried when --batch-size is auto; out-of-memory halves it.
 AUTO_START = 32
@@ -138,6 +139,11 @@ class Engine:
         self.isolated = isolated
         self._hashes: dict[str, str] = {}
         self._ready: dict[str, PairOutcome] = {}
+        #: Seconds spent answering and judging, and the pairs answered, for results.json's timing.
+        self.answering_s = 0.0
+        self.pairs_answered = 0
+        #: Tokens read and written by fresh answers whose adapter counts them.
+        self.usage = {"tokens_in": 0, "tokens_out": 0, "answers": 0}
 
     @property
     def model(self) -> Model:
@@ -221,16 +227,40 @@ class Engine:
             out[query.key] = replace(original, scores=parse_judge_scores(verdict.text), meta=meta)
         return out
 
+    def _count_usage(self, results: Mapping[str, tuple[Answer | _Failure, bool]]) -> None:
+        for value, cached in results.values():
+            if cached or not isinstance(value, Answer):
+                continue
+            counts = [value.meta.get(key) for key in ("tokens_in", "tokens_out")]
+            if any(isinstance(c, int) for c in counts):
+                self.usage["answers"] += 1
+                for key, count in zip(("tokens_in", "tokens_out"), counts, strict=True):
+                    if isinstance(count, int):
+                        self.usage[key] += count
+
+    def _prompts(
+        self, queries: Sequence[Query], results: Mapping[str, tuple[Answer | _Failure, bool]]
+    ) -> tuple[str, ...]:
+        """What the model was asked: our prompts, or for a replay what its file says it was asked."""
+        if self.model.sends_prompts:
+            return tuple(q.prompt for q in queries)
+        recorded = [results[q.key][0] for q in queries]
+        return tuple(str(a.meta.get("prompt", "")) if isinstance(a, Answer) else "" for a in recorded)
+
     def _prepare(self, pairs: Sequence[Pair]) -> None:
+        started = time.perf_counter()
         queries = {pair.id: self.queries(pair) for pair in pairs}
         flat = [q for qs in queries.values() for q in qs]
         results = self.batcher.answer(flat)
+        self._count_usage(results)
         good = {key: value for key, (value, _) in results.items() if isinstance(value, Answer)}
         judged = self._judged(pairs, good)
+        self.answering_s += time.perf_counter() - started
+        self.pairs_answered += len(pairs)
         for pair in pairs:
             mine = queries[pair.id]
             failures = [results[q.key][0] for q in mine if isinstance(results[q.key][0], _Failure)]
-            prompts = tuple(q.prompt for q in mine)
+            prompts = self._prompts(mine, results)
             if failures:
                 first = failures[0]
                 assert isinstance(first, _Failure)
@@ -254,7 +284,8 @@ class Engine:
             alternative_decision=other,
             cached=cached,
             model_letter=answer.letter,
-            meta=dict(answer.meta),
+            # A replay's recorded prompt travelled in meta; it belongs in the outcome's prompts, not here.
+            meta={k: v for k, v in answer.meta.items() if self.model.sends_prompts or k != "prompt"},
         )
 
     def run_pair(self, pair: Pair) -> PairOutcome:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+
+from mediconfusion_tests.atomic import write_text_atomic
 
 
 class IsolationFile:
@@ -43,10 +44,7 @@ class IsolationFile:
 
     def add(self, pair_ids: Iterable[str]) -> None:
         pairs = sorted(self.read() | set(pair_ids))
-        handle, scratch = tempfile.mkstemp(prefix=".isolated-", dir=self.path.parent)
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(pairs, out)
-        os.replace(scratch, self.path)
+        write_text_atomic(self.path, json.dumps(pairs))
         self._pairs = frozenset(pairs)
 
     def remove(self) -> None:

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mediconfusion_tests.comparison import identity_mismatches, run_identity
 from mediconfusion_tests.config import DEFAULT_IMAGES, RunConfig
 from mediconfusion_tests.data.images import (
     ImageLayout,
@@ -30,12 +29,14 @@ from mediconfusion_tests.data.images import (
 from mediconfusion_tests.data.schema import Pair
 from mediconfusion_tests.data.sources import DatasetInfo, load_pairs, resolve_dataset
 from mediconfusion_tests.errors import ConfigError, DataError
-from mediconfusion_tests.gate import Condition, parse_condition, resolve_categories
-from mediconfusion_tests.models.registry import ModelSpec, Registry
+from mediconfusion_tests.models.base import ModelSpec
+from mediconfusion_tests.models.registry import Registry
 from mediconfusion_tests.prompts import check_prompt_file, prompt_source
-from mediconfusion_tests.reporting.results_json import read_results
+from mediconfusion_tests.results.comparison import Identity, identity_mismatches
+from mediconfusion_tests.results.document import ResultsDocument, read_document
+from mediconfusion_tests.results.gate import Condition, parse_condition, resolve_categories
+from mediconfusion_tests.run.store import check_store_file
 from mediconfusion_tests.scoring.metrics import category_names
-from mediconfusion_tests.store import check_store_file
 
 
 @dataclass(frozen=True)
@@ -126,11 +127,19 @@ def gate_conditions(config: RunConfig, categories: Sequence[str]) -> list[Condit
     return conditions
 
 
-def read_baseline(path: str) -> dict[str, Any]:
+def read_baseline(path: str) -> ResultsDocument:
     try:
-        return read_results(Path(path))
+        return read_document(Path(path))
     except (OSError, ValueError) as exc:
         raise DataError(f"--baseline {path}: not a readable mediconfusion-tests results.json ({exc})") from exc
+
+
+def run_identity(config: RunConfig, info: DatasetInfo) -> Identity:
+    prompts = prompt_source(config.prompts)
+    prompt_set = prompts.get("sha256") or prompts.get("source")
+    return Identity.of(
+        info.revision or info.sha256, config.mode, prompt_set, config.answer_parser, config.judge_threshold
+    )
 
 
 def check_baseline(config: RunConfig, info: DatasetInfo) -> None:
@@ -140,9 +149,7 @@ def check_baseline(config: RunConfig, info: DatasetInfo) -> None:
     """
     if not config.baseline:
         return
-    baseline = read_baseline(config.baseline)
-    ours = run_identity(info.to_dict(), config.to_dict(), prompt_source(config.prompts))
-    differences = identity_mismatches(baseline, ours)
+    differences = identity_mismatches(read_baseline(config.baseline), run_identity(config, info))
     if differences and not config.allow_baseline_mismatch:
         raise DataError(
             f"--baseline {config.baseline} cannot be compared with this run: "
@@ -169,10 +176,10 @@ def _writable_folder(path: Path, option: str) -> None:
 
 def check_outputs(config: RunConfig) -> None:
     """Results and answers must be writable before any model loads, not after the run."""
-    if config.use_cache:
+    if config.use_store:
         check_store_file(config.answer_store_path())
     _writable_folder(Path(config.results_dir), "--results-dir")
-    if config.use_cache:
+    if config.use_store:
         store = config.answer_store_path()
         _writable_folder(store.parent, f"--answer-store {store}: its folder")
 

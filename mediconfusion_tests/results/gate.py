@@ -16,10 +16,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from mediconfusion_tests.errors import ConfigError
-from mediconfusion_tests.scoring.metrics import Metrics
+from mediconfusion_tests.scoring.metrics import HEADLINE_METRICS, Metrics
 from mediconfusion_tests.scoring.stats import Proportion
 
-GATE_METRICS = ("set_accuracy", "individual_accuracy", "confusion", "invalid_rate")
+GATE_METRICS = HEADLINE_METRICS
 BOUNDS = ("value", "lower", "upper")
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -113,17 +113,6 @@ class ConditionResult:
     threshold: float | None = None
     baseline: float | None = None
 
-    def describe(self) -> str:
-        c = self.condition
-        verdict = "PASS" if self.passed else "FAIL"
-        target = f"{c.op} {self.threshold:.4g}" if self.threshold is not None else f"{c.op} baseline (undefined)"
-        if c.relative and self.baseline is not None:
-            target += f" (baseline {self.baseline:.4f} {'+' if c.threshold >= 0 else '-'} {abs(c.threshold):g})"
-        if self.value is None:
-            return f"{verdict} {c.label} is undefined (no pairs to measure it on); needs {target}"
-        ci = f" [95% CI {self.interval[0]:.3f}-{self.interval[1]:.3f}]" if self.interval else ""
-        return f"{verdict} {c.label} = {self.value:.4f}{ci} (n={self.n}); threshold {target}"
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "condition": self.condition.text,
@@ -182,9 +171,6 @@ class CheckResult:
     label: str
     passed: bool
     detail: str
-
-    def describe(self) -> str:
-        return f"{'PASS' if self.passed else 'FAIL'} {self.label}: {self.detail}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"condition": self.label, "passed": self.passed, "detail": self.detail, "value": None, "n": None}

@@ -1,0 +1,43 @@
+"""Factories for --model=hf:... and the presets: RunConfig and a preset to a loaded transformers model."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mediconfusion_tests.models.base import Model, ModelSpec
+from mediconfusion_tests.models.hf import Generation, HFModel
+from mediconfusion_tests.models.hf_loading import LoadSettings
+from mediconfusion_tests.models.presets import BY_NAME, Preset
+
+if TYPE_CHECKING:
+    from mediconfusion_tests.config import RunConfig
+
+
+def load_settings(source: str, config: RunConfig, preset: Preset | None = None) -> LoadSettings:
+    dtype = config.dtype if config.dtype != "auto" or preset is None else preset.dtype
+    return LoadSettings(
+        source=source,
+        revision=config.model_revision,
+        dtype=dtype,
+        device=config.device,
+        device_map=config.device_map,
+        attn_implementation=config.attn_implementation,
+        trust_remote_code=config.trust_remote_code,
+        family=preset.family if preset else None,
+        licence=preset.licence if preset else None,
+    )
+
+
+def generation(config: RunConfig) -> Generation:
+    return Generation(config.max_new_tokens, config.temperature, config.top_p, config.seed)
+
+
+def make_hf(spec: ModelSpec, config: RunConfig) -> Model:
+    """--model=hf:REPO_ID_OR_LOCAL_PATH: any checkpoint, family from its config."""
+    return HFModel(load_settings(spec.argument or "", config), name=spec.raw, generation=generation(config))
+
+
+def make_preset(spec: ModelSpec, config: RunConfig) -> Model:
+    preset = BY_NAME[spec.name]
+    settings = load_settings(preset.checkpoint, config, preset)
+    return HFModel(settings, name=spec.name, generation=generation(config), prompt_key=preset.prompt_key)

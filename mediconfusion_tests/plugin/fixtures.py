@@ -1,0 +1,105 @@
+"""The suite's fixtures, registered only when --model is given, so an unrelated project never sees them."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+from mediconfusion_tests.errors import MediConfusionError
+from mediconfusion_tests.plugin.state import ALLURE_OPTION, OUTCOME_KEY, require
+
+if TYPE_CHECKING:
+    from mediconfusion_tests.models.base import Model
+    from mediconfusion_tests.run.engine import Engine
+    from mediconfusion_tests.scoring.outcome import PairOutcome
+
+
+@pytest.fixture(scope="session")
+def mediconfusion_model(request: pytest.FixtureRequest) -> Iterator[Model]:
+    """The model under test, loaded once per process (one per xdist worker)."""
+    from mediconfusion_tests.run.runtime import load_model
+
+    state, plan = require(request.config)
+    spec = plan.config.model or ""
+    started = time.perf_counter()
+    try:
+        model = load_model(state.registry, spec, plan.config)
+    except MediConfusionError as exc:
+        # A complete message (what is missing, what to install); the traceback adds nothing.
+        pytest.fail(f"cannot load model {spec!r}: {exc}", pytrace=False)
+    state.model_info.update(model.describe(), cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"))
+    state.model_info["timing"] = {"model_load_s": round(time.perf_counter() - started, 3)}
+    yield model
+    model.close()
+
+
+@pytest.fixture(scope="session")
+def mediconfusion_judge(request: pytest.FixtureRequest) -> Iterator[Model | None]:
+    """The judge that scores free-form answers (--judge), or None."""
+    from mediconfusion_tests.run.runtime import load_model
+
+    state, plan = require(request.config)
+    if not plan.config.judge or plan.config.mode != "freeform":
+        yield None
+        return
+    try:
+        judge = load_model(state.registry, plan.config.judge, plan.config)
+    except MediConfusionError as exc:
+        pytest.fail(f"cannot load judge {plan.config.judge!r}: {exc}", pytrace=False)
+    state.model_info["judge"] = judge.describe()
+    yield judge
+    judge.close()
+
+
+@pytest.fixture(scope="session")
+def mediconfusion_engine(
+    mediconfusion_model: Model, mediconfusion_judge: Model | None, request: pytest.FixtureRequest
+) -> Iterator[Engine]:
+    """Answers pairs in batches through the answer store; one per process."""
+    from mediconfusion_tests.run.runtime import make_engine
+
+    state, plan = require(request.config)
+    isolated = state.isolation.read if state.isolation is not None else frozenset
+    engine = make_engine(mediconfusion_model, mediconfusion_judge, plan, state.pairs, state.selected, isolated)
+    state.model_info["prompts"] = mediconfusion_model.prompt_set or engine.prompts.name
+    yield engine
+    state.model_info.setdefault("timing", {}).update(
+        answering_s=round(engine.answering_s, 6), pairs=engine.pairs_answered
+    )
+    if engine.usage["answers"]:
+        state.model_info["usage"] = dict(engine.usage)
+    if engine.batcher.store is not None:
+        state.model_info["store_unreadable"] = engine.batcher.store.unreadable
+        engine.batcher.store.close()
+
+
+@pytest.fixture
+def mediconfusion_record_outcome(request: pytest.FixtureRequest) -> Callable[[PairOutcome], None]:
+    """Attach a pair outcome to this test's report, for the controller's roll-up.
+
+    The full outcome travels as an attribute of the report (xdist serialises it);
+    user properties get only what a JUnit XML reader wants: class and categories.
+    """
+
+    def record(outcome: PairOutcome) -> None:
+        request.node.stash[OUTCOME_KEY] = outcome.to_dict()
+        categories = sorted(set(outcome.categories[0]) | set(outcome.categories[1]))
+        request.node.user_properties.append(("failure_class", outcome.failure_class or "passed"))
+        request.node.user_properties.append(("categories", "; ".join(categories)))
+        if request.config.getoption(ALLURE_OPTION, default=None):
+            _annotate_allure(request.config, outcome)
+
+    return record
+
+
+def _annotate_allure(config: pytest.Config, outcome: PairOutcome) -> None:
+    from mediconfusion_tests.reporting.allure_case import annotate
+
+    state, plan = require(config)
+    pair = next((p for p in state.pairs if p.id == outcome.pair_id), None)
+    if pair is not None:
+        annotate(outcome, pair, plan.layout, plan.config)

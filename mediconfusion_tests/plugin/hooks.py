@@ -1,0 +1,212 @@
+"""The pytest plugin (entry point ``mediconfusion``): options, configuration and collection hooks.
+
+Imports here stay light (no torch, transformers or datasets) so the plugin
+loads fast and ``pytest --help`` works without them. Without --model it adds
+one option group and nothing else: markers, fixtures and the controller's hooks
+are registered only for a benchmark run. The controller's work lives in
+run/session.py, each worker's in run/engine.py.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from mediconfusion_tests.errors import MediConfusionError
+from mediconfusion_tests.nodeids import marker_name
+from mediconfusion_tests.plugin import hookspecs, options
+from mediconfusion_tests.plugin.controller import ControllerHooks, XdistHooks, pair_of, start_controller
+from mediconfusion_tests.plugin.state import (
+    ISOLATION_KEY,
+    OUTCOME_KEY,
+    PAIR_PROPERTY,
+    PLAN_KEY,
+    STATE,
+    State,
+    state_of,
+    usage_error,
+)
+
+if TYPE_CHECKING:
+    from mediconfusion_tests.models.registry import Registry
+
+SUITE_DIR = Path(__file__).parents[1] / "suite"
+#: The benchmark's categories, registered with --model up front so --strict-markers passes at once.
+KNOWN_CATEGORIES = (
+    "Cerebral",
+    "Vascular",
+    "Head and Neck",
+    "Cardiac",
+    "Spinal",
+    "Gastrointestinal",
+    "Musculoskeletal",
+    "Pulmonary",
+    "Nuclear Medicine",
+)
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    options.add_options(parser)
+
+
+def _registry(config: pytest.Config) -> Registry:
+    from mediconfusion_tests.models.registry import build_registry
+
+    return build_registry(config.hook.pytest_mediconfusion_models())
+
+
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    if not config.getoption(options.DEST + "list_models"):
+        return None
+    try:
+        entries = _registry(config).entries()
+    except MediConfusionError as exc:
+        raise usage_error(exc) from None
+    for entry in entries:
+        argument = ":ARG" if entry.takes_argument else ""
+        print(f"{entry.name + argument:<14} modes {','.join(sorted(entry.modes)):<26} {entry.summary}")
+    return 0
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    run_config = options.read_config(config)
+    if not run_config.model:
+        return
+    workerinput = getattr(config, "workerinput", None)
+    try:
+        registry = _registry(config)
+        registry.parse(run_config.model)
+    except MediConfusionError as exc:
+        raise usage_error(exc) from None
+    config.addinivalue_line("markers", "mediconfusion: a MediConfusion pair case")
+    for category in KNOWN_CATEGORIES:
+        config.addinivalue_line("markers", f"{marker_name(category)}: MediConfusion pairs in category {category}")
+    config.stash[STATE] = State(run_config, registry, is_worker=workerinput is not None)
+    from mediconfusion_tests.plugin import fixtures
+
+    config.pluginmanager.register(fixtures, "mediconfusion-fixtures")
+    if workerinput is not None:
+        _pin_gpu(workerinput)
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        # `pytest --model=X` with no paths runs the shipped suite, not the project's testpaths.
+        config.args = [str(SUITE_DIR)]
+    if workerinput is None:
+        config.pluginmanager.register(ControllerHooks(config.stash[STATE]), "mediconfusion-controller")
+        if config.pluginmanager.hasplugin("xdist"):
+            config.pluginmanager.register(XdistHooks(), "mediconfusion-xdist")
+
+
+def _pin_gpu(workerinput: dict[str, Any]) -> None:
+    from mediconfusion_tests.plugin.gpus import gpus_for_worker
+
+    plan = workerinput.get(PLAN_KEY, {})
+    settings = plan.get("config", {})
+    if settings.get("device", "auto") == "cpu":
+        return
+    gpus = gpus_for_worker(
+        str(workerinput.get("workerid", "")), list(plan.get("gpus", [])), settings.get("gpus_per_worker", 1)
+    )
+    if gpus is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """-n auto with a model on GPUs: one worker per group of --gpus-per-worker GPUs."""
+    if not config.getoption(options.DEST + "model") or config.getoption(options.DEST + "device") == "cpu":
+        return None
+    from mediconfusion_tests.plugin.gpus import visible_gpus
+
+    gpus = visible_gpus()
+    if not gpus:
+        return None
+    return max(1, len(gpus) // (config.getoption(options.DEST + "gpus_per_worker") or 1))
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    state = state_of(config)
+    if state is None:
+        return None
+    c = state.run_config
+    return f"mediconfusion: model={c.model} mode={c.mode} dataset={c.dataset or 'default'} seed={c.seed}"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Controller: check data, images and model input before any worker or model starts."""
+    state = state_of(session.config)
+    if state is None:
+        return
+    from mediconfusion_tests.run.plan import RunPlan
+
+    try:
+        if state.is_worker:
+            workerinput = session.config.workerinput  # type: ignore[attr-defined]
+            state.plan = RunPlan.from_dict(workerinput[PLAN_KEY])
+            state.pairs = state.plan.load_pairs()
+            if workerinput.get(ISOLATION_KEY):
+                from mediconfusion_tests.run.isolation import IsolationFile
+
+                state.isolation = IsolationFile(Path(workerinput[ISOLATION_KEY]))
+        else:
+            start_controller(session.config, state)
+    except MediConfusionError as exc:
+        raise usage_error(exc) from None
+    assert state.plan is not None
+    for category in state.plan.categories:
+        session.config.addinivalue_line("markers", f"{marker_name(category)}: pairs in category {category}")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "mediconfusion_pair" not in metafunc.fixturenames:
+        return
+    state = state_of(metafunc.config)
+    if state is None or state.plan is None:
+        raise pytest.UsageError("the MediConfusion suite needs --model=NAME (see pytest --list-models)")
+    params = []
+    for pair in state.pairs:
+        marks: list[Any] = [pytest.mark.mediconfusion]
+        marks += [getattr(pytest.mark, marker_name(c)) for c in pair.all_categories]
+        if pair.id in state.plan.skipped:
+            marks.append(pytest.mark.skip(reason=state.plan.skipped[pair.id]))
+        params.append(pytest.param(pair, id=pair.test_id, marks=marks))
+    metafunc.parametrize("mediconfusion_pair", params)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    state = state_of(session.config)
+    if state is not None:
+        state.selected = [pair.id for item in session.items if (pair := pair_of(item)) is not None]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        pair = pair_of(item)
+        if pair is not None:
+            item.user_properties.append((PAIR_PROPERTY, pair.id))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if call.when == "call" and OUTCOME_KEY in item.stash:
+        report.mediconfusion_outcome = item.stash[OUTCOME_KEY]  # type: ignore[attr-defined]
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from mediconfusion_tests.plugin.state import INFO_KEY
+
+    state = state_of(session.config)
+    if state is not None and state.is_worker:
+        session.config.workeroutput[INFO_KEY] = state.model_info  # type: ignore[attr-defined]

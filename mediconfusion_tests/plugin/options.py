@@ -1,0 +1,101 @@
+"""Command-line options, generated from RunConfig's field metadata, and their merge into a RunConfig."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mediconfusion_tests.config import (
+    DEFAULT_RESULTS_DIR,
+    Option,
+    RunConfig,
+    option_fields,
+    read_file_settings,
+    validate,
+)
+from mediconfusion_tests.errors import ConfigError
+
+DEST = "mediconfusion_"
+GROUP = "mediconfusion"
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup(GROUP, "MediConfusion benchmark (mediconfusion-tests)")
+    for field, option in option_fields():
+        group.addoption(*option.flags(field.name), dest=DEST + field.name, **_argparse_settings(option))
+        if field.name == "model":
+            group.addoption(
+                "--list-models", dest=DEST + "list_models", action="store_true", help="list known models and exit"
+            )
+
+
+def _argparse_settings(option: Option) -> dict[str, Any]:
+    settings: dict[str, Any] = {"help": option.help, "default": None}
+    if option.switch:
+        settings["action"] = "store_false" if option.flip else "store_true"
+        return settings
+    if option.repeat:
+        settings["action"] = "append"
+    if option.parse is not None:
+        settings["type"] = option.parse
+    if option.choices is not None:
+        settings["choices"] = option.choices
+    if option.metavar is not None:
+        settings["metavar"] = option.metavar
+    return settings
+
+
+def _absolute(value: str, invocation: Path) -> str:
+    return str((invocation / Path(value).expanduser()).resolve())
+
+
+def _model_argument(spec: str | None, invocation: Path) -> str | None:
+    """replay:PATH and a local hf:PATH (or NAME:PATH of a plugin model) are files relative to where pytest started."""
+    if not spec or ":" not in spec:
+        return spec
+    name, argument = spec.split(":", 1)
+    local = argument.startswith((".", "/", "~")) or (invocation / argument).exists()
+    if name == "replay" or local:
+        return f"{name}:{_absolute(argument, invocation)}"
+    return spec
+
+
+def _resolve_paths(values: dict[str, Any], invocation: Path) -> None:
+    for field, option in option_fields():
+        value = values.get(field.name)
+        if not value or option.path is None:
+            continue
+        if option.path == "path" or (
+            option.path == "dataset" and value not in ("hub", "sample") and not value.startswith("hf:")
+        ):
+            values[field.name] = _absolute(value, invocation)
+        elif option.path == "model":
+            values[field.name] = _model_argument(value, invocation)
+
+
+def read_config(config: pytest.Config) -> RunConfig:
+    """Command line over [tool.mediconfusion] over defaults; relative paths made absolute."""
+    pyproject = Path(config.rootpath) / "pyproject.toml"
+    try:
+        values: dict[str, Any] = read_file_settings(pyproject)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    values["gates_from_file"] = bool(values.get("gates"))
+    for field, _ in option_fields():
+        value = config.getoption(DEST + field.name)
+        if value is not None:
+            values[field.name] = tuple(value) if field.name == "gates" else value
+            if field.name == "gates":
+                values["gates_from_file"] = False
+    if values["gates_from_file"]:
+        # Gates kept in the project were written for the whole benchmark (documented in the README).
+        values.setdefault("gate_min_pairs", "all")
+    values["config_file"] = str(pyproject) if pyproject.is_file() else None
+    values.setdefault("results_dir", DEFAULT_RESULTS_DIR)
+    _resolve_paths(values, Path(config.invocation_params.dir))
+    try:
+        return validate(RunConfig.from_dict(values))
+    except (ConfigError, TypeError) as exc:
+        raise pytest.UsageError(str(exc)) from None

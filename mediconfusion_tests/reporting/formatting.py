@@ -1,0 +1,26 @@
+"""Numbers as every renderer writes them: fractions as percent, with or without their interval."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+MISSING = "n/a"
+
+
+def percent(value: float | None, digits: int = 2, missing: str = MISSING, sign: bool = False) -> str:
+    """0.1875 -> "18.75" (or "18.75%" with ``sign``); None -> ``missing``."""
+    if value is None:
+        return missing
+    return f"{100 * value:.{digits}f}" + ("%" if sign else "")
+
+
+def points(value: float | None, digits: int = 2, missing: str = MISSING) -> str:
+    """A difference of fractions in signed percentage points: +3.12."""
+    return missing if value is None else f"{100 * value:+.{digits}f}"
+
+
+def with_interval(value: float | None, ci: Sequence[float] | None, digits: int = 1, missing: str = MISSING) -> str:
+    """18.8 [6.6-43.0]"""
+    if value is None:
+        return missing
+    return percent(value, digits) + (f" [{100 * ci[0]:.{digits}f}-{100 * ci[1]:.{digits}f}]" if ci else "")

@@ -1,0 +1,472 @@
+"""results.json as one typed document: what a run did, what it scored, what it decided.
+
+Schema v2 is these pydantic models; every reader (replay, baseline, compare,
+summary, report) validates a file against them, and every renderer (terminal,
+Markdown, HTML, Allure, step summary) reads this object, never the live run.
+``mediconfusion schema`` prints the JSON Schema (a copy is docs/results.schema.json).
+Version 1 files, written before the schema existed, are read by filling in what v2
+added (see ``upgrade_v1``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mediconfusion_tests.atomic import write_text_atomic
+from mediconfusion_tests.config import RunConfig
+from mediconfusion_tests.data.schema import Pair
+from mediconfusion_tests.scoring.letters import Letter
+from mediconfusion_tests.scoring.outcome import FailureClass, ImageAnswer, PairOutcome
+
+SCHEMA = "mediconfusion-tests/results"
+SCHEMA_VERSION = 2
+PairStatus = Literal["passed", "failed", "error", "skipped", "not run"]
+
+
+class Record(BaseModel):
+    """Strict by default: a misspelt or unknown field is an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Proportion(Record):
+    value: float | None
+    k: int
+    n: int
+    ci95: tuple[float, float] | None = None
+
+
+class Figures(Record):
+    set_accuracy: Proportion
+    individual_accuracy: Proportion
+    confusion: Proportion
+    invalid_rate: Proportion
+    precision: Proportion
+    pairs: int
+    images: int
+    valid_pairs: int
+
+    def get(self, metric: str) -> Proportion:
+        value = getattr(self, metric)
+        assert isinstance(value, Proportion)
+        return value
+
+
+class CategoryFigures(Record):
+    paper: Figures
+    pair_level: Figures
+
+
+class MetricsRecord(Record):
+    overall: Figures
+    categories: dict[str, CategoryFigures] = Field(default_factory=dict)
+
+
+class RunRecord(Record):
+    id: str
+    started: float
+    finished: float
+    duration_s: float
+    #: Not stopped early, every selected pair accounted for (v1 files: unknown).
+    complete: bool | None = None
+
+
+class EnvironmentRecord(Record):
+    model_config = ConfigDict(extra="allow")
+
+    python: str = ""
+    platform: str = ""
+    hostname: str = ""
+    packages: dict[str, str | None] = Field(default_factory=dict)
+    git_commit: str | None = None
+    xdist_workers: int = 0
+    cuda_visible_devices: str | None = None
+    ci: dict[str, str] = Field(default_factory=dict)
+
+
+class LayoutRecord(Record):
+    kind: Literal["local", "roco"]
+    root: str
+    prefix: str = ""
+
+
+class DatasetRecord(Record):
+    source: str
+    file: str
+    sha256: str
+    repo: str | None = None
+    requested_revision: str | None = None
+    revision: str | None = None
+    images: str | None = None
+    layout: LayoutRecord | None = None
+
+    @property
+    def label(self) -> str:
+        """Where the pairs came from, as a reader wants it: hub id and revision, or the file."""
+        if self.source == "hub":
+            return f"{self.repo}@{(self.revision or self.requested_revision or 'main')[:12]}"
+        return self.source if self.source == "sample" else self.file
+
+
+class AuditMismatch(Record):
+    pair_id: str
+    problems: list[str]
+
+
+class AuditRecord(Record):
+    """A replay checked against the score tables its file recorded."""
+
+    format: str
+    file: str
+    sha256: str
+    pairs_checked: int | None = None
+    mismatches: list[AuditMismatch] = Field(default_factory=list)
+    harness_totals: dict[str, dict[str, int]] | None = None
+
+
+class InstanceRecord(Record):
+    """One loaded model (per xdist worker): what the adapter reports about itself, plus where it ran."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str | None = None
+    fingerprint: str | None = None
+    prompts: str | None = None
+    cuda_visible_devices: str | None = None
+
+
+class ModelRecord(Record):
+    spec: str
+    name: str
+    summary: str = ""
+    note: str | None = None
+    instances: dict[str, InstanceRecord] = Field(default_factory=dict)
+    audit: AuditRecord | None = None
+
+
+class PromptsRecord(Record):
+    source: str
+    sha256: str | None = None
+    #: The prompt set the model was really asked with: a name, or what a replay knows of its file's.
+    used: str | None = None
+
+
+class ParserRecord(Record):
+    name: str | None = None
+    disagreements: int | None = None
+
+
+class Counts(Record):
+    pairs_in_dataset: int
+    pairs_scored: int
+    pairs_errored: int
+    pairs_skipped: int
+    failure_classes: dict[FailureClass, int] = Field(default_factory=dict)
+
+
+class ConditionRecord(Record):
+    condition: str
+    passed: bool
+    value: float | None = None
+    n: int | None = None
+    metric: str | None = None
+    category: str | None = None
+    bound: str | None = None
+    op: str | None = None
+    threshold: float | None = None
+    relative_to_baseline: bool | None = None
+    baseline: float | None = None
+    ci95: tuple[float, float] | None = None
+    #: Checks that are not a metric threshold (significance, regressed pairs) say why in words.
+    detail: str | None = None
+
+
+class GateRecord(Record):
+    conditions: list[ConditionRecord]
+    passed: bool
+
+
+class CrashRecord(Record):
+    worker: str
+    pair_id: str | None = None
+    in_flight: list[str] = Field(default_factory=list)
+    retried: bool | None = None
+
+
+class MetricDelta(Record):
+    baseline: float | None
+    new: float | None
+    difference: float | None
+    ci95: tuple[float, float] | None = None
+
+
+class DiscordanceRecord(Record):
+    both: int
+    baseline_only: int
+    new_only: int
+    neither: int
+    p_value: float
+
+
+class FlipSide(Record):
+    decisions: list[Letter | None]
+    raw: list[str | None]
+    failure: str | None = None
+
+
+class FlipRecord(Record):
+    pair_id: str
+    categories: list[str]
+    truth: list[Letter]
+    baseline: FlipSide
+    new: FlipSide
+
+
+class ComparisonRecord(Record):
+    baseline_file: str
+    baseline_run: str
+    baseline_model: str
+    pairs_compared: int
+    pairs_only_in_baseline: list[str]
+    pairs_only_in_this_run: list[str]
+    mismatches: list[str]
+    metrics: dict[str, MetricDelta]
+    mcnemar: dict[str, DiscordanceRecord]
+    regressions: list[FlipRecord]
+    improvements: list[FlipRecord]
+    categories: dict[str, dict[str, MetricDelta]]
+    mismatch_allowed: bool = False
+
+
+class WorkerTiming(Record):
+    model_load_s: float | None = None
+    answering_s: float = 0.0
+    pairs: int = 0
+    pairs_per_s: float | None = None
+
+
+class TimingRecord(Record):
+    """Where the time went, per xdist worker ("main" without xdist) and for the run."""
+
+    wall_s: float
+    workers: dict[str, WorkerTiming] = Field(default_factory=dict)
+    #: Scored pairs over the longest answering time of any worker (workers answer in parallel).
+    pairs_per_s: float | None = None
+
+
+class UsageRecord(Record):
+    """Tokens the model read and wrote, where the adapter counts them; answers from the store count nothing."""
+
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    answers_counted: int = 0
+
+
+class ImageAnswerRecord(Record):
+    raw: str | None
+    decision: Letter | None
+    scores: dict[str, float] = Field(default_factory=dict)
+    alternative_decision: Letter | None = None
+    cached: bool = False
+    model_letter: Letter | None = None
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def of(cls, answer: ImageAnswer) -> ImageAnswerRecord:
+        return cls(
+            raw=answer.raw,
+            decision=answer.decision,
+            scores=dict(answer.scores),
+            alternative_decision=answer.alternative_decision,
+            cached=answer.cached,
+            model_letter=answer.model_letter,
+            meta=dict(answer.meta),
+        )
+
+    def answer(self) -> ImageAnswer:
+        return ImageAnswer(
+            self.raw,
+            self.decision,
+            dict(self.scores),
+            self.alternative_decision,
+            self.cached,
+            self.model_letter,
+            dict(self.meta),
+        )
+
+
+class ImageRecord(Record):
+    local_id: int
+    roco_path: str
+
+
+class PairRecord(Record):
+    pair_id: str
+    categories: tuple[list[str], list[str]]
+    truth: tuple[Letter, Letter]
+    question: str
+    options: tuple[str, str]
+    images: tuple[ImageRecord, ImageRecord]
+    status: PairStatus
+    reason: str | None = None
+    failure_class: FailureClass | None = None
+    failure: str | None = None
+    error: str | None = None
+    prompts: list[str] = Field(default_factory=list)
+    answers: tuple[ImageAnswerRecord, ImageAnswerRecord] | None = None
+    set_correct: bool | None = None
+    confused: bool | None = None
+    valid: bool | None = None
+
+    @property
+    def all_categories(self) -> list[str]:
+        return sorted(set(self.categories[0]) | set(self.categories[1]))
+
+    @classmethod
+    def build(cls, pair: Pair, outcome: PairOutcome | None, skipped: str | None) -> PairRecord:
+        common: dict[str, Any] = {
+            "pair_id": pair.id,
+            "categories": (list(pair.categories[0]), list(pair.categories[1])),
+            "truth": pair.truth,
+            "question": pair.question,
+            "options": pair.options,
+            "images": tuple(ImageRecord(local_id=i.local_id, roco_path=i.roco_path) for i in pair.images),
+        }
+        if skipped is not None or outcome is None:
+            status: PairStatus = "skipped" if skipped is not None else "not run"
+            return cls(**common, status=status, reason=skipped)
+        answers = None if outcome.answers is None else tuple(ImageAnswerRecord.of(a) for a in outcome.answers)
+        return cls(
+            **common,
+            status="error" if outcome.error else ("passed" if outcome.set_correct else "failed"),
+            failure_class=outcome.failure_class,
+            failure=outcome.failure_message,
+            error=outcome.error,
+            prompts=list(outcome.prompts),
+            answers=answers,
+            set_correct=outcome.set_correct,
+            confused=outcome.confused,
+            valid=outcome.valid,
+        )
+
+    def outcome(self) -> PairOutcome | None:
+        """The outcome this record holds; None for a pair that was skipped or never ran."""
+        if self.status in ("skipped", "not run"):
+            return None
+        answers = None if self.answers is None else (self.answers[0].answer(), self.answers[1].answer())
+        categories = (tuple(self.categories[0]), tuple(self.categories[1]))
+        return PairOutcome(self.pair_id, categories, self.truth, answers, self.error, tuple(self.prompts))
+
+
+class ResultsDocument(Record):
+    schema_name: Literal["mediconfusion-tests/results"] = Field(SCHEMA, alias="schema")
+    schema_version: Literal[2] = SCHEMA_VERSION
+    run: RunRecord
+    config: RunConfig
+    environment: EnvironmentRecord
+    dataset: DatasetRecord
+    model: ModelRecord
+    prompts: PromptsRecord
+    parser: ParserRecord = Field(default_factory=ParserRecord)
+    counts: Counts
+    metrics: MetricsRecord
+    harness_counts: dict[str, dict[str, int]] = Field(default_factory=dict)
+    gate: GateRecord | None = None
+    problems: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    crashes: list[CrashRecord] = Field(default_factory=list)
+    other_failures: list[str] = Field(default_factory=list)
+    baseline: ComparisonRecord | None = None
+    errors: dict[str, str] = Field(default_factory=dict)
+    timing: TimingRecord | None = None
+    usage: UsageRecord | None = None
+    pairs: list[PairRecord] = Field(default_factory=list)
+
+    def outcomes(self) -> list[PairOutcome]:
+        """The outcomes the document records, skipped and never-run pairs left out."""
+        return [o for record in self.pairs if (o := record.outcome()) is not None]
+
+    def to_json(self) -> str:
+        data = self.model_dump(mode="json", by_alias=True)
+        return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def json_schema() -> dict[str, Any]:
+    schema = ResultsDocument.model_json_schema(by_alias=True)
+    schema["$id"] = "https://github.com/mediconfusion-tests/mediconfusion-tests/docs/results.schema.json"
+    schema["title"] = "mediconfusion-tests results.json (schema version 2)"
+    return schema
+
+
+def upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """A v1 document in v2's shape: v2 only added fields, and renamed the config's use_cache to use_store."""
+    upgraded = dict(data)
+    config = dict(upgraded.get("config") or {})
+    if "use_cache" in config:
+        config["use_store"] = config.pop("use_cache")
+    upgraded["config"] = config
+    upgraded["schema_version"] = SCHEMA_VERSION
+    return upgraded
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not valid strict JSON")
+
+
+def _first_errors(exc: ValidationError, limit: int = 3) -> str:
+    shown = []
+    for error in exc.errors()[:limit]:
+        where = ".".join(str(part) for part in error["loc"])
+        shown.append(f"'{where}': {error['msg'].lower()}")
+    more = f" (and {exc.error_count() - limit} more)" if exc.error_count() > limit else ""
+    return "; ".join(shown) + more
+
+
+def parse_document(data: object, where: str) -> ResultsDocument:
+    """Validate parsed JSON as a results document (v1 or v2); ValueError says what is wrong, once."""
+    if not isinstance(data, Mapping) or data.get("schema") != SCHEMA:
+        raise ValueError(f"{where}: not a mediconfusion-tests results file (its 'schema' is not {SCHEMA!r})")
+    version = data.get("schema_version")
+    if version == 1:
+        data = upgrade_v1(dict(data))
+    elif version != SCHEMA_VERSION:
+        raise ValueError(
+            f"{where}: schema_version {version!r} is not one this mediconfusion-tests reads (1 or {SCHEMA_VERSION})"
+        )
+    try:
+        return ResultsDocument.model_validate(data)
+    except ValidationError as exc:
+        raise ValueError(f"{where}: not a complete results.json: {_first_errors(exc)}") from None
+
+
+def read_document(path: Path) -> ResultsDocument:
+    """A results.json (v1 or v2) validated, or ValueError saying what is wrong with the file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"), parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError(f"{path}: the JSON is nested too deeply") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: line {exc.lineno}, column {exc.colno}: invalid JSON ({exc.msg})") from None
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    return parse_document(data, str(path))
+
+
+def write_document(path: Path, document: ResultsDocument) -> None:
+    """Atomically, as strict JSON: readers never see half a file or a NaN."""
+    write_text_atomic(path, document.to_json())
+
+
+def pair_records(
+    pairs: Sequence[Pair], outcomes: Mapping[str, PairOutcome], skipped: Mapping[str, str]
+) -> list[PairRecord]:
+    return [
+        PairRecord.build(p, outcomes.get(p.id), skipped.get(p.id)) for p in pairs if p.id in outcomes or p.id in skipped
+    ]

@@ -1,0 +1,240 @@
+"""From what the controller collected to the release decision's inputs and the typed results document."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mediconfusion_tests.data.schema import Pair
+from mediconfusion_tests.models.base import ModelSpec
+from mediconfusion_tests.models.registry import ModelEntry
+from mediconfusion_tests.prompts import prompt_source
+from mediconfusion_tests.results.comparison import Comparison
+from mediconfusion_tests.results.decision import CrashFact, RunFacts, Verdict
+from mediconfusion_tests.results.document import (
+    SCHEMA_VERSION,
+    AuditRecord,
+    ConditionRecord,
+    Counts,
+    CrashRecord,
+    DatasetRecord,
+    EnvironmentRecord,
+    GateRecord,
+    InstanceRecord,
+    MetricsRecord,
+    ModelRecord,
+    ParserRecord,
+    PromptsRecord,
+    ResultsDocument,
+    RunRecord,
+    TimingRecord,
+    UsageRecord,
+    WorkerTiming,
+    pair_records,
+)
+from mediconfusion_tests.run.collector import Collector
+from mediconfusion_tests.run.environment import environment
+from mediconfusion_tests.run.plan import RunPlan
+from mediconfusion_tests.scoring.harness import total_table
+from mediconfusion_tests.scoring.metrics import Metrics, scored
+from mediconfusion_tests.scoring.outcome import PairOutcome
+
+#: Keys a process's model facts carry that the document records elsewhere.
+TIMING, USAGE, STORE_UNREADABLE = "timing", "usage", "store_unreadable"
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What the controller knows of a run before any outcome: plan, pairs, model, where and when."""
+
+    plan: RunPlan
+    pairs: Sequence[Pair]
+    spec: ModelSpec
+    entry: ModelEntry
+    rootdir: Path
+    workers: int
+    started: float
+
+
+def skips(plan: RunPlan, collector: Collector) -> dict[str, str]:
+    """Pairs skipped before running (missing images, no recorded answer) or by pytest, among those selected."""
+    selected = collector.expected
+    planned = {k: v for k, v in plan.skipped.items() if selected is None or k in selected}
+    return {**planned, **collector.skipped}
+
+
+def run_facts(
+    collector: Collector,
+    pairs: Sequence[Pair],
+    outcomes: Sequence[PairOutcome],
+    stopped_early: bool,
+    comparison: Comparison | None,
+    mismatch_allowed: bool,
+) -> RunFacts:
+    pair_ids = {pair.id for pair in pairs}
+    crashes = [
+        CrashFact(
+            worker=crash.worker,
+            test=crash.test,
+            is_pair=crash.test in pair_ids,
+            together=len([p for p in crash.in_flight if p != crash.test]),
+            answered=crash.test in collector.outcomes,
+            retried=crash.retried,
+        )
+        for crash in collector.crashes.values()
+    ]
+    return RunFacts(
+        pairs_in_dataset=len(pairs),
+        scored=len(scored(outcomes)),
+        model_errors=[o.pair_id for o in outcomes if o.error],
+        errors=dict(collector.errors),
+        duplicates=list(collector.duplicates),
+        crashes=crashes,
+        silent=len(collector.silent()),
+        other_failures=list(collector.other_failures),
+        teardown_errors=list(collector.teardown_errors),
+        stopped_early=stopped_early,
+        baseline_mismatches=comparison.mismatches if comparison is not None else (),
+        mismatch_allowed=mismatch_allowed,
+    )
+
+
+def instance_warnings(instances: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    unreadable = sum(int(info.get(STORE_UNREADABLE, 0) or 0) for info in instances.values())
+    if not unreadable:
+        return []
+    return [f"{unreadable} stored answer(s) could not be read from the answer store and were answered again"]
+
+
+def audit_warnings(audit: AuditRecord | None) -> list[str]:
+    if audit is None or not audit.mismatches:
+        return []
+    shown = ", ".join(m.pair_id for m in audit.mismatches[:5])
+    return [
+        f"{len(audit.mismatches)} replayed pair(s) differ from the scores the original harness recorded "
+        f"({shown}{'…' if len(audit.mismatches) > 5 else ''}; see model.audit)"
+    ]
+
+
+def timing(instances: Mapping[str, Mapping[str, Any]], wall_s: float, scored_pairs: int) -> TimingRecord:
+    workers = {}
+    for worker, info in instances.items():
+        facts = info.get(TIMING) or {}
+        answering = float(facts.get("answering_s", 0.0))
+        pairs = int(facts.get("pairs", 0))
+        workers[worker] = WorkerTiming(
+            model_load_s=facts.get("model_load_s"),
+            answering_s=round(answering, 6),
+            pairs=pairs,
+            pairs_per_s=round(pairs / answering, 3) if answering > 0 else None,
+        )
+    longest = max((w.answering_s for w in workers.values()), default=0.0)
+    return TimingRecord(
+        wall_s=round(wall_s, 3),
+        workers=workers,
+        pairs_per_s=round(scored_pairs / longest, 3) if longest > 0 else None,
+    )
+
+
+def usage(instances: Mapping[str, Mapping[str, Any]]) -> UsageRecord | None:
+    counted = [info[USAGE] for info in instances.values() if info.get(USAGE)]
+    if not counted:
+        return None
+
+    def total(key: str) -> int | None:
+        values = [c.get(key) for c in counted if c.get(key) is not None]
+        return sum(values) if values else None
+
+    return UsageRecord(
+        tokens_in=total("tokens_in"),
+        tokens_out=total("tokens_out"),
+        answers_counted=sum(int(c.get("answers", 0)) for c in counted),
+    )
+
+
+def _instance(info: Mapping[str, Any]) -> InstanceRecord:
+    kept = {k: v for k, v in info.items() if k not in (TIMING, USAGE)}
+    return InstanceRecord.model_validate(kept)
+
+
+def prompts_used(instances: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The prompt set the model was really asked with, as the workers report it."""
+    used = sorted({str(info["prompts"]) for info in instances.values() if info.get("prompts")})
+    return ", ".join(used) if used else None
+
+
+def assemble(
+    context: RunContext,
+    collector: Collector,
+    outcomes: Sequence[PairOutcome],
+    metrics: Metrics,
+    verdict: Verdict,
+    comparison: Comparison | None,
+    audit: AuditRecord | None,
+    complete: bool,
+    finished: float,
+) -> ResultsDocument:
+    plan, config = context.plan, context.plan.config
+    answered = scored(outcomes)
+    disagreements = sum(a.decision != a.alternative_decision for o in answered for a in o.answers or ())
+    classes = Counter(o.failure_class for o in outcomes if o.failure_class)
+    source = prompt_source(config.prompts)
+    layout = None if plan.layout is None else vars(plan.layout)
+    return ResultsDocument(
+        schema_version=SCHEMA_VERSION,
+        run=RunRecord(
+            id=plan.run_id,
+            started=context.started,
+            finished=finished,
+            duration_s=round(finished - context.started, 3),
+            complete=complete,
+        ),
+        config=config,
+        environment=EnvironmentRecord.model_validate(environment(context.rootdir, context.workers)),
+        dataset=DatasetRecord.model_validate({**plan.dataset.to_dict(), "layout": layout}),
+        model=ModelRecord(
+            spec=context.spec.raw,
+            name=context.spec.name,
+            summary=context.entry.summary,
+            note=context.entry.note,
+            instances={worker: _instance(info) for worker, info in collector.instances.items()},
+            audit=audit,
+        ),
+        prompts=PromptsRecord(
+            source=source["source"], sha256=source.get("sha256"), used=prompts_used(collector.instances)
+        ),
+        parser=ParserRecord(
+            name=config.answer_parser if config.mode == "mc" else None,
+            disagreements=disagreements if config.mode == "mc" else None,
+        ),
+        counts=Counts(
+            pairs_in_dataset=len(context.pairs),
+            pairs_scored=len(answered),
+            pairs_errored=len([o for o in outcomes if o.error]) + len(collector.errors),
+            pairs_skipped=len(skips(plan, collector)),
+            failure_classes=dict(classes),
+        ),
+        metrics=MetricsRecord.model_validate(metrics.to_dict()),
+        harness_counts=total_table(answered, plan.categories),
+        gate=GateRecord(
+            conditions=[ConditionRecord.model_validate(r.to_dict()) for r in verdict.results],
+            passed=bool(verdict.passed),
+        )
+        if verdict.gated
+        else None,
+        problems=list(verdict.problems),
+        warnings=list(verdict.warnings),
+        crashes=[
+            CrashRecord(worker=c.worker, pair_id=c.test, in_flight=c.in_flight, retried=c.retried)
+            for c in collector.crashes.values()
+        ],
+        other_failures=collector.other_failures + [f"teardown: {e}" for e in collector.teardown_errors],
+        baseline=None if comparison is None else comparison.record(config.allow_baseline_mismatch),
+        errors=dict(collector.errors),
+        timing=timing(collector.instances, finished - context.started, len(answered)),
+        usage=usage(collector.instances),
+        pairs=pair_records(context.pairs, collector.outcomes, skips(plan, collector)),
+    )
