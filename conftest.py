@@ -8,12 +8,18 @@ imports hypothesis only for our own test runs, not for benchmark runs.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-import pytest
+if TYPE_CHECKING:
+    import pytest
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "browser: drives report.html in headless Chromium (needs playwright + chromium)")
+    config.addinivalue_line("markers", "unit: pure code, no pytester run, no model (seconds in all: pytest -m unit)")
+    config.addinivalue_line(
+        "markers", "acceptance: pytester runs, tiny models, subprocesses, browsers (pytest -m acceptance)"
+    )
     if config.getoption("mediconfusion_model", default=None):
         return  # a MediConfusion suite run, not our tests
     try:

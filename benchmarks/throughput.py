@@ -28,11 +28,13 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 TARGETS = {"prefix": 3.0, "greedy": 2.0, "mc": 1.5}
 #: Output-layer width of Llama/Mistral checkpoints; Qwen and Gemma are larger still.
@@ -120,7 +122,7 @@ def suite(checkpoint: Path, mode: str, work: Path) -> tuple[float, float, list[s
     ]
     timer = LoopTimer()
     start = time.perf_counter()
-    with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+    with Path(os.devnull).open("w") as quiet, contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
         status = pytest.main(args, plugins=[timer])
     whole = time.perf_counter() - start
     if status not in (0, 1):

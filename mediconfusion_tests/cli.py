@@ -15,15 +15,17 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.reporting.allure_build import build_allure
 from mediconfusion_tests.reporting.html_report import write_report
 from mediconfusion_tests.reporting.tables import interval_line, terminal_table
 from mediconfusion_tests.results.document import MetricsRecord, ResultsDocument, json_schema, read_document
 from mediconfusion_tests.scoring.metrics import compute_metrics
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 
 def _read(path: Path) -> ResultsDocument | None:

@@ -12,17 +12,18 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Callable
 from dataclasses import Field, asdict, dataclass, field, fields
 from pathlib import Path
 from types import UnionType
-from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from mediconfusion_tests.errors import ConfigError
-from mediconfusion_tests.models.base import MODES
-from mediconfusion_tests.results.gate import parse_condition
 from mediconfusion_tests.scoring.judge import DEFAULT_THRESHOLD
+from mediconfusion_tests.scoring.modes import MODES, Mode
 from mediconfusion_tests.scoring.parse import PARSERS
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -76,14 +77,6 @@ def min_pairs_type(text: str) -> int | str:
     return "all" if text == "all" else positive_int(text)
 
 
-def gate_type(text: str) -> str:
-    try:
-        parse_condition(text)
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
-
-
 @dataclass(frozen=True)
 class Option:
     """How a RunConfig field is set: its command-line flag and whether pyproject may set it."""
@@ -128,7 +121,7 @@ class RunConfig:
         metavar="SPEC",
         path="model",
     )
-    mode: str = opt("mc", "answering mode (default: mc)", choices=MODES)
+    mode: Mode = opt("mc", "answering mode (default: mc)", choices=MODES)
     dataset: str | None = opt(
         None,
         "hub (default), sample, or a folder/file holding dataset.json or dataset.csv",
@@ -160,7 +153,6 @@ class RunConfig:
         "release gate, repeatable: [Category.]metric OP fraction, e.g. 'set_accuracy>=0.25'. "
         "With a gate, the exit status is the gate's verdict.",
         metavar="EXPR",
-        parse=gate_type,
         repeat=True,
         flag="--gate",
         file_key="gate",
@@ -327,8 +319,6 @@ def read_file_settings(path: Path) -> dict[str, Any]:
                 raise ConfigError(
                     f"{path}: [tool.mediconfusion] gate must be a string or a list of strings, got {value!r:.80}"
                 )
-            for text in value:
-                parse_condition(text)
             value = tuple(value)
         if not fits(value, types[name]):
             raise ConfigError(

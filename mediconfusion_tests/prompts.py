@@ -12,10 +12,12 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mediconfusion_tests.data.schema import Pair
 from mediconfusion_tests.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mediconfusion_tests.data.schema import Pair
 
 BUILTIN_NAME = "builtin-v1"
 BUILTIN_TEMPLATES: dict[str, str] = {

@@ -8,6 +8,13 @@ from pathlib import Path
 
 import pytest
 
+# The user-facing fixtures of fixtures/mediconfusion.py, exercised by our own tests.
+from fixtures.mediconfusion import (  # noqa: F401
+    mediconfusion_load_model,
+    mediconfusion_results,
+    mediconfusion_sample,
+)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MEDICONFUSION_SHARED", REPO.parent / "shared" / "mediconfusion"))
 TESTS = Path(__file__).resolve().parent
@@ -83,9 +90,37 @@ def hf_ready(cache_dir: Path) -> None:
     """
     pytest.importorskip("transformers")
     from mediconfusion_tests.config import RunConfig
-    from mediconfusion_tests.models.demo import make_demo
     from mediconfusion_tests.models.base import ModelSpec
+    from mediconfusion_tests.models.demo import make_demo
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MEDICONFUSION_CACHE", str(cache_dir))
         make_demo(ModelSpec("demo", "demo"), RunConfig(model="demo")).close()
+
+
+#: Modules whose tests run the suite, load tiny models, start processes or a browser, even without pytester.
+ACCEPTANCE_MODULES = frozenset(
+    {
+        "test_hf_families",
+        "test_hf_loading_and_batching",
+        "test_browser",
+        "test_wheel",
+        "test_import_hygiene",
+        "test_fetch_robustness",
+        "test_cli",
+        "test_sample_benchmark",
+        "test_user_fixtures",
+    }
+)
+ACCEPTANCE_FIXTURES = frozenset({"pytester", "scripted", "hf_ready", "tiny_models", "checkpoints", "sample_dir"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test is ``unit`` or ``acceptance``: pytest -m unit runs the pure core in seconds."""
+    for item in items:
+        if item.get_closest_marker("unit") or item.get_closest_marker("acceptance"):
+            continue
+        module = item.module.__name__ if isinstance(item, pytest.Function) else ""
+        slow = module.startswith("test_acceptance") or module in ACCEPTANCE_MODULES
+        slow = slow or bool(ACCEPTANCE_FIXTURES & set(getattr(item, "fixturenames", ())))
+        item.add_marker(pytest.mark.acceptance if slow else pytest.mark.unit)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.config import RunConfig
 from mediconfusion_tests.data.schema import ImageRef, Pair
@@ -22,6 +21,12 @@ from mediconfusion_tests.results.document import (
 from mediconfusion_tests.scoring.metrics import compute_metrics
 from mediconfusion_tests.scoring.outcome import ImageAnswer, PairOutcome
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from mediconfusion_tests.scoring.letters import Letter
+    from mediconfusion_tests.scoring.modes import Mode
+
 
 def read_results(folder: Path) -> dict[str, Any]:
     """The results.json of the latest run under folder/reports."""
@@ -36,23 +41,22 @@ def read_run(folder: Path) -> dict[str, Any]:
 
 def outcome(
     pair_id: str = "1",
-    truth: tuple[str, str] = ("A", "B"),
-    decisions: tuple[str | None, str | None] = ("A", "B"),
+    truth: tuple[Letter, Letter] = ("A", "B"),
+    decisions: tuple[Letter | None, Letter | None] = ("A", "B"),
     categories: tuple[tuple[str, ...], tuple[str, ...]] = (("Cerebral",), ("Cerebral",)),
     raws: tuple[str | None, str | None] | None = None,
 ) -> PairOutcome:
     raws = raws or (decisions[0] or "no idea", decisions[1] or "no idea")
-    answers = tuple(ImageAnswer(raw=r, decision=d) for r, d in zip(raws, decisions, strict=True))
-    return PairOutcome(pair_id, categories, truth, answers)  # type: ignore[arg-type]
+    answers = (ImageAnswer(raw=raws[0], decision=decisions[0]), ImageAnswer(raw=raws[1], decision=decisions[1]))
+    return PairOutcome(pair_id, categories, truth, answers)
 
 
 def make_document(
-    outcomes: list[PairOutcome], mode: str = "mc", run_id: str = "base", model: str = "m", **config: Any
+    outcomes: list[PairOutcome], mode: Mode = "mc", run_id: str = "base", model: str = "m", **config: Any
 ) -> ResultsDocument:
     """A complete, valid results document holding these outcomes (dataset sha256 "d", prompt set "p")."""
     pairs = [
-        Pair(o.pair_id, (ImageRef("a", 1), ImageRef("b", 2)), o.categories, "Q?", ("x", "y"), o.truth)
-        for o in outcomes
+        Pair(o.pair_id, (ImageRef("a", 1), ImageRef("b", 2)), o.categories, "Q?", ("x", "y"), o.truth) for o in outcomes
     ]
     scored = [o for o in outcomes if o.answers is not None and o.error is None]
     return ResultsDocument(

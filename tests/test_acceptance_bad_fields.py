@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from helpers import read_results
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 USAGE = pytest.ExitCode.USAGE_ERROR
 QUIET = ("-p", "no:cacheprovider")

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
 
 USAGE = pytest.ExitCode.USAGE_ERROR
 QUIET = ("-p", "no:cacheprovider")
@@ -20,7 +24,7 @@ def dataset(pytester: pytest.Pytester, sample_dir: Path) -> Path:
     return folder
 
 
-def edit_records(folder: Path, change: callable) -> None:
+def edit_records(folder: Path, change: Callable[[dict], None]) -> None:
     path = folder / "dataset.json"
     data = json.loads(path.read_text())
     change(data)

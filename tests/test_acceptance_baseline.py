@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import shutil
 from html.parser import HTMLParser
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from helpers import read_results
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SAMPLE = ("--dataset=sample", "-p", "no:cacheprovider", "--no-cache")
 REGRESSED = "90101,90102,90103,90104,90105,90106,90107,90108"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from helpers import read_results
@@ -11,6 +11,9 @@ from helpers import read_results
 from mediconfusion_tests.models.base import Query
 from mediconfusion_tests.run.run_folder import create_run_folder
 from mediconfusion_tests.run.store import answer_key
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SAMPLE = ("--dataset=sample", "-p", "no:cacheprovider")
 USAGE = pytest.ExitCode.USAGE_ERROR

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from helpers import read_results
 
 pytest.importorskip("transformers")
 
+from typing import TYPE_CHECKING
+
 from tiny_models import build_tiny
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SAMPLE = ("--dataset=sample", "-p", "no:cacheprovider")
 

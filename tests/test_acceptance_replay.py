@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from helpers import read_results
 
 from mediconfusion_tests.sample.benchmark import records
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SAMPLE = ("--dataset=sample", "-p", "no:cacheprovider")
 RAW_ANSWERS = [
@@ -116,7 +119,7 @@ def harness_file(folder: Path) -> tuple[Path, dict]:
         ]
         if index % 4 == 0:  # some published files nest each answer once more
             answers[1] = {"answer": answers[1], "logprob": -1.5}
-        table = reference_table(record, *letters, CATEGORIES)
+        table = reference_table(record, letters[0], letters[1], CATEGORIES)
         add_tables(total, table)
         data[pair_id] = {"answer": {"im1": answers[0], "im2": answers[1]}, "score": table}
     path = folder / "sample_mc.json"

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from helpers import read_results
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SAMPLE = ("--dataset=sample", "-p", "no:cacheprovider")
 

@@ -10,9 +10,8 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers import read_results
-
 from browser import chromium_path
+from helpers import read_results
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(os.environ.get("MEDICONFUSION_ARTIFACTS", Path(__file__).resolve().parents[1] / "artifacts"))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -10,6 +10,9 @@ from mediconfusion_tests.data.files import find_dataset_file, read_pairs
 from mediconfusion_tests.data.images import distinct_images
 from mediconfusion_tests.data.schema import REQUIRED_FIELDS
 from mediconfusion_tests.errors import DataError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def test_real_json_and_csv_give_the_same_pairs(shared_dir: Path) -> None:

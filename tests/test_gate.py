@@ -109,7 +109,9 @@ def test_lower_bound_and_baseline_relative_evaluation() -> None:
         baseline=base,
         paired=run,
     )
-    assert lower.value == pytest.approx(run.overall.set_accuracy.interval[0])  # 6/10 -> Wilson lower 0.313
+    interval = run.overall.set_accuracy.interval
+    assert interval is not None
+    assert lower.value == pytest.approx(interval[0])  # 6/10 -> Wilson lower 0.313
     assert lower.passed
     assert relative.passed
     assert relative.threshold == pytest.approx(0.6)

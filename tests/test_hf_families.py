@@ -6,21 +6,26 @@ Decisions (and scores to 1e-4 relative) must not depend on the batch size.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 
 transformers = pytest.importorskip("transformers")
 
-from mediconfusion_tests.data.files import read_pairs  # noqa: E402
-from mediconfusion_tests.data.images import LOCAL, ImageLayout  # noqa: E402
-from mediconfusion_tests.run.engine import Engine  # noqa: E402
+from typing import TYPE_CHECKING, Any  # noqa: E402
+
 from scripted_models import KeywordJudge  # noqa: E402
 from tiny_models import BUILDERS, build_tiny  # noqa: E402
+
+from mediconfusion_tests.data.files import read_pairs  # noqa: E402
+from mediconfusion_tests.data.images import LOCAL, ImageLayout  # noqa: E402
 from mediconfusion_tests.models.families import BY_NAME  # noqa: E402
 from mediconfusion_tests.models.hf import Generation, HFModel  # noqa: E402
 from mediconfusion_tests.models.hf_loading import ExpandingProcessor, LoadSettings  # noqa: E402
 from mediconfusion_tests.prompts import BUILTIN, load_paper_prompts  # noqa: E402
+from mediconfusion_tests.run.engine import Engine  # noqa: E402
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 FAMILIES = sorted(BUILDERS)
 MODES = ("mc", "greedy", "prefix", "freeform")
@@ -44,7 +49,7 @@ def sample(sample_dir: Path) -> tuple[list, ImageLayout]:
     return read_pairs(sample_dir / "dataset.json"), ImageLayout(LOCAL, str(sample_dir / "images"))
 
 
-def run(model: HFModel, mode: str, sample: tuple, batch: int, pairs: int = 16, **kwargs: object) -> list:
+def run(model: HFModel, mode: str, sample: tuple, batch: int, pairs: int = 16, **kwargs: Any) -> list:
     chosen = sample[0][:pairs]
     engine = Engine(
         model, mode, BUILTIN, sample[1], None, batch_size=batch, schedule=chosen, chunk_of=lambda _: 0, **kwargs
@@ -107,7 +112,7 @@ def test_answer_letter_tokens_read_as_letters(tiny_models, family: str) -> None:
 def test_qwen_without_torchvision_expands_image_tokens_itself(tiny_models) -> None:
     model = tiny_models("qwen2-vl")
     try:
-        import torchvision  # noqa: F401
+        import torchvision  # type: ignore[import-not-found]  # noqa: F401
     except ImportError:
         assert isinstance(model.processor, ExpandingProcessor)
     else:

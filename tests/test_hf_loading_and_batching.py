@@ -7,17 +7,20 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from mediconfusion_tests.run.engine import Batcher
 from mediconfusion_tests.errors import ModelError, ModelOutOfMemory, ModelSpecError
 from mediconfusion_tests.models import registry as registry_module
 from mediconfusion_tests.models.base import Answer, Model, Query
 from mediconfusion_tests.models.registry import ModelEntry, build_registry
+from mediconfusion_tests.run.engine import Batcher
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from pathlib import Path
 
 
 def query(pair: str, index: int = 1) -> Query:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -11,6 +11,9 @@ from mediconfusion_tests.data.images import LOCAL, ROCO, check_images, detect_la
 from mediconfusion_tests.errors import DataError
 from mediconfusion_tests.models.registry import Registry
 from mediconfusion_tests.run.plan import prepare_run
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @pytest.fixture

@@ -14,9 +14,8 @@ def python(code: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_plugin_import_pulls_in_no_heavy_package() -> None:
-    result = python(
-        f"import sys\nimport mediconfusion_tests.plugin.hooks\nprint(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
-    )
+    code = "import sys\nimport mediconfusion_tests.plugin.hooks\n"
+    result = python(code + f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import shutil
 import xml.etree.ElementTree as ET
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from helpers import read_results
 
 from mediconfusion_tests.reporting.markdown_text import code, md
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SCRIPT = "<script>alert('pwned')</script>"
 IMAGE = "<img src=x onerror=alert(1)>"

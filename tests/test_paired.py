@@ -35,8 +35,9 @@ def test_bootstrap_is_seeded_and_zero_for_identical_runs() -> None:
         return {"x": sum(values[i] for i in chosen) / len(chosen) - 0.5}
 
     assert paired_bootstrap(10, diff) == paired_bootstrap(10, diff)
-    low, high = paired_bootstrap(10, diff)["x"]
-    assert low <= 0.1 <= high
+    interval = paired_bootstrap(10, diff)["x"]
+    assert interval is not None
+    assert interval[0] <= 0.1 <= interval[1]
 
 
 IDENTITY = Identity(dataset="d", mode="mc", prompt_set="p", answer_parser="paper", judge_threshold=None)
@@ -67,8 +68,9 @@ def test_constructed_regression_is_found_and_significant() -> None:
     assert comparison.set_correct.p_value == pytest.approx(mcnemar_exact(8, 0))
     assert comparison.set_correct.p_value < 0.05
     assert comparison.difference("set_accuracy") == pytest.approx(-8 / 40)
-    low, high = comparison.intervals["set_accuracy"]
-    assert low <= -8 / 40 <= high < 0
+    interval = comparison.intervals["set_accuracy"]
+    assert interval is not None
+    assert interval[0] <= -8 / 40 <= interval[1] < 0
     assert comparison.regressions[0].baseline.decisions == ["A", "B"]
     assert comparison.regressions[0].new.decisions == ["B", "B"]
 

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from mediconfusion_tests.config import RunConfig, read_file_settings, validate
 from mediconfusion_tests.errors import ConfigError, ModelSpecError
-from mediconfusion_tests.plugin.gpus import gpus_for_worker, visible_gpus
 from mediconfusion_tests.models.registry import ModelEntry, Registry, build_registry
+from mediconfusion_tests.plugin.gpus import gpus_for_worker, visible_gpus
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def test_known_models_and_arguments() -> None:
@@ -61,7 +64,7 @@ def test_pyproject_settings(tmp_path: Path) -> None:
 
 def test_validate_values_from_files() -> None:
     with pytest.raises(ConfigError, match="unknown mode 'chat'"):
-        validate(RunConfig(mode="chat"))
+        validate(RunConfig(mode="chat"))  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="seed must be an integer"):
         validate(RunConfig(seed="1"))  # type: ignore[arg-type]
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from helpers import make_document, outcome
@@ -11,6 +11,9 @@ from mediconfusion_tests.data.files import read_pairs
 from mediconfusion_tests.errors import DataError
 from mediconfusion_tests.models.base import ModelSpec
 from mediconfusion_tests.models.replay import HARNESS, OURS, read_replay, validate_replay
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def harness_file(tmp_path: Path, entries: dict) -> Path:

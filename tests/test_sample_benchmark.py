@@ -2,12 +2,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sample_oracle import oracle_letter, read_attribute
 
 from mediconfusion_tests.data.files import read_pairs
 from mediconfusion_tests.sample.benchmark import PAIRS, SCENES, sample_folder
-from sample_oracle import oracle_letter, read_attribute
 from mediconfusion_tests.sample.scenes import draw_scene
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 REAL_SCHEMA = {
     "im_1",

@@ -1,17 +1,20 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from mediconfusion_tests.data.files import read_pairs
 from mediconfusion_tests.data.images import LOCAL, ImageLayout
-from mediconfusion_tests.run.engine import Engine
 from mediconfusion_tests.models.base import Answer, Model, Query
 from mediconfusion_tests.prompts import BUILTIN
+from mediconfusion_tests.run.engine import Engine
 from mediconfusion_tests.run.store import AnswerStore, answer_key
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
 
 
 class Counting(Model):
@@ -61,10 +64,12 @@ def test_engine_answers_from_the_store_on_the_second_run(tmp_path: Path, pair, l
     store = AnswerStore(tmp_path / "answers.sqlite")
     outcome = Engine(first, "mc", BUILTIN, layout, store).run_pair(pair)
     assert first.seen == [f"{pair.id}/1", f"{pair.id}/2"]
+    assert outcome.answers is not None
     assert [a.cached for a in outcome.answers] == [False, False]
     second = Counting("B")
     again = Engine(second, "mc", BUILTIN, layout, AnswerStore(tmp_path / "answers.sqlite")).run_pair(pair)
     assert second.seen == []
+    assert again.answers is not None
     assert [a.cached for a in again.answers] == [True, True]
     assert again.decisions == outcome.decisions == ("B", "B")
 
@@ -86,6 +91,7 @@ def test_model_errors_become_error_outcomes(pair, layout: ImageLayout) -> None:
 
 def test_decisions_record_the_other_parser(pair, layout: ImageLayout) -> None:
     outcome = Engine(Counting("The answer is (B)"), "mc", BUILTIN, layout, None).run_pair(pair)
+    assert outcome.answers is not None
     first = outcome.answers[0]
     assert (first.decision, first.alternative_decision) == (None, "B")
     robust = Engine(Counting("The answer is (B)"), "mc", BUILTIN, layout, None, answer_parser="robust")

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mediconfusion_tests.atomic import write_bytes_atomic
 from mediconfusion_tests.data.image_manifest import (
@@ -41,6 +41,9 @@ from mediconfusion_tests.data.image_sources import (
 )
 from mediconfusion_tests.data.images import LOCAL, Layout, decode_problem
 from mediconfusion_tests.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 PMC_CLOUD = "pmc-cloud"
 ROCO_HF = "roco-hf"
@@ -174,7 +177,7 @@ def _try(source: Source, entry: ImageEntry, record: ImageRecord, path: Path) -> 
     except SourceError as exc:
         record.errors.append(f"{source.name}: {exc}")
         return False
-    except Exception as exc:  # one broken source or file must not stop the other 227 images
+    except Exception as exc:  # noqa: BLE001 - one broken source or file must not stop the other 227 images
         record.errors.append(f"{source.name}: unexpected {type(exc).__name__}: {exc}")
         return False
     if fetched is None:
@@ -257,7 +260,7 @@ def _run_source(
     if prepare is not None:
         try:
             prepare(pending)
-        except Exception as exc:  # e.g. the hub copy unreachable or pyarrow missing: go on to the next source
+        except Exception as exc:  # noqa: BLE001 - hub copy unreachable, pyarrow missing...: try the next source
             for entry in pending:
                 records[entry.local_id].errors.append(f"{source.name}: {type(exc).__name__}: {exc}")
             tally.failed += len(pending)

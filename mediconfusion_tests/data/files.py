@@ -6,11 +6,13 @@ import ast
 import csv
 import io
 import json
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.data.schema import Pair, parse_records
 from mediconfusion_tests.errors import DataError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 DATASET_FILES = ("dataset.json", "dataset.csv")
 _CSV_LIST_FIELDS = ("category_1", "category_2")

@@ -10,13 +10,16 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.atomic import write_bytes_atomic
-from mediconfusion_tests.data.image_sources import ImageEntry
 from mediconfusion_tests.data.images import LOCAL, Layout, decode_problem
 from mediconfusion_tests.errors import DataError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from mediconfusion_tests.data.image_sources import ImageEntry
 
 MANIFEST = "manifest.json"
 FORMAT = 1

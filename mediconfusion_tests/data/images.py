@@ -10,15 +10,17 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from PIL import Image
 
-from mediconfusion_tests.data.schema import ImageRef, Pair
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from mediconfusion_tests.data.schema import ImageRef, Pair
 
 Layout = Literal["local", "roco"]
 LOCAL: Layout = "local"
@@ -94,7 +96,7 @@ def decode_problem(source: bytes | Path) -> str | None:
             # truncated file fails here, at a fraction of the full decode cost.
             image.draft("RGB", (64, 64))
             image.load()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many types for damaged files
         return f"{type(exc).__name__}: {exc}"
     return None
 

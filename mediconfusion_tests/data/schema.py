@@ -189,6 +189,12 @@ def parse_record(pair_id: str, record: object, problems: RecordProblems) -> Pair
         ),
         extra=_extra(record),
     )
+    if len(problems.problems) == before and pair.truth[0] == pair.truth[1]:
+        problems.add(
+            where,
+            f"im_1_correct and im_2_correct are both {pair.truth[0]!r}: a confusing pair has a "
+            "different right answer for each image",
+        )
     return pair if len(problems.problems) == before else None
 
 

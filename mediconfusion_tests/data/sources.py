@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.data.files import find_dataset_file, read_pairs
 from mediconfusion_tests.data.hub import HUB_REPO, download_dataset_file
-from mediconfusion_tests.data.schema import Pair
+
+if TYPE_CHECKING:
+    from mediconfusion_tests.data.schema import Pair
 
 HUB = "hub"
 SAMPLE = "sample"
@@ -33,12 +35,6 @@ class DatasetInfo:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DatasetInfo:
         return cls(**data)
-
-    @property
-    def label(self) -> str:
-        if self.source == HUB:
-            return f"{self.repo}@{(self.revision or self.requested_revision or 'main')[:12]}"
-        return self.source if self.source == SAMPLE else self.file
 
 
 def _sha256(path: Path) -> str:

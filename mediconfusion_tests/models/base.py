@@ -11,15 +11,12 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, get_args
-
-from mediconfusion_tests.scoring.letters import Letter
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mediconfusion_tests.config import RunConfig
-
-Mode = Literal["mc", "greedy", "prefix", "freeform"]
-MODES: tuple[Mode, ...] = get_args(Mode)
+    from mediconfusion_tests.scoring.letters import Letter
+from mediconfusion_tests.scoring.modes import MODES
 
 
 @dataclass(frozen=True)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from mediconfusion_tests.models.base import Answer, Model, Query
-from mediconfusion_tests.scoring.letters import Letter
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from mediconfusion_tests.config import RunConfig
     from mediconfusion_tests.models.base import ModelSpec
+    from mediconfusion_tests.scoring.letters import Letter
 
 
 def answer_in_mode(mode: str, letter: Letter) -> Answer:
@@ -33,7 +34,7 @@ class RandomModel(Model):
 
     def letter(self, query: Query) -> Letter:
         # Seeded per image, so the answer does not depend on order, batching or xdist worker.
-        rng = random.Random(f"{self.seed}/{query.pair_id}/{query.image_index}")
+        rng = random.Random(f"{self.seed}/{query.pair_id}/{query.image_index}")  # noqa: S311 - not crypto
         return "A" if rng.random() < 0.5 else "B"
 
     def answer(self, queries: Sequence[Query]) -> list[Answer]:

@@ -7,18 +7,18 @@ offline.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mediconfusion_tests.models.base import Model
 from mediconfusion_tests.models.hf import HFModel
 from mediconfusion_tests.models.hf_factories import generation
 from mediconfusion_tests.models.hf_loading import LoadSettings, require_transformers
 from mediconfusion_tests.sample.build_cache import build_once, cache_root
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mediconfusion_tests.config import RunConfig
-    from mediconfusion_tests.models.base import ModelSpec
+    from mediconfusion_tests.models.base import Model, ModelSpec
 
 DEMO_VERSION = 2
 

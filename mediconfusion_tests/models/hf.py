@@ -11,11 +11,10 @@ from __future__ import annotations
 import hashlib
 import inspect
 import math
-from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.errors import ModelError, ModelOutOfMemory
 from mediconfusion_tests.models.base import Answer, Model, Query
@@ -23,6 +22,9 @@ from mediconfusion_tests.models.families import SEQUENCE_KEYS
 from mediconfusion_tests.models.hf_inputs import collate
 from mediconfusion_tests.models.hf_loading import LoadSettings, load, require_transformers
 from mediconfusion_tests.scoring.letters import LETTERS, Letter
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
 
 _HASHED_FILES = (
     "config.json",

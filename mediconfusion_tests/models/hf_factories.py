@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mediconfusion_tests.models.base import Model, ModelSpec
 from mediconfusion_tests.models.hf import Generation, HFModel
 from mediconfusion_tests.models.hf_loading import LoadSettings
 from mediconfusion_tests.models.presets import BY_NAME, Preset
 
 if TYPE_CHECKING:
     from mediconfusion_tests.config import RunConfig
+    from mediconfusion_tests.models.base import Model, ModelSpec
 
 
 def load_settings(source: str, config: RunConfig, preset: Preset | None = None) -> LoadSettings:

@@ -9,10 +9,12 @@ of batch size.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.models.families import SEQUENCE_KEYS, Family
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 PAD_VALUES = {"labels": -100}
 

@@ -14,8 +14,9 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.errors import ModelSpecError
-from mediconfusion_tests.models.base import MODES, Factory, ModelSpec
+from mediconfusion_tests.models.base import Factory, ModelSpec
 from mediconfusion_tests.models.presets import PRESETS
+from mediconfusion_tests.scoring.modes import MODES
 
 if TYPE_CHECKING:
     from mediconfusion_tests.config import RunConfig
@@ -48,7 +49,8 @@ class ModelEntry:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def load_factory(self) -> Factory:
-        return _resolve(self.factory)
+        factory: Factory = _resolve(self.factory)
+        return factory
 
     def load_validator(self) -> Validator | None:
         return None if self.validate is None else _resolve(self.validate)

@@ -24,16 +24,16 @@ from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.errors import DataError
 from mediconfusion_tests.models.base import Answer, AnswerTypeError, Model, Query, check_answer
-from mediconfusion_tests.results.document import parse_document
+from mediconfusion_tests.results.document import SCHEMA, parse_document
 from mediconfusion_tests.scoring.harness import pair_table, table_mismatches, total_table
-from mediconfusion_tests.scoring.outcome import PairOutcome
 
 if TYPE_CHECKING:
     from mediconfusion_tests.config import RunConfig
     from mediconfusion_tests.data.schema import Pair
     from mediconfusion_tests.models.base import ModelSpec
+    from mediconfusion_tests.scoring.outcome import PairOutcome
 
-OURS = "mediconfusion-tests/results"
+OURS = SCHEMA
 HARNESS = "harness"
 _MAX_LISTED = 20
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -13,6 +12,8 @@ from mediconfusion_tests.errors import MediConfusionError
 from mediconfusion_tests.plugin.state import ALLURE_OPTION, OUTCOME_KEY, require
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
     from mediconfusion_tests.models.base import Model
     from mediconfusion_tests.run.engine import Engine
     from mediconfusion_tests.scoring.outcome import PairOutcome

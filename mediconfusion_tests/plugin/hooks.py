@@ -10,7 +10,6 @@ run/session.py, each worker's in run/engine.py.
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +31,8 @@ from mediconfusion_tests.plugin.state import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Generator
+
     from mediconfusion_tests.models.registry import Registry
 
 SUITE_DIR = Path(__file__).parents[1] / "suite"
@@ -160,8 +161,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             start_controller(session.config, state)
     except MediConfusionError as exc:
         raise usage_error(exc) from None
-    assert state.plan is not None
-    for category in state.plan.categories:
+    for category in state.plan.categories if state.plan is not None else ():
         session.config.addinivalue_line("markers", f"{marker_name(category)}: pairs in category {category}")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +17,28 @@ from mediconfusion_tests.config import (
     validate,
 )
 from mediconfusion_tests.errors import ConfigError
+from mediconfusion_tests.results.gate import parse_condition
 
 DEST = "mediconfusion_"
 GROUP = "mediconfusion"
 
 
+def gate_type(text: str) -> str:
+    """--gate values are checked as they are parsed: a malformed gate is a usage error at once."""
+    try:
+        parse_condition(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup(GROUP, "MediConfusion benchmark (mediconfusion-tests)")
     for field, option in option_fields():
-        group.addoption(*option.flags(field.name), dest=DEST + field.name, **_argparse_settings(option))
+        settings = _argparse_settings(option)
+        if field.name == "gates":
+            settings["type"] = gate_type
+        group.addoption(*option.flags(field.name), dest=DEST + field.name, **settings)
         if field.name == "model":
             group.addoption(
                 "--list-models", dest=DEST + "list_models", action="store_true", help="list known models and exit"
@@ -80,6 +94,8 @@ def read_config(config: pytest.Config) -> RunConfig:
     pyproject = Path(config.rootpath) / "pyproject.toml"
     try:
         values: dict[str, Any] = read_file_settings(pyproject)
+        for text in values.get("gates", ()):
+            parse_condition(text)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     values["gates_from_file"] = bool(values.get("gates"))

@@ -7,11 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from mediconfusion_tests.errors import MediConfusionError
-
 if TYPE_CHECKING:
     from mediconfusion_tests.config import RunConfig
     from mediconfusion_tests.data.schema import Pair
+    from mediconfusion_tests.errors import MediConfusionError
     from mediconfusion_tests.models.registry import Registry
     from mediconfusion_tests.run.isolation import IsolationFile
     from mediconfusion_tests.run.plan import RunPlan

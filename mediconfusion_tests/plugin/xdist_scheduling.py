@@ -14,12 +14,14 @@ xdist reports it failed, and every other pair still gets its answer.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xdist.scheduler import LoadScopeScheduling
 
 from mediconfusion_tests.nodeids import pair_id_of
-from mediconfusion_tests.run.isolation import IsolationFile
+
+if TYPE_CHECKING:
+    from mediconfusion_tests.run.isolation import IsolationFile
 
 #: (worker id, the test it was running, the pairs it had pending, whether that test runs again)
 CrashListener = Callable[[str, str, list[str], bool], None]
@@ -69,7 +71,7 @@ class PairChunkScheduling(LoadScopeScheduling):
             self.workqueue[nodeid] = {nodeid: False}
         for other in self.assigned_work:
             self._reschedule(other)
-        return crashed
+        return str(crashed)
 
     def _reschedule(self, node: Any) -> None:
         """A worker holds its last test until it learns the next one or is told to stop, so a node

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mediconfusion_tests.config import RunConfig
-from mediconfusion_tests.data.images import ImageLayout
-from mediconfusion_tests.data.schema import Pair
 from mediconfusion_tests.reporting.markdown_text import md
-from mediconfusion_tests.results.document import ResultsDocument
-from mediconfusion_tests.scoring.outcome import PairOutcome
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
+    from mediconfusion_tests.config import RunConfig
+    from mediconfusion_tests.data.images import ImageLayout
+    from mediconfusion_tests.data.schema import Pair
+    from mediconfusion_tests.results.document import ResultsDocument
+    from mediconfusion_tests.scoring.outcome import PairOutcome
 
 EPIC = "MediConfusion"
 SEVERITY = {"error": "blocker", "confused": "critical", "wrong": "normal", "invalid": "minor", None: "trivial"}

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import html
+from typing import TYPE_CHECKING
 
 from mediconfusion_tests.reporting.formatting import percent, points
 from mediconfusion_tests.reporting.markdown_text import code, md
-from mediconfusion_tests.results.document import ComparisonRecord, FlipRecord, FlipSide, MetricDelta
+
+if TYPE_CHECKING:
+    from mediconfusion_tests.results.document import ComparisonRecord, FlipRecord, FlipSide, MetricDelta
 
 METRIC_LABELS = {
     "set_accuracy": "set accuracy",

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from mediconfusion_tests.data.fetch import FetchResult
-from mediconfusion_tests.data.image_manifest import ImageRecord, VerifyProblem
+if TYPE_CHECKING:
+    from mediconfusion_tests.data.fetch import FetchResult
+    from mediconfusion_tests.data.image_manifest import ImageRecord, VerifyProblem
 
 PMC_ARTICLE = "https://pmc.ncbi.nlm.nih.gov/articles/{pmcid}/"
 

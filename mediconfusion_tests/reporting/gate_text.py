@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from mediconfusion_tests.results.document import ConditionRecord
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mediconfusion_tests.results.document import ConditionRecord
 
 
 def describe(condition: ConditionRecord) -> str:

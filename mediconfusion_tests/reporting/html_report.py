@@ -12,8 +12,7 @@ import base64
 import html
 import io
 import json
-from collections.abc import Iterable, Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mediconfusion_tests.atomic import write_text_atomic
 from mediconfusion_tests.data.images import ImageLayout
@@ -22,14 +21,19 @@ from mediconfusion_tests.reporting.comparison_text import html_comparison
 from mediconfusion_tests.reporting.formatting import percent
 from mediconfusion_tests.reporting.html_assets import SCRIPT, STYLE
 from mediconfusion_tests.reporting.tables import HEADERS
-from mediconfusion_tests.results.document import (
-    Figures,
-    ImageRecord,
-    LayoutRecord,
-    PairRecord,
-    ResultsDocument,
-)
 from mediconfusion_tests.scoring.metrics import HEADLINE_METRICS
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from pathlib import Path
+
+    from mediconfusion_tests.results.document import (
+        Figures,
+        ImageRecord,
+        LayoutRecord,
+        PairRecord,
+        ResultsDocument,
+    )
 
 THUMB_PX = 180
 FULL_PX = 800

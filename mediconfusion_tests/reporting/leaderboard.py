@@ -8,16 +8,20 @@ sees whether a lead is more than noise. The paper's random-guess row gives scale
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mediconfusion_tests.reporting.formatting import with_interval
 from mediconfusion_tests.reporting.html_assets import STYLE
 from mediconfusion_tests.reporting.markdown_text import md
 from mediconfusion_tests.results.comparison import Identity
-from mediconfusion_tests.results.document import Proportion, ResultsDocument
 from mediconfusion_tests.scoring.metrics import scored_by_id
 from mediconfusion_tests.scoring.paired import Discordance
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from mediconfusion_tests.results.document import Proportion, ResultsDocument
 
 RANDOM_ROW = {"set_accuracy": 0.25, "confusion": 0.5}
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mediconfusion_tests.reporting.comparison_text import markdown_comparison
 from mediconfusion_tests.reporting.markdown_text import code, md
 from mediconfusion_tests.reporting.tables import interval_line, markdown_table
-from mediconfusion_tests.results.document import ConditionRecord, PairRecord, ResultsDocument
 from mediconfusion_tests.scoring.outcome import FAILURE_CLASSES
+
+if TYPE_CHECKING:
+    from mediconfusion_tests.results.document import ConditionRecord, PairRecord, ResultsDocument
 
 TOP_FAILURES = 10
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from mediconfusion_tests.reporting.formatting import percent
 from mediconfusion_tests.reporting.markdown_text import md
-from mediconfusion_tests.results.document import Figures, MetricsRecord
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from mediconfusion_tests.results.document import Figures, MetricsRecord
 
 HEADERS = ("Category", "Images", "Set acc.", "Indiv. acc.", "Confusion", "Invalid", "Valid pairs")
 _WIDTHS = (18, 8, 10, 13, 11, 9, 13)

@@ -7,15 +7,19 @@ condition, a problem, a note) rather than by matching its text.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from mediconfusion_tests.reporting.comparison_text import terminal_comparison
 from mediconfusion_tests.reporting.gate_text import describe
 from mediconfusion_tests.reporting.tables import interval_line, terminal_table
-from mediconfusion_tests.results.document import ResultsDocument
 from mediconfusion_tests.scoring.outcome import FAILURE_CLASSES
+from mediconfusion_tests.scoring.parse import other_parser
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
+    from mediconfusion_tests.results.document import ResultsDocument
 
 LineKind = Literal[
     "text", "verdict-pass", "verdict-fail", "condition-pass", "condition-fail", "warning", "problem", "note"
@@ -65,7 +69,7 @@ def terminal_summary(document: ResultsDocument, written: Mapping[str, Path]) -> 
     if failure:
         lines.append((failure, "text"))
     if document.parser.name is not None:
-        other = "robust" if document.parser.name == "paper" else "paper"
+        other = other_parser(document.parser.name)
         changed = document.parser.disagreements
         text = f"answer parser: {document.parser.name}; {changed} decision(s) would differ with {other}"
         lines.append((text, "text"))

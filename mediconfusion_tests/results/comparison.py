@@ -8,9 +8,8 @@ Also: which parts of two runs must match for the comparison to mean anything.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.results.document import (
     ComparisonRecord,
@@ -22,8 +21,12 @@ from mediconfusion_tests.results.document import (
 )
 from mediconfusion_tests.results.gate import CheckResult
 from mediconfusion_tests.scoring.metrics import HEADLINE_METRICS, Metrics, compute_metrics, scored_by_id
-from mediconfusion_tests.scoring.outcome import PairOutcome
 from mediconfusion_tests.scoring.paired import Discordance, paired_bootstrap
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from mediconfusion_tests.scoring.outcome import PairOutcome
 
 COMPARED = HEADLINE_METRICS
 

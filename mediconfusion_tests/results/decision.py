@@ -6,10 +6,13 @@ milliseconds (tests/test_decision.py) without running pytest.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from mediconfusion_tests.results.gate import CheckResult, ConditionResult
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from mediconfusion_tests.results.gate import CheckResult, ConditionResult
 
 EXIT_OK = 0
 EXIT_FAILED = 1

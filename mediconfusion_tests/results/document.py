@@ -12,19 +12,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mediconfusion_tests.atomic import write_text_atomic
 from mediconfusion_tests.config import RunConfig
-from mediconfusion_tests.data.schema import Pair
 from mediconfusion_tests.scoring.letters import Letter
 from mediconfusion_tests.scoring.outcome import FailureClass, ImageAnswer, PairOutcome
 
-SCHEMA = "mediconfusion-tests/results"
-SCHEMA_VERSION = 2
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from mediconfusion_tests.data.schema import Pair
+
+SCHEMA: Literal["mediconfusion-tests/results"] = "mediconfusion-tests/results"
+SCHEMA_VERSION: Literal[2] = 2
 PairStatus = Literal["passed", "failed", "error", "skipped", "not run"]
 
 
@@ -53,7 +56,8 @@ class Figures(Record):
 
     def get(self, metric: str) -> Proportion:
         value = getattr(self, metric)
-        assert isinstance(value, Proportion)
+        if not isinstance(value, Proportion):
+            raise KeyError(metric)
         return value
 
 
@@ -288,17 +292,6 @@ class ImageAnswerRecord(Record):
             meta=dict(answer.meta),
         )
 
-    def answer(self) -> ImageAnswer:
-        return ImageAnswer(
-            self.raw,
-            self.decision,
-            dict(self.scores),
-            self.alternative_decision,
-            self.cached,
-            self.model_letter,
-            dict(self.meta),
-        )
-
 
 class ImageRecord(Record):
     local_id: int
@@ -355,12 +348,15 @@ class PairRecord(Record):
         )
 
     def outcome(self) -> PairOutcome | None:
-        """The outcome this record holds; None for a pair that was skipped or never ran."""
+        """The outcome this record holds; None for a pair that was skipped or never ran.
+
+        The record carries the outcome's own fields under the same names, so it is read back
+        exactly as a worker's outcome is on the controller."""
         if self.status in ("skipped", "not run"):
             return None
-        answers = None if self.answers is None else (self.answers[0].answer(), self.answers[1].answer())
-        categories = (tuple(self.categories[0]), tuple(self.categories[1]))
-        return PairOutcome(self.pair_id, categories, self.truth, answers, self.error, tuple(self.prompts))
+        return PairOutcome.from_dict(
+            self.model_dump(include={"pair_id", "categories", "truth", "answers", "error", "prompts"})
+        )
 
 
 class ResultsDocument(Record):
@@ -398,7 +394,7 @@ class ResultsDocument(Record):
 
 def json_schema() -> dict[str, Any]:
     schema = ResultsDocument.model_json_schema(by_alias=True)
-    schema["$id"] = "https://github.com/mediconfusion-tests/mediconfusion-tests/docs/results.schema.json"
+    schema["$id"] = f"urn:mediconfusion-tests:results:{SCHEMA_VERSION}"
     schema["title"] = "mediconfusion-tests results.json (schema version 2)"
     return schema
 

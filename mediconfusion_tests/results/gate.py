@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.errors import ConfigError
 from mediconfusion_tests.scoring.metrics import HEADLINE_METRICS, Metrics
-from mediconfusion_tests.scoring.stats import Proportion
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from mediconfusion_tests.scoring.stats import Proportion
 
 GATE_METRICS = HEADLINE_METRICS
 BOUNDS = ("value", "lower", "upper")

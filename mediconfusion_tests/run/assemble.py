@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mediconfusion_tests.data.schema import Pair
-from mediconfusion_tests.models.base import ModelSpec
-from mediconfusion_tests.models.registry import ModelEntry
 from mediconfusion_tests.prompts import prompt_source
-from mediconfusion_tests.results.comparison import Comparison
 from mediconfusion_tests.results.decision import CrashFact, RunFacts, Verdict
 from mediconfusion_tests.results.document import (
     SCHEMA_VERSION,
@@ -35,12 +29,21 @@ from mediconfusion_tests.results.document import (
     WorkerTiming,
     pair_records,
 )
-from mediconfusion_tests.run.collector import Collector
 from mediconfusion_tests.run.environment import environment
-from mediconfusion_tests.run.plan import RunPlan
 from mediconfusion_tests.scoring.harness import total_table
 from mediconfusion_tests.scoring.metrics import Metrics, scored
-from mediconfusion_tests.scoring.outcome import PairOutcome
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from pathlib import Path
+
+    from mediconfusion_tests.data.schema import Pair
+    from mediconfusion_tests.models.base import ModelSpec
+    from mediconfusion_tests.models.registry import ModelEntry
+    from mediconfusion_tests.results.comparison import Comparison
+    from mediconfusion_tests.run.collector import Collector
+    from mediconfusion_tests.run.plan import RunPlan
+    from mediconfusion_tests.scoring.outcome import PairOutcome
 
 #: Keys a process's model facts carry that the document records elsewhere.
 TIMING, USAGE, STORE_UNREADABLE = "timing", "usage", "store_unreadable"

@@ -5,11 +5,13 @@ It only records; deciding what the records mean is results/decision.py's job.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.scoring.outcome import PairOutcome
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
 
 
 @dataclass

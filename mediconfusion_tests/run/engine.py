@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mediconfusion_tests.data.images import ImageLayout, file_sha256
-from mediconfusion_tests.data.schema import Pair
 from mediconfusion_tests.errors import ModelOutOfMemory
 from mediconfusion_tests.models.base import Answer, Model, Query, check_answer
 from mediconfusion_tests.prompts import BUILTIN, PromptSet
@@ -24,7 +23,12 @@ from mediconfusion_tests.run.store import AnswerStore, answer_key
 from mediconfusion_tests.scoring.decide import decide
 from mediconfusion_tests.scoring.judge import parse_judge_scores
 from mediconfusion_tests.scoring.outcome import ImageAnswer, PairOutcome
-from mediconfusion_tests.scoring.parse import PARSERS, get_parser
+from mediconfusion_tests.scoring.parse import get_parser, other_parser
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+    from mediconfusion_tests.data.schema import Pair
 
 #: The first batch tried when --batch-size is auto; out-of-memory halves it.
 AUTO_START = 32
@@ -70,7 +74,7 @@ class Batcher:
                     raise ModelOutOfMemory(f"{exc} with a batch of {self._size}; lower --batch-size") from exc
                 self._size //= 2
                 continue
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a model may raise anything; it is that pair's error
                 pairs = sorted({q.pair_id for q in batch})
                 if len(pairs) > 1:
                     for pair_id in pairs:
@@ -128,7 +132,7 @@ class Engine:
         self.parser_name = answer_parser
         self.parser = get_parser(answer_parser)
         # In mc mode every decision is also read with the other parser, to report disagreements.
-        self.other_parser = next(p for name, p in PARSERS.items() if name != answer_parser)
+        self.other_parser = get_parser(other_parser(answer_parser))
         self.judge_threshold = judge_threshold
         self.batcher = Batcher(model, store, batch_size)
         self.judge = None if judge is None else Batcher(judge, store, batch_size)
@@ -261,9 +265,8 @@ class Engine:
             mine = queries[pair.id]
             failures = [results[q.key][0] for q in mine if isinstance(results[q.key][0], _Failure)]
             prompts = self._prompts(mine, results)
-            if failures:
-                first = failures[0]
-                assert isinstance(first, _Failure)
+            first = next((f for f in failures if isinstance(f, _Failure)), None)
+            if first is not None:
                 self._ready[pair.id] = PairOutcome(
                     pair.id, pair.categories, pair.truth, None, first.message, prompts, first.detail
                 )
@@ -293,7 +296,7 @@ class Engine:
         if pair.id not in self._ready:
             try:
                 self._prepare(self._chunk(pair))
-            except Exception as exc:  # the store, or out of memory at batch size 1
+            except Exception as exc:  # noqa: BLE001 - the store, or out of memory at batch size 1
                 error = f"{type(exc).__name__}: {exc}".splitlines()[0]
                 prompts = tuple(q.prompt for q in self.queries(pair))
                 return PairOutcome(pair.id, pair.categories, pair.truth, None, error, prompts, traceback.format_exc())

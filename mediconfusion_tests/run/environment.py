@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import sys
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 PACKAGES = (
     "mediconfusion-tests",
@@ -33,9 +36,12 @@ def package_versions() -> dict[str, str | None]:
 
 
 def git_commit(folder: Path) -> str | None:
+    git = shutil.which("git")
+    if git is None:
+        return None
     try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=5, check=False
+        result = subprocess.run(  # noqa: S603 - a fixed argument list, no shell
+            [git, "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=5, check=False
         )
     except (OSError, subprocess.SubprocessError):
         return None

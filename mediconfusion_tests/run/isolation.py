@@ -11,10 +11,13 @@ from __future__ import annotations
 import contextlib
 import json
 import tempfile
-from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mediconfusion_tests.atomic import write_text_atomic
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 
 class IsolationFile:

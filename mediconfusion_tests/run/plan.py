@@ -11,10 +11,9 @@ from __future__ import annotations
 import re
 import tempfile
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.config import DEFAULT_IMAGES, RunConfig
 from mediconfusion_tests.data.images import (
@@ -26,17 +25,21 @@ from mediconfusion_tests.data.images import (
     pairs_by_image,
     problems_message,
 )
-from mediconfusion_tests.data.schema import Pair
 from mediconfusion_tests.data.sources import DatasetInfo, load_pairs, resolve_dataset
 from mediconfusion_tests.errors import ConfigError, DataError
-from mediconfusion_tests.models.base import ModelSpec
-from mediconfusion_tests.models.registry import Registry
 from mediconfusion_tests.prompts import check_prompt_file, prompt_source
 from mediconfusion_tests.results.comparison import Identity, identity_mismatches
 from mediconfusion_tests.results.document import ResultsDocument, read_document
 from mediconfusion_tests.results.gate import Condition, parse_condition, resolve_categories
 from mediconfusion_tests.run.store import check_store_file
 from mediconfusion_tests.scoring.metrics import category_names
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from mediconfusion_tests.data.schema import Pair
+    from mediconfusion_tests.models.base import ModelSpec
+    from mediconfusion_tests.models.registry import Registry
 
 
 @dataclass(frozen=True)

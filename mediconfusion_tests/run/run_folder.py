@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 LATEST = "latest"
 
@@ -36,7 +39,7 @@ def update_latest(results_dir: Path, folder: Path) -> Path:
         scratch.symlink_to(folder.name, target_is_directory=True)
         if latest.exists() and not latest.is_symlink():
             shutil.rmtree(latest)
-        os.replace(scratch, latest)
+        scratch.replace(latest)
     except OSError:
         if latest.is_symlink():
             latest.unlink()

@@ -6,16 +6,20 @@ the xdist scheduler uses, so a worker answers exactly the chunks it is sent.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from mediconfusion_tests.config import RunConfig
-from mediconfusion_tests.data.schema import Pair
-from mediconfusion_tests.models.base import Model
-from mediconfusion_tests.models.registry import Registry
 from mediconfusion_tests.prompts import prompt_set
 from mediconfusion_tests.run.engine import Engine
-from mediconfusion_tests.run.plan import RunPlan
 from mediconfusion_tests.run.store import AnswerStore
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from mediconfusion_tests.config import RunConfig
+    from mediconfusion_tests.data.schema import Pair
+    from mediconfusion_tests.models.base import Model
+    from mediconfusion_tests.models.registry import Registry
+    from mediconfusion_tests.run.plan import RunPlan
 
 
 def load_model(registry: Registry, spec_text: str, config: RunConfig) -> Model:

@@ -11,11 +11,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mediconfusion_tests.config import RunConfig
-from mediconfusion_tests.data.schema import Pair
-from mediconfusion_tests.models.base import ModelSpec
-from mediconfusion_tests.models.registry import ModelEntry
 from mediconfusion_tests.reporting.terminal import Line, terminal_summary
 from mediconfusion_tests.results.comparison import Comparison, compare, regression_checks
 from mediconfusion_tests.results.decision import GATEABLE, decide, exit_status
@@ -26,6 +23,12 @@ from mediconfusion_tests.run.collector import Collector
 from mediconfusion_tests.run.plan import RunPlan, gate_conditions, read_baseline, run_identity
 from mediconfusion_tests.run.writer import write_outputs
 from mediconfusion_tests.scoring.metrics import compute_metrics
+
+if TYPE_CHECKING:
+    from mediconfusion_tests.config import RunConfig
+    from mediconfusion_tests.data.schema import Pair
+    from mediconfusion_tests.models.base import ModelSpec
+    from mediconfusion_tests.models.registry import ModelEntry
 
 
 @dataclass

@@ -13,12 +13,14 @@ import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.errors import ConfigError
 from mediconfusion_tests.models.base import Answer, Query, check_answer
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
@@ -120,7 +122,9 @@ class AnswerStore:
         if not keys:
             return {}
         marks = ",".join("?" * len(keys))
-        rows = self._db().execute(f"SELECT key, answer FROM answers WHERE key IN ({marks})", list(keys))
+        # Only placeholders are formatted in; the keys themselves are bound parameters.
+        query = f"SELECT key, answer FROM answers WHERE key IN ({marks})"  # noqa: S608
+        rows = self._db().execute(query, list(keys))
         found = {}
         for key, text in rows:
             try:

@@ -8,14 +8,17 @@ summary.md, report.html, the CI step summary, Allure's run files, and the
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mediconfusion_tests.atomic import write_text_atomic
 from mediconfusion_tests.reporting.html_report import write_report
 from mediconfusion_tests.reporting.markdown import markdown_summary
 from mediconfusion_tests.results.document import ResultsDocument, write_document
 from mediconfusion_tests.run.run_folder import create_run_folder, update_latest
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 STEP_SUMMARY = "GITHUB_STEP_SUMMARY"
 

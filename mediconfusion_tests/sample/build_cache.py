@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 CACHE_ENV = "MEDICONFUSION_CACHE"
 
@@ -33,7 +36,7 @@ def build_once(target: Path, build: Callable[[Path], None]) -> Path:
     try:
         build(scratch)
         try:
-            os.rename(scratch, target)
+            scratch.rename(target)
         except OSError:
             if not target.is_dir():
                 raise

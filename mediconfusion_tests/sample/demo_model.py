@@ -10,12 +10,14 @@ tests build the other families' tiny checkpoints from the same pieces.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.prompts import BUILTIN_JUDGE, BUILTIN_TEMPLATES
 from mediconfusion_tests.sample.benchmark import PAIRS
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
 
 HIDDEN = 32
 IMAGE = 32

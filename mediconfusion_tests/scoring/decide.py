@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from mediconfusion_tests.scoring.judge import judge_letter
 from mediconfusion_tests.scoring.letters import LETTERS, Letter
-from mediconfusion_tests.scoring.parse import Parser
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from mediconfusion_tests.scoring.parse import Parser
 
 
 def decide(

@@ -7,9 +7,12 @@ count; its _score.json file is their sum over all pairs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-from mediconfusion_tests.scoring.outcome import PairOutcome
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from mediconfusion_tests.scoring.outcome import PairOutcome
 
 TABLES = ("set_score", "individual_score", "confused", "invalid", "valids", "valid_pairs")
 ScoreTable = dict[str, dict[str, int]]

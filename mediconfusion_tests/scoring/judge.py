@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 import re
+from typing import TYPE_CHECKING
 
-from mediconfusion_tests.scoring.letters import Letter
+if TYPE_CHECKING:
+    from mediconfusion_tests.scoring.letters import Letter
 
 DEFAULT_THRESHOLD = 3.0
 

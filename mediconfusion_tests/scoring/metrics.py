@@ -7,12 +7,15 @@ the run reports them separately so they are never mistaken for invalid answers.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from mediconfusion_tests.scoring.outcome import PairOutcome
 from mediconfusion_tests.scoring.stats import Proportion
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from mediconfusion_tests.scoring.outcome import PairOutcome
 
 #: The four figures the paper reports and gates, reports and comparisons use.
 HEADLINE_METRICS = ("set_accuracy", "individual_accuracy", "confusion", "invalid_rate")
@@ -85,12 +88,15 @@ def overall_figures(outcomes: Iterable[PairOutcome]) -> Figures:
     set_correct = sum(o.set_correct for o in pairs)
     valid = [o for o in pairs if o.valid]
     confused = sum(o.confused for o in valid)
+    # Set-correct among the valid, unconfused pairs: the same count as set-correct when a pair's two
+    # answers differ (they always do in a confusing pair), and never more pairs than the denominator.
+    precise = sum(o.set_correct and not o.confused for o in valid)
     return Figures(
         set_accuracy=Proportion(set_correct, n),
         individual_accuracy=Proportion(sum(sum(o.correct) for o in pairs), 2 * n),
         confusion=Proportion(confused, len(valid)),
         invalid_rate=Proportion(sum(sum(o.invalid) for o in pairs), 2 * n),
-        precision=Proportion(set_correct, len(valid) - confused),
+        precision=Proportion(precise, len(valid) - confused),
         pairs=n,
         images=2 * n,
         valid_pairs=len(valid),
@@ -105,7 +111,7 @@ def paper_category_figures(outcomes: Iterable[PairOutcome], category: str) -> Fi
     in category_1 + category_2; image-level events add one per occurrence in that
     image's own list.
     """
-    images = set_occ = correct = invalid = confused = valid = 0
+    images = set_occ = correct = invalid = confused = valid = precise = 0
     pairs = scored(outcomes)
     pair_count = 0
     for o in pairs:
@@ -123,12 +129,14 @@ def paper_category_figures(outcomes: Iterable[PairOutcome], category: str) -> Fi
             valid += both
             if o.confused:
                 confused += both
+            elif o.set_correct:
+                precise += both
     return Figures(
         set_accuracy=Proportion(set_occ, images),
         individual_accuracy=Proportion(correct, images),
         confusion=Proportion(confused, valid),
         invalid_rate=Proportion(invalid, images),
-        precision=Proportion(set_occ, valid - confused),
+        precision=Proportion(precise, valid - confused),
         pairs=pair_count,
         images=images,
         valid_pairs=valid,

@@ -7,9 +7,10 @@ xdist worker to the controller on a test report.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from mediconfusion_tests.scoring.letters import Letter
+if TYPE_CHECKING:
+    from mediconfusion_tests.scoring.letters import Letter
 
 MAX_QUOTED = 80
 #: Why a pair case fails, most telling first: the confusion MediConfusion measures, then wrong, invalid, errors.

@@ -181,6 +181,11 @@ def robust_letter(answer: object, options: Sequence[str] = ()) -> Letter | None:
 PARSERS: dict[str, Parser] = {"paper": paper_letter, "robust": robust_letter}
 
 
+def other_parser(name: str) -> str:
+    """The parser every mc decision is also read with, to count where the two disagree."""
+    return next(other for other in PARSERS if other != name)
+
+
 def get_parser(name: str) -> Parser:
     try:
         return PARSERS[name]

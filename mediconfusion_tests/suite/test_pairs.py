@@ -7,13 +7,16 @@ per category) and rolls every outcome up into the run's metrics and gate.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pytest
 
-from mediconfusion_tests.data.schema import Pair
-from mediconfusion_tests.run.engine import Engine
-from mediconfusion_tests.scoring.outcome import PairOutcome
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from mediconfusion_tests.data.schema import Pair
+    from mediconfusion_tests.run.engine import Engine
+    from mediconfusion_tests.scoring.outcome import PairOutcome
 
 
 def test_pair(
