@@ -6,6 +6,7 @@ recomputed from its per-pair records (so it also checks the file).
 ``mediconfusion report allure [ALLUREDIR]`` builds the Allure 3 report;
 ``mediconfusion compare A.json B.json ...`` ranks runs, with significance against the top one.
 ``mediconfusion schema`` prints the JSON Schema every results.json is validated against.
+``mediconfusion clean --keep N`` removes old run folders beyond the newest N.
 ``mediconfusion fetch-images`` downloads the 228 benchmark images; ``verify-images`` checks them.
 """
 
@@ -89,7 +90,9 @@ def leaderboard(paths: Sequence[Path], markdown_path: Path | None, html_path: Pa
         document = _read(_results_path(path))
         if document is None:
             return 2
-        documents.append((document.run.id, document))
+        # Named by its run folder (unique, even for two runs that finished in the same second) or file.
+        found = _results_path(path).resolve()
+        documents.append((found.parent.name if found.name == "results.json" else found.stem, document))
     board = board_module.build(board_module.rank(documents))
     for line in board_module.terminal(board):
         print(line)
@@ -100,6 +103,22 @@ def leaderboard(paths: Sequence[Path], markdown_path: Path | None, html_path: Pa
         html_path.write_text(board_module.page(board), encoding="utf-8")
         print(f"html: {html_path}")
     return 0
+
+
+def clean(results_dir: Path, keep: int, dry_run: bool) -> int:
+    from mediconfusion_tests.run.cleanup import clean_runs
+
+    if not results_dir.is_dir():
+        print(f"mediconfusion: no folder {results_dir}", file=sys.stderr)
+        return 2
+    done = clean_runs(results_dir, keep, dry_run)
+    verb = "would remove" if dry_run else "removed"
+    for folder in done.removed:
+        print(f"{verb} {folder}")
+    for folder, why in done.failed:
+        print(f"mediconfusion: could not remove {folder}: {why}", file=sys.stderr)
+    print(f"{verb} {len(done.removed)} run folder(s), kept {len(done.kept)} in {results_dir}")
+    return 1 if done.failed else 0
 
 
 def _count(minimum: int) -> Callable[[str], int]:
@@ -277,6 +296,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     versus.add_argument("results", nargs="+", type=Path, help="results.json files or run folders")
     versus.add_argument("--markdown", type=Path, help="also write the leaderboard as markdown here")
     versus.add_argument("--html", type=Path, help="also write it as a self-contained HTML page here")
+    cleaner = commands.add_parser(
+        "clean",
+        help="remove old run folders, keeping the newest (and the one reports/latest points to)",
+        description="Removes run folders (a timestamped name holding results.json) beyond the newest N. "
+        "The answer store and any other file are left alone.",
+    )
+    cleaner.add_argument("results_dir", nargs="?", type=Path, default=Path("reports"), help="default: reports")
+    cleaner.add_argument("--keep", type=_count(1), default=10, help="how many of the newest runs to keep (default 10)")
+    cleaner.add_argument("--dry-run", action="store_true", help="say what would be removed, remove nothing")
     described = commands.add_parser("schema", help="print the JSON Schema of results.json (schema version 2)")
     described.add_argument("-o", "--output", type=Path, help="write it to this file instead")
     _add_image_commands(commands)
@@ -287,6 +315,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fetch_images_command(args)
     if args.command == "verify-images":
         return verify_images_command(args.out)
+    if args.command == "clean":
+        return clean(args.results_dir, args.keep, args.dry_run)
     if args.command == "compare":
         return leaderboard(args.results, args.markdown, args.html)
     if args.command == "summary":

@@ -132,6 +132,12 @@ class RunConfig:
     images: str | None = opt(
         None, "benchmark images: DIR/{local id}.jpg or a ROCO tree (default: data/images)", metavar="DIR", path="path"
     )
+    limit: int | None = _no_file(
+        None,
+        "only the first N pairs of the dataset, in its order (the run is marked a subset everywhere)",
+        metavar="N",
+        parse=positive_int,
+    )
     allow_missing_images: bool = opt(
         False, "skip pairs whose images are missing or corrupt instead of failing", switch=True
     )
@@ -165,6 +171,12 @@ class RunConfig:
         parse=min_pairs_type,
     )
     results_dir: str = opt(DEFAULT_RESULTS_DIR, "output folder (default: reports/)", metavar="DIR", path="path")
+    keep_runs: int | None = opt(
+        None,
+        "after a run, keep only the N newest run folders under the output folder (default: keep all)",
+        metavar="N",
+        parse=positive_int,
+    )
     use_store: bool = _no_file(
         True,
         "do not read or write the answer store (--no-cache is the old name)",

@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Install mediconfusion-tests (editable, with the dev extra) and the torch build this machine needs.
+# Install mediconfusion-tests and the torch build this machine needs.
+#
+#   bash scripts/install.sh          everything, editable: running models plus our tests' tools (dev extra)
+#   bash scripts/install.sh --user   what running models needs (hf, fetch and allure extras), no dev tools
 #
 #   no NVIDIA GPU: torch's CPU wheel, from download.pytorch.org/whl/cpu when that index is reachable,
 #                  otherwise plain `pip install torch==X` (machines that carry the CPU wheel locally)
@@ -9,6 +12,14 @@
 #              TORCH_INDEX_URL (force a PyTorch index, e.g. https://download.pytorch.org/whl/cu128).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+EXTRAS=dev
+EDITABLE=-e
+case "${1:-}" in
+  --user) EXTRAS=hf,fetch,allure; EDITABLE= ;;
+  "") ;;
+  *) echo "usage: bash scripts/install.sh [--user]" >&2; exit 2 ;;
+esac
 
 PYTHON=${PYTHON:-python3}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
@@ -33,4 +44,5 @@ else
   "$PYTHON" -m pip install "$TORCH_SPEC"
 fi
 
-"$PYTHON" -m pip install -e ".[dev]"
+# shellcheck disable=SC2086  # EDITABLE is empty or one flag
+"$PYTHON" -m pip install $EDITABLE ".[$EXTRAS]"

@@ -32,9 +32,13 @@ def pytest_mediconfusion_models():
 
 
 @pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One cache for the session: the sample and the demo model are built once per worker."""
-    return tmp_path_factory.mktemp("mediconfusion-cache")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """One cache for the whole session, shared by xdist workers: the sample and the demo model (trained,
+    about 25 s) are built once, by whichever worker asks first, while the others wait on its lock."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if worker_id != "master" else base) / "mediconfusion-cache"
+    folder.mkdir(exist_ok=True)
+    return folder
 
 
 @pytest.fixture(autouse=True)

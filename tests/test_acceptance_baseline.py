@@ -164,8 +164,10 @@ def test_compare_ranks_runs_and_tests_the_top_one(scripted: pytest.Pytester, mon
     markdown, page = scripted.path / "board.md", scripted.path / "board.html"
     assert main(["compare", str(worse), str(worst), str(best), "--markdown", str(markdown), "--html", str(page)]) == 0
     rows = [line for line in markdown.read_text().splitlines() if line.startswith("| ")][1:]
-    assert [row.split("|")[3].strip() for row in rows[:3]] == ["scripted", "scripted", "always-a"]
-    assert rows[0].split("|")[5].strip().startswith("100.0")
+    labels = [row.split("|")[2].strip() for row in rows[:3]]
+    assert [label.split(" · ")[0] for label in labels] == ["scripted", "scripted", "always-a"]
+    assert labels[0] != labels[1]  # the same settings run twice: told apart by run id
+    assert rows[0].split("|")[4].strip().startswith("100.0")
     assert "p=0.00781 (8/0 on 16)" in rows[1]
     assert "random guessing (paper)" in rows[3]
     table = Table()
@@ -173,3 +175,4 @@ def test_compare_ranks_runs_and_tests_the_top_one(scripted: pytest.Pytester, mon
     ranks = [row[0] for row in table.rows if row and row[0].isdigit()]
     assert ranks == ["1", "2", "3"]
     assert table.rows[-1][1] == "random guessing (paper)"
+    assert page.read_text().count('class="chart delta"') == 2  # each runner-up against the top run

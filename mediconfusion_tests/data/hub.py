@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mediconfusion_tests.errors import DataError
+from mediconfusion_tests.hub_access import download_hint, offline_reason
 
 HUB_REPO = "shahab7899/MediConfusion"
 HUB_FILE = "dataset.json"
@@ -19,7 +20,7 @@ def _offline_help(repo: str, revision: str, reason: str, filename: str = HUB_FIL
         f"Could not get {filename} of the Hugging Face dataset {repo} at revision {revision!r}: {reason}\n"
         "Nothing usable is cached. Either connect to the hub once (the file is then cached and later runs "
         "work with HF_HUB_OFFLINE=1), or use a local copy:\n"
-        f"  huggingface-cli download {repo} {filename} --repo-type dataset --local-dir data/MediConfusion\n"
+        f"  {download_hint(repo, filename, 'dataset', 'data/MediConfusion')}\n"
         + (
             "  pytest --model=... --dataset=data/MediConfusion"
             if filename == HUB_FILE
@@ -48,15 +49,21 @@ def download_dataset_file(
     except ImportError as exc:  # pragma: no cover - a declared dependency
         raise DataError(f"the hub dataset needs huggingface_hub: pip install huggingface_hub ({exc})") from exc
     wanted = revision or "main"
+    offline = offline_reason()
     try:
-        path = Path(hf_hub_download(repo_id=repo, filename=filename, repo_type="dataset", revision=wanted))
+        path = Path(
+            hf_hub_download(
+                repo_id=repo, filename=filename, repo_type="dataset", revision=wanted, local_files_only=bool(offline)
+            )
+        )
     except RevisionNotFoundError as exc:
         raise DataError(f"The hub dataset {repo} has no revision {wanted!r} ({exc})") from exc
     except RepositoryNotFoundError as exc:
         raise DataError(f"The hub dataset {repo} does not exist or is private ({exc})") from exc
     except EntryNotFoundError as exc:
         # LocalEntryNotFoundError (offline, nothing cached) is a subclass: say how to go local.
-        raise DataError(_offline_help(repo, wanted, str(exc).splitlines()[0], filename)) from exc
+        reason = offline or str(exc).splitlines()[0]
+        raise DataError(_offline_help(repo, wanted, reason, filename)) from exc
     except OSError as exc:
         raise DataError(_offline_help(repo, wanted, str(exc), filename)) from exc
     return path, commit_of(path)

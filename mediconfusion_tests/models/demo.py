@@ -1,8 +1,9 @@
-"""--model=demo: a tiny random-weight LLaVA, built locally at first use and cached.
+"""--model=demo: a tiny LLaVA, built and trained locally at first use (about 30 s), then cached.
 
-It runs real transformers inference on CPU in seconds. Its weights are random,
-so its answers and scores mean nothing: it exists to show the suite working
-offline.
+It runs real transformers inference on CPU in seconds. It was trained on synthetic
+scenes that are not the sample benchmark's (sample/demo_training.py), so on the
+sample it answers validly and gets some pairs right, confuses others and gets
+some wrong: a demo of what the suite finds, not a medical model.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from mediconfusion_tests.config import RunConfig
     from mediconfusion_tests.models.base import Model, ModelSpec
 
-DEMO_VERSION = 2
+DEMO_VERSION = 5
 
 
 def _build(folder: Path) -> None:

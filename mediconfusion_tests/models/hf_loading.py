@@ -7,9 +7,11 @@ HF_TOKEN for gated checkpoints, pass --trust-remote-code for custom code.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from mediconfusion_tests.errors import ModelError
+from mediconfusion_tests.hub_access import download_hint, offline_reason
 from mediconfusion_tests.models.families import Family, family_for
 
 DTYPES = ("auto", "bf16", "fp16", "fp32")
@@ -59,7 +61,7 @@ def resolve_dtype(torch: Any, dtype: str, device: str) -> Any:
     return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[dtype]
 
 
-def _explain(settings: LoadSettings, exc: BaseException) -> ModelError:
+def _explain(settings: LoadSettings, exc: BaseException, offline: str | None = None) -> ModelError:
     text = f"{type(exc).__name__}: {exc}"
     source = settings.source
     if "gated" in text.lower() or type(exc).__name__ == "GatedRepoError":
@@ -75,6 +77,12 @@ def _explain(settings: LoadSettings, exc: BaseException) -> ModelError:
         )
     if type(exc).__name__ in ("RepositoryNotFoundError", "RevisionNotFoundError"):
         return ModelError(f"{source}: no such checkpoint or revision on the hub (private ones need HF_TOKEN): {exc}")
+    if offline is not None:
+        return ModelError(
+            f"{source} is not in the local Hugging Face cache and the hub is not asked ({offline}). On a machine "
+            f"with access run `{download_hint(source)}` (the cache is $HF_HOME/hub; copy it over), or download it "
+            f"to a folder and pass --model=hf:FOLDER"
+        )
     return ModelError(f"cannot load {source!r} through transformers: {text.splitlines()[0]}")
 
 
@@ -112,8 +120,7 @@ class ExpandingProcessor:
         return self.tokenizer.batch_decode(*args, **kwargs)
 
 
-def _load_processor(transformers: Any, settings: LoadSettings, family: Family) -> Any:
-    common = {"revision": settings.revision, "trust_remote_code": settings.trust_remote_code}
+def _load_processor(transformers: Any, settings: LoadSettings, family: Family, common: dict[str, Any]) -> Any:
     try:
         return transformers.AutoProcessor.from_pretrained(settings.source, **common)
     except ImportError:
@@ -128,11 +135,17 @@ def load(settings: LoadSettings) -> tuple[Any, Any, Family, str]:
     """(processor, model, family, device) ready for inference."""
     torch, transformers = require_transformers()
     device = resolve_device(torch, settings.device)
-    common = {"revision": settings.revision, "trust_remote_code": settings.trust_remote_code}
+    # A folder needs no hub; otherwise an unreachable hub means "cache only", at once, not after retries.
+    offline = None if Path(settings.source).is_dir() else offline_reason()
+    common = {
+        "revision": settings.revision,
+        "trust_remote_code": settings.trust_remote_code,
+        **({"local_files_only": True} if offline else {}),
+    }
     try:
         config = transformers.AutoConfig.from_pretrained(settings.source, **common)
         family = family_for(getattr(config, "model_type", None), settings.family)
-        processor = _load_processor(transformers, settings, family)
+        processor = _load_processor(transformers, settings, family, common)
         kwargs: dict[str, Any] = {"dtype": resolve_dtype(torch, settings.dtype, device), **common}
         if settings.attn_implementation:
             kwargs["attn_implementation"] = settings.attn_implementation
@@ -142,7 +155,7 @@ def load(settings: LoadSettings) -> tuple[Any, Any, Family, str]:
     except ModelError:
         raise
     except (OSError, ValueError, ImportError, KeyError) as exc:
-        raise _explain(settings, exc) from exc
+        raise _explain(settings, exc, offline) from exc
     if settings.device_map:
         device = str(model.device)  # inputs go where the first layers were placed
     else:

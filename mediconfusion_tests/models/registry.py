@@ -87,11 +87,12 @@ BUILTIN: tuple[ModelEntry, ...] = (
     ),
     ModelEntry(
         "demo",
-        "Tiny random-weight LLaVA built locally through transformers; offline; scores are meaningless.",
+        "Tiny LLaVA trained at first use on synthetic scenes (not the sample's); offline; answers the sample weakly.",
         "mediconfusion_tests.models.demo:make_demo",
         default_dataset="sample",
         freeform_needs_judge=True,
-        note="demo model: tiny random weights, its scores are meaningless; it only shows the suite working",
+        note="demo model: a tiny LLaVA trained for seconds on synthetic scenes; it shows what the suite finds, "
+        "not how a real model scores",
     ),
     ModelEntry(
         "replay",

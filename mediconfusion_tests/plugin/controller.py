@@ -48,6 +48,7 @@ def _crash_line(report: pytest.TestReport) -> str:
 class ControllerHooks:
     def __init__(self, state: State) -> None:
         self.state = state
+        self.exit_status: int | None = None
 
     @property
     def collector(self) -> Collector | None:
@@ -94,15 +95,18 @@ class ControllerHooks:
         if self.state.model_info:
             run.collector.instances["main"] = self.state.model_info
         stopped = bool(session.shouldstop or session.shouldfail)
-        session.exitstatus = run.finish(int(exitstatus), stopped)
+        session.exitstatus = self.exit_status = run.finish(int(exitstatus), stopped)
 
-    @pytest.hookimpl
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        lines = self.state.session.terminal_lines() if self.state.session is not None else []
-        if lines:
-            terminalreporter.write_sep("=", "MediConfusion")
-            for text, kind in lines:
-                terminalreporter.write_line(text, **markup(kind))
+    @pytest.hookimpl(trylast=True)
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        """After pytest's own summary and counts: the benchmark's table, the verdict and why, last."""
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        run = self.state.session
+        if reporter is None or run is None or run.document is None:
+            return
+        reporter.write_sep("=", "MediConfusion")
+        for text, kind in run.terminal_lines(self.exit_status):
+            reporter.write_line(text, **markup(kind))
 
 
 def markup(kind: LineKind) -> dict[str, bool]:

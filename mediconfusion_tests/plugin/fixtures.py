@@ -27,11 +27,18 @@ def mediconfusion_model(request: pytest.FixtureRequest) -> Iterator[Model]:
     state, plan = require(request.config)
     spec = plan.config.model or ""
     started = time.perf_counter()
+    failure: str | None = None
     try:
         model = load_model(state.registry, spec, plan.config)
     except MediConfusionError as exc:
-        # A complete message (what is missing, what to install); the traceback adds nothing.
-        pytest.fail(f"cannot load model {spec!r}: {exc}", pytrace=False)
+        failure = str(exc)
+    if failure is not None:
+        # A complete message (what is missing, what to install); the traceback adds nothing. Once is
+        # enough: this process stops instead of failing every pair the same way.
+        message = f"cannot load model {spec!r}: {failure}"
+        request.session.shouldfail = message
+        state.model_info["load_error"] = failure
+        pytest.fail(message, pytrace=False)
     state.model_info.update(model.describe(), cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"))
     state.model_info["timing"] = {"model_load_s": round(time.perf_counter() - started, 3)}
     yield model
@@ -69,7 +76,7 @@ def mediconfusion_engine(
     state.model_info["prompts"] = mediconfusion_model.prompt_set or engine.prompts.name
     yield engine
     state.model_info.setdefault("timing", {}).update(
-        answering_s=round(engine.answering_s, 6), pairs=engine.pairs_answered
+        answering_s=round(engine.answering_s, 6), pairs=engine.pairs_answered, pairs_from_store=engine.pairs_from_store
     )
     if engine.usage["answers"]:
         state.model_info["usage"] = dict(engine.usage)

@@ -29,6 +29,7 @@ from mediconfusion_tests.plugin.state import (
     state_of,
     usage_error,
 )
+from mediconfusion_tests.plugin.terminal import TerminalHooks
 
 if TYPE_CHECKING:
     from collections.abc import Generator
@@ -101,6 +102,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.args = [str(SUITE_DIR)]
     if workerinput is None:
         config.pluginmanager.register(ControllerHooks(config.stash[STATE]), "mediconfusion-controller")
+        config.pluginmanager.register(TerminalHooks(config, config.stash[STATE]), "mediconfusion-terminal")
         if config.pluginmanager.hasplugin("xdist"):
             config.pluginmanager.register(XdistHooks(), "mediconfusion-xdist")
 
@@ -136,8 +138,9 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     state = state_of(config)
     if state is None:
         return None
-    c = state.run_config
-    return f"mediconfusion: model={c.model} mode={c.mode} dataset={c.dataset or 'default'} seed={c.seed}"
+    # The plan holds the dataset the run resolved (the model's default when none was given).
+    c = state.plan.config if state.plan is not None else state.run_config
+    return f"mediconfusion: model={c.model} mode={c.mode} dataset={c.dataset or 'hub'} seed={c.seed}"
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -172,7 +175,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if state is None or state.plan is None:
         raise pytest.UsageError("the MediConfusion suite needs --model=NAME (see pytest --list-models)")
     params = []
-    for pair in state.pairs:
+    for pair in state.pairs[: state.plan.config.limit]:
         marks: list[Any] = [pytest.mark.mediconfusion]
         marks += [getattr(pytest.mark, marker_name(c)) for c in pair.all_categories]
         if pair.id in state.plan.skipped:

@@ -1,7 +1,8 @@
 """Allure annotations for one pair case, and the run-level files Allure reads.
 
-Cases carry epic "MediConfusion", one feature per category and the failure
-class as story, so an Allure report groups failures by category and class.
+Cases carry epic "MediConfusion", their categories as one feature ("Cerebral +
+Vascular") and as tags, and the failure class as story, so an Allure report
+groups failures by category and class and counts every pair once.
 Only imported when allure-pytest runs with --alluredir.
 """
 
@@ -11,6 +12,8 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
+from mediconfusion_tests.atomic import write_text_atomic
+from mediconfusion_tests.reporting.gate_text import describe
 from mediconfusion_tests.reporting.markdown_text import md
 
 if TYPE_CHECKING:
@@ -20,7 +23,7 @@ if TYPE_CHECKING:
     from mediconfusion_tests.config import RunConfig
     from mediconfusion_tests.data.images import ImageLayout
     from mediconfusion_tests.data.schema import Pair
-    from mediconfusion_tests.results.document import ResultsDocument
+    from mediconfusion_tests.results.document import ConditionRecord, ResultsDocument
     from mediconfusion_tests.scoring.outcome import PairOutcome
 
 EPIC = "MediConfusion"
@@ -52,8 +55,11 @@ def annotate(outcome: PairOutcome, pair: Pair, layout: ImageLayout | None, confi
 
     dynamic = allure.dynamic
     dynamic.epic(EPIC)
+    # One feature per pair, so Allure's tree counts each pair once (a feature per category
+    # made 16 pairs read as 19); each category is also a tag to filter on.
+    dynamic.feature(" + ".join(pair.all_categories))
     for category in pair.all_categories:
-        dynamic.feature(category)
+        dynamic.tag(f"category:{category}")
     dynamic.story(outcome.failure_class or "passed")
     dynamic.severity(SEVERITY[outcome.failure_class])
     dynamic.tag(f"model:{config.model}")
@@ -146,14 +152,138 @@ def executor(environ: Mapping[str, str]) -> dict[str, Any] | None:
     return None
 
 
+#: Written beside the results for `mediconfusion report allure`: the release verdict its quality gate shows.
+VERDICT_FILE = "mediconfusion-verdict.json"
+#: Allure 3 reads ``*-perf.json`` as metrics (its Metrics section and ``metricMin``/``metricMax`` gates).
+METRICS_FILE = "mediconfusion-perf.json"
+
+
+def verdict_record(document: ResultsDocument) -> dict[str, Any]:
+    """The release decision as checks Allure's quality gate can show one by one."""
+    checks: list[dict[str, Any]] = []
+    gate = document.gate
+    if gate is not None:
+        for condition in gate.conditions:
+            checks.append(
+                {
+                    "rule": condition.condition,
+                    "passed": condition.passed,
+                    "expected": _expected(condition),
+                    "actual": _actual(condition),
+                    "message": describe(condition),
+                }
+            )
+    else:
+        failing = sum(1 for p in document.pairs if p.failure_class)
+        checks.append(
+            {
+                "rule": "every pair passes (no --gate given)",
+                "passed": failing == 0,
+                "expected": "0 failing pairs",
+                "actual": f"{failing} failing pairs",
+                "message": f"{failing} pair case(s) failed and no --gate was given, so any failure fails the run",
+            }
+        )
+    problems = document.problems
+    checks.append(
+        {
+            "rule": "run problems",
+            "passed": not problems,
+            "expected": "none",
+            "actual": f"{len(problems)} problem(s)",
+            "message": "; ".join(problems) if problems else "no crash, error or missing pair",
+        }
+    )
+    return {
+        "schema": "mediconfusion-tests/allure-verdict",
+        "schema_version": 1,
+        "run": document.run.id,
+        "model": document.model.spec,
+        "mode": document.config.mode,
+        "pairs": document.counts.pairs_in_dataset,
+        "subset": document.run.subset,
+        "passed": all(check["passed"] for check in checks),
+        "checks": checks,
+    }
+
+
+def _expected(condition: ConditionRecord) -> str:
+    if condition.detail is not None or condition.threshold is None:
+        return condition.condition
+    return f"{condition.op} {condition.threshold:.4g}"
+
+
+def _actual(condition: ConditionRecord) -> str:
+    if condition.detail is not None:
+        return condition.detail
+    if condition.value is None:
+        return "undefined (no pairs to measure it on)"
+    return f"{condition.value:.4f} (n={condition.n})"
+
+
+METRIC_TITLES = {
+    "set_accuracy": ("set accuracy", "higher"),
+    "confusion": ("confusion", "lower"),
+    "individual_accuracy": ("individual accuracy", "higher"),
+    "invalid_rate": ("invalid answers", "lower"),
+}
+
+
+def metric_samples(document: ResultsDocument) -> list[dict[str, Any]]:
+    """Allure 3 metric samples (percent): the overall figures, then set accuracy per category."""
+    start = int(document.run.started * 1000)
+    stop = int(document.run.finished * 1000)
+    samples: list[dict[str, Any]] = []
+
+    def add(key: str, value: float | None, title: str, better: str, group: str) -> None:
+        if value is not None:
+            samples.append(
+                {
+                    "id": f"{document.run.id}:{key}",
+                    "key": key,
+                    "value": round(100 * value, 4),
+                    "start": start,
+                    "stop": stop,
+                    "title": title,
+                    "unit": "%",
+                    "better": better,
+                    "group": group,
+                }
+            )
+
+    overall = document.metrics.overall
+    for name, (title, better) in METRIC_TITLES.items():
+        add(f"mediconfusion.{name}", getattr(overall, name).value, title, better, "MediConfusion")
+    for category, figures in document.metrics.categories.items():
+        add(
+            f"mediconfusion.set_accuracy.{category}",
+            figures.paper.set_accuracy.value,
+            f"set accuracy: {category}",
+            "higher",
+            "MediConfusion per category",
+        )
+    return samples
+
+
 def write_run_files(alluredir: Path, document: ResultsDocument) -> list[Path]:
-    """categories.json, environment.properties and (under CI) executor.json; the controller writes them once."""
+    """What Allure reads beside the cases; the controller writes them once, at the end of the run.
+
+    categories.json (Allure 2; Allure 3 takes categories from the configuration
+    `mediconfusion report allure` generates), environment.properties, the metrics,
+    the verdict and, under CI, executor.json.
+    """
     alluredir.mkdir(parents=True, exist_ok=True)
-    written = [alluredir / "categories.json", alluredir / "environment.properties"]
-    written[0].write_text(json.dumps(CATEGORIES, indent=2), encoding="utf-8")
-    written[1].write_text(environment_properties(document), encoding="utf-8")
+    files = {
+        "categories.json": json.dumps(CATEGORIES, indent=2),
+        "environment.properties": environment_properties(document),
+        METRICS_FILE: json.dumps(metric_samples(document), indent=2, allow_nan=False),
+        VERDICT_FILE: json.dumps(verdict_record(document), indent=2, ensure_ascii=False, allow_nan=False),
+    }
     info = executor(os.environ)
     if info is not None:
-        written.append(alluredir / "executor.json")
-        written[-1].write_text(json.dumps(info, indent=2), encoding="utf-8")
+        files["executor.json"] = json.dumps(info, indent=2)
+    written = []
+    for name, text in files.items():
+        write_text_atomic(alluredir / name, text)
+        written.append(alluredir / name)
     return written

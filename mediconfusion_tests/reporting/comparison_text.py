@@ -6,6 +6,7 @@ import html
 from typing import TYPE_CHECKING
 
 from mediconfusion_tests.reporting.formatting import percent, points
+from mediconfusion_tests.reporting.html_charts import delta_chart
 from mediconfusion_tests.reporting.markdown_text import code, md
 
 if TYPE_CHECKING:
@@ -122,6 +123,7 @@ def html_comparison(comparison: ComparisonRecord | None) -> str:
         + f'<table class="paper"><thead><tr><th>Metric</th><th>Baseline</th><th>This run</th>'
         f"<th>Difference, points (95% CI)</th></tr></thead><tbody>{rows}</tbody></table>"
         f"<p>{esc(_mcnemar(comparison))}</p>"
+        + delta_chart(comparison, "This run minus the baseline, per category")
         + (f"<h3>Regressed pairs ({len(comparison.regressions)})</h3><ul>{flips}</ul>" if flips else "")
         + "</section>"
     )

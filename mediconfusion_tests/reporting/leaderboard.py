@@ -28,8 +28,15 @@ RANDOM_ROW = {"set_accuracy": 0.25, "confusion": 0.5}
 
 @dataclass(frozen=True)
 class Entry:
+    #: What tells this run apart from the others on the board (see ``labelled``).
     label: str
     document: ResultsDocument
+    #: Where the run came from (its folder's name, unique even when two run ids are equal).
+    source: str = ""
+
+    @property
+    def run_id(self) -> str:
+        return self.source or self.document.run.id
 
     @property
     def set_accuracy(self) -> float:
@@ -77,7 +84,7 @@ def _pct(figure: Proportion | None) -> str:
 
 
 def rank(documents: Sequence[tuple[str, ResultsDocument]]) -> list[Entry]:
-    entries = [Entry(label, document) for label, document in documents]
+    entries = [Entry(label, document, label) for label, document in documents]
     return sorted(entries, key=lambda e: -e.set_accuracy)
 
 
@@ -95,11 +102,39 @@ def categories(entries: Sequence[Entry]) -> list[str]:
     return list(names)
 
 
+#: Identity fields that hold a digest: shown by their first characters.
+DIGESTS = frozenset({"dataset", "prompt set"})
+
+
+def _short(key: str, value: object) -> str:
+    text = str(value)
+    return text[:8] if key in DIGESTS and len(text) > 12 else text
+
+
+def labelled(entries: Sequence[Entry], differing: Sequence[str]) -> list[Entry]:
+    """Each run named by its model and mode plus whatever else differs between the runs, never cut;
+    runs still alike (the same settings run twice) add their run id."""
+
+    def describe(entry: Entry) -> str:
+        document = entry.document
+        identity = Identity.of_document(document).as_dict()
+        parts = [document.model.spec, document.config.mode]
+        parts += [f"{key} {_short(key, identity[key])}" for key in differing if key != "mode"]
+        return " · ".join(parts)
+
+    names = [describe(entry) for entry in entries]
+    return [
+        Entry(f"{name} · {entry.run_id}" if names.count(name) > 1 else name, entry.document, entry.source)
+        for name, entry in zip(names, entries, strict=True)
+    ]
+
+
 def build(entries: Sequence[Entry]) -> Board:
+    identities = [Identity.of_document(entry.document).as_dict() for entry in entries]
+    reference = identities[0]
+    differing = sorted({k for ident in identities for k, v in ident.items() if v != reference[k]})
+    entries = labelled(entries, differing)
     top = entries[0]
-    identities = {entry.label: Identity.of_document(entry.document).as_dict() for entry in entries}
-    reference = identities[top.label]
-    differing = sorted({k for ident in identities.values() for k, v in ident.items() if v != reference[k]})
     rows = [
         Row(position, entry, None if position == 1 else significance(top, entry))
         for position, entry in enumerate(entries, start=1)
@@ -115,18 +150,28 @@ def _vs_top(row: Row) -> str:
 
 
 def terminal(board: Board) -> list[str]:
-    width = max(30, *(len(row.label) + 1 for row in board.rows))
-    header = (
-        f"{'#':>2} {'run':<{width}}{'set acc. [95% CI]':>19}{'confusion [95% CI]':>20}{'invalid [95% CI]':>18}"
-        "  vs top (p, wins)"
-    )
-    lines = [header, "-" * len(header)]
-    for row in board.rows:
-        lines.append(
-            f"{row.rank:>2} {row.label:<{width}}{_pct(row.figure('set_accuracy')):>19}"
-            f"{_pct(row.figure('confusion')):>20}{_pct(row.figure('invalid_rate')):>18}  {_vs_top(row)}"
-        )
-    lines.append(f"{'':>2} {'random guessing (paper)':<{width}}{'25.0':>19}{'50.0':>20}")
+    """Columns as wide as their longest cell, two spaces apart, so no value runs into the next."""
+    header = ["#", "run", "set acc. [95% CI]", "confusion [95% CI]", "invalid [95% CI]", "vs top (p, wins)"]
+    body = [
+        [
+            str(row.rank),
+            row.label,
+            _pct(row.figure("set_accuracy")),
+            _pct(row.figure("confusion")),
+            _pct(row.figure("invalid_rate")),
+            _vs_top(row),
+        ]
+        for row in board.rows
+    ]
+    reference = ["", "random guessing (paper)", "25.0", "50.0", "", ""]
+    table = [header, *body, reference]
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+
+    def render(cells: list[str]) -> str:
+        aligned = [cell.ljust(widths[i]) if i in (1, 5) else cell.rjust(widths[i]) for i, cell in enumerate(cells)]
+        return "  ".join(aligned).rstrip()
+
+    lines = [render(header), "-" * len(render(header)), *(render(cells) for cells in [*body, reference])]
     if board.differences:
         lines.append("WARNING: the runs differ in " + ", ".join(board.differences) + ": compare with care")
     return lines
@@ -140,39 +185,55 @@ def markdown(board: Board) -> str:
         "Set accuracy, confusion and invalid rate in %, with 95% intervals. *vs top*: exact McNemar test of the "
         "top run against each run on the pairs both scored (p; pairs only the top run got right / only this one).",
         "",
-        "| # | Run | Model | Mode | Set acc. | Confusion | Invalid | vs top | "
-        + " | ".join(md(c) for c in cats)
-        + " |",
-        "|---|---|---|---|---:|---:|---:|---|" + "---:|" * len(cats),
+        "| # | Run | Run id | Set acc. | Confusion | Invalid | vs top | " + " | ".join(md(c) for c in cats) + " |",
+        "|---|---|---|---:|---:|---:|---|" + "---:|" * len(cats),
     ]
     for row in board.rows:
-        document = row.entry.document
         per_category = " | ".join(_pct(row.category(c)) for c in cats)
         lines.append(
-            f"| {row.rank} | {md(row.label)} | {md(document.model.spec)} | {md(document.config.mode)} | "
+            f"| {row.rank} | {md(row.label)} | {md(row.entry.run_id)} | "
             f"{_pct(row.figure('set_accuracy'))} | {_pct(row.figure('confusion'))} | "
             f"{_pct(row.figure('invalid_rate'))} | {_vs_top(row)} | {per_category} |"
         )
-    lines.append("| | random guessing (paper) | | | 25.0 | 50.0 | | | " + " | ".join("" for _ in cats) + " |")
+    lines.append("| | random guessing (paper) | | 25.0 | 50.0 | | | " + " | ".join("" for _ in cats) + " |")
     if board.differences:
         lines += ["", "> **Warning:** the runs differ in " + md(", ".join(board.differences)) + "."]
     return "\n".join(lines) + "\n"
+
+
+#: Difference charts drawn on the page: the top run against the next ones.
+CHARTED = 5
+
+
+def difference_charts(board: Board) -> str:
+    """Per category, each runner-up minus the top run, with paired bootstrap intervals."""
+    from mediconfusion_tests.reporting.html_charts import delta_chart
+    from mediconfusion_tests.results.comparison import compare
+
+    top = board.rows[0].entry
+    charts = []
+    for row in board.rows[1 : 1 + CHARTED]:
+        other = row.entry
+        comparison = compare(top.document, other.document.outcomes(), Identity.of_document(other.document))
+        charts.append(delta_chart(comparison.record(mismatch_allowed=True), f"{other.label} minus {top.label}"))
+    more = len(board.rows) - 1 - CHARTED
+    if more > 0:
+        charts.append(f"<p class='legend'>{more} more run(s) not charted.</p>")
+    return "".join(charts)
 
 
 def page(board: Board) -> str:
     esc = html.escape
     cats = board.categories
     head = "".join(
-        f"<th>{esc(h)}</th>" for h in ["#", "Run", "Model", "Mode", "Set acc.", "Confusion", "Invalid", "vs top", *cats]
+        f"<th>{esc(h)}</th>" for h in ["#", "Run", "Run id", "Set acc.", "Confusion", "Invalid", "vs top", *cats]
     )
     body = ""
     for row in board.rows:
-        document = row.entry.document
         cells = [
             row.rank,
             row.label,
-            document.model.spec,
-            document.config.mode,
+            row.entry.run_id,
             _pct(row.figure("set_accuracy")),
             _pct(row.figure("confusion")),
             _pct(row.figure("invalid_rate")),
@@ -181,7 +242,7 @@ def page(board: Board) -> str:
         ]
         body += "<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in cells) + "</tr>"
     body += (
-        "<tr class='reference'><td></td><td>random guessing (paper)</td><td></td><td></td><td>25.0</td>"
+        "<tr class='reference'><td></td><td>random guessing (paper)</td><td></td><td>25.0</td>"
         "<td>50.0</td>" + "<td></td>" * (2 + len(cats)) + "</tr>"
     )
     warning = (
@@ -189,11 +250,13 @@ def page(board: Board) -> str:
         if board.differences
         else ""
     )
+    charts = difference_charts(board) if len(board.rows) > 1 else ""
     return (
         f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>MediConfusion leaderboard</title>"
         f"<style>{STYLE}</style></head><body><section><h1>MediConfusion leaderboard</h1>{warning}"
-        f"<table class='paper' id='leaderboard'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        "<div class='wide'>"
+        f"<table class='paper' id='leaderboard'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
         "<p class='legend'>Percentages with 95% intervals. vs top: exact McNemar test of the top run against each "
         "run on the pairs both scored (p; pairs only the top run got right / only this one).</p>"
-        "</section></body></html>"
+        f"{charts}</section></body></html>"
     )

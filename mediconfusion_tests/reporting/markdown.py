@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mediconfusion_tests.reporting.comparison_text import markdown_comparison
+from mediconfusion_tests.reporting.hints import hints
 from mediconfusion_tests.reporting.markdown_text import code, md
 from mediconfusion_tests.reporting.tables import interval_line, markdown_table
 from mediconfusion_tests.scoring.outcome import FAILURE_CLASSES
@@ -68,6 +69,7 @@ def markdown_summary(document: ResultsDocument) -> str:
         f"pairs scored · {counts.pairs_skipped} skipped · {counts.pairs_errored} errored"
     )
     lines += ["", *markdown_table(document.metrics), "", interval_line(document.metrics.overall), ""]
+    lines += [f"- {md(hint)}" for hint in hints(document)]
     if gate is None:
         lines += [f"- **Problem:** {md(problem)}" for problem in document.problems]
     if document.baseline is not None:

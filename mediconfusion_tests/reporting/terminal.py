@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Literal
 
 from mediconfusion_tests.reporting.comparison_text import terminal_comparison
 from mediconfusion_tests.reporting.gate_text import describe
+from mediconfusion_tests.reporting.hints import hints
 from mediconfusion_tests.reporting.tables import interval_line, terminal_table
+from mediconfusion_tests.results.decision import LOAD_FAILED
 from mediconfusion_tests.scoring.outcome import FAILURE_CLASSES
-from mediconfusion_tests.scoring.parse import other_parser
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -21,11 +22,11 @@ if TYPE_CHECKING:
 
     from mediconfusion_tests.results.document import ResultsDocument
 
+
 LineKind = Literal[
     "text", "verdict-pass", "verdict-fail", "condition-pass", "condition-fail", "warning", "problem", "note"
 ]
 Line = tuple[str, LineKind]
-SHOWN_SKIPS = 5
 
 
 def verdict_lines(document: ResultsDocument) -> list[Line]:
@@ -46,9 +47,70 @@ def failure_line(classes: Mapping[str, int]) -> str | None:
     return "failing pairs: " + ", ".join(f"{classes[c]} {c}" for c in FAILURE_CLASSES if classes.get(c))
 
 
-def terminal_summary(document: ResultsDocument, written: Mapping[str, Path]) -> list[Line]:
+def pair_lines(document: ResultsDocument) -> list[Line]:
+    """One line per failing pair, most telling class first: what a reader scans for."""
+    failing = [p for p in document.pairs if p.failure_class]
+    failing.sort(key=lambda p: (FAILURE_CLASSES.index(p.failure_class) if p.failure_class else 9, p.pair_id))
+    width = max((len(p.failure_class or "") for p in failing), default=0)
+    return [
+        (f"{(record.failure_class or '').upper():<{width}} {record.pair_id}: {_first_line(record.failure)}", "text")
+        for record in failing
+    ]
+
+
+def _first_line(text: str | None) -> str:
+    """The failure message without the class it starts with (the line already names it)."""
+    line = (text or "").splitlines()[0] if text else ""
+    for prefix in ("confused: ", "model error: "):
+        line = line.removeprefix(prefix)
+    return line
+
+
+EXIT_WORDS = {2: "interrupted", 3: "internal error", 4: "usage error", 5: "no tests collected"}
+
+
+def exit_line(document: ResultsDocument, status: int) -> Line:
+    """The last line: the exit status and why, in words a CI log reader needs."""
+    failing = sum(1 for p in document.pairs if p.failure_class)
+    gate = document.gate
+    if status in EXIT_WORDS:
+        return f"exit {status}: {EXIT_WORDS[status]}", "verdict-fail"
+    if any(p.startswith(LOAD_FAILED) for p in document.problems):
+        return f"exit {status}: {LOAD_FAILED} (see the PROBLEM line above)", "verdict-fail"
+    if gate is not None and gate.passed:
+        why = "the gate passed"
+        if failing:
+            why += f"; {failing} pair case(s) failed, as they may for a model below 100% set accuracy"
+        return f"exit {status}: {why}", "verdict-pass"
+    if gate is not None:
+        failed = [c.condition for c in gate.conditions if not c.passed]
+        why = f"the gate failed ({', '.join(failed)})" if failed else "the gate failed: the run has problems"
+        return f"exit {status}: {why}", "verdict-fail"
+    if status == 0:
+        return "exit 0: every pair case passed (no --gate given)", "verdict-pass"
+    why = f"{failing} pair case(s) failed" if failing else "a test failed"
+    return (
+        f"exit {status}: {why} and no --gate was given, so any failure fails the run "
+        "(pass --gate to decide by the metrics)",
+        "verdict-fail",
+    )
+
+
+def shown_path(path: Path, base: Path | None) -> str:
+    """A written file as the reader can open it: relative to where pytest was started, when it lies below."""
+    if base is not None and path.is_absolute():
+        try:
+            return str(path.relative_to(base))
+        except ValueError:
+            pass
+    return str(path)
+
+
+def terminal_summary(
+    document: ResultsDocument, written: Mapping[str, Path], status: int | None = None, base: Path | None = None
+) -> list[Line]:
     config, counts = document.config, document.counts
-    skipped = {p.pair_id: p.reason or "skipped" for p in document.pairs if p.status == "skipped"}
+    skipped = [p for p in document.pairs if p.status == "skipped"]
     lines: list[Line] = [
         (
             f"model {document.model.spec} · mode {config.mode} · dataset {document.dataset.label} · seed {config.seed}",
@@ -63,24 +125,21 @@ def terminal_summary(document: ResultsDocument, written: Mapping[str, Path]) -> 
     ]
     if document.model.note:
         lines.append((f"NOTE: {document.model.note}", "note"))
+    failing = pair_lines(document)
+    if failing:
+        lines += [("", "text"), *failing]
     lines += [("", "text"), *((row, "text") for row in terminal_table(document.metrics)), ("", "text")]
     lines.append((interval_line(document.metrics.overall), "text"))
     failure = failure_line(Counter({str(k): v for k, v in counts.failure_classes.items()}))
     if failure:
         lines.append((failure, "text"))
-    if document.parser.name is not None:
-        other = other_parser(document.parser.name)
-        changed = document.parser.disagreements
-        text = f"answer parser: {document.parser.name}; {changed} decision(s) would differ with {other}"
-        lines.append((text, "text"))
-    if skipped:
-        shown = ", ".join(f"{pair_id} ({why})" for pair_id, why in list(skipped.items())[:SHOWN_SKIPS])
-        more = f" and {len(skipped) - SHOWN_SKIPS} more" if len(skipped) > SHOWN_SKIPS else ""
-        lines.append((f"skipped: {shown}{more}", "text"))
+    lines += [(hint, "text") for hint in hints(document)]
     if document.baseline is not None:
         lines += [("", "text"), *((line, "text") for line in terminal_comparison(document.baseline))]
+    lines += [(f"{name}: {shown_path(path, base)}", "text") for name, path in written.items()]
     lines += [("", "text"), *verdict_lines(document)]
     lines += [(f"WARNING: {w}", "warning") for w in document.warnings]
     lines += [(f"PROBLEM: {p}", "problem") for p in document.problems]
-    lines += [(f"{name}: {path}", "text") for name, path in written.items()]
+    if status is not None:
+        lines.append(exit_line(document, status))
     return lines

@@ -131,6 +131,8 @@ class Comparison:
     only_baseline: list[str] = field(default_factory=list)
     only_new: list[str] = field(default_factory=list)
     mismatches: list[str] = field(default_factory=list)
+    #: Paired bootstrap intervals of the per-category differences, by category and metric.
+    category_intervals: dict[str, dict[str, tuple[float, float] | None]] = field(default_factory=dict)
 
     def difference(self, metric: str) -> float | None:
         old, new = self.baseline_metrics.overall.get(metric).value, self.new_metrics.overall.get(metric).value
@@ -154,12 +156,16 @@ class Comparison:
         categories = {}
         for name, figures in self.new_metrics.categories.items():
             before = self.baseline_metrics.categories.get(name)
+            intervals = self.category_intervals.get(name, {})
             row = {}
-            for metric in ("set_accuracy", "confusion"):
+            for metric in CATEGORY_COMPARED:
                 new = figures.paper.get(metric).value
                 old = before.paper.get(metric).value if before else None
                 row[metric] = MetricDelta(
-                    baseline=old, new=new, difference=None if old is None or new is None else new - old
+                    baseline=old,
+                    new=new,
+                    difference=None if old is None or new is None else new - old,
+                    ci95=intervals.get(metric),
                 )
             categories[name] = row
         return ComparisonRecord(
@@ -210,6 +216,53 @@ def _differences(old: Sequence[PairOutcome], new: Sequence[PairOutcome]) -> Any:
     return differences
 
 
+CATEGORY_COMPARED = ("set_accuracy", "confusion")
+
+
+def _category_differences(old: Sequence[PairOutcome], new: Sequence[PairOutcome], category: str) -> Any:
+    """Like _differences, for one category with the paper's weights (occurrences of it in both images' lists)."""
+
+    def weight(outcome: PairOutcome) -> int:
+        return outcome.categories[0].count(category) + outcome.categories[1].count(category)
+
+    weights = [weight(o) for o in new]
+
+    def figures(rows: Sequence[PairOutcome], chosen: Sequence[int]) -> dict[str, float | None]:
+        images = correct = valid = confused = 0
+        for index in chosen:
+            w, outcome = weights[index], rows[index]
+            images += w
+            correct += w * outcome.set_correct
+            if outcome.valid:
+                valid += w
+                confused += w * outcome.confused
+        return {
+            "set_accuracy": correct / images if images else None,
+            "confusion": confused / valid if valid else None,
+        }
+
+    def differences(chosen: Sequence[int]) -> dict[str, float | None]:
+        a, b = figures(old, chosen), figures(new, chosen)
+        return {k: None if a[k] is None or b[k] is None else b[k] - a[k] for k in a}  # type: ignore[operator]
+
+    return differences
+
+
+def category_intervals(
+    old: Sequence[PairOutcome], new: Sequence[PairOutcome]
+) -> dict[str, dict[str, tuple[float, float] | None]]:
+    """Per category, bootstrap over the common pairs carrying it (both runs resampled together)."""
+    names = sorted({c for o in new for side in o.categories for c in side})
+    result = {}
+    for name in names:
+        members = [i for i, o in enumerate(new) if name in o.categories[0] or name in o.categories[1]]
+        result[name] = paired_bootstrap(
+            len(members),
+            _category_differences([old[i] for i in members], [new[i] for i in members], name),
+        )
+    return result
+
+
 def compare(
     baseline: ResultsDocument,
     outcomes: Sequence[PairOutcome],
@@ -230,6 +283,7 @@ def compare(
         baseline_metrics=compute_metrics(old_list),
         new_metrics=compute_metrics(new_list),
         intervals=paired_bootstrap(len(common), _differences(old_list, new_list)),
+        category_intervals=category_intervals(old_list, new_list),
         set_correct=Discordance.of([o.set_correct for o in old_list], [o.set_correct for o in new_list]),
         images=Discordance.of([c for o in old_list for c in o.correct], [c for o in new_list for c in o.correct]),
         regressions=flips_down,

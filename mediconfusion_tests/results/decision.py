@@ -14,10 +14,13 @@ if TYPE_CHECKING:
 
     from mediconfusion_tests.results.gate import CheckResult, ConditionResult
 
+#: How a problem of a model that never loaded begins (the exit line names it).
+LOAD_FAILED = "the model could not be loaded"
 EXIT_OK = 0
 EXIT_FAILED = 1
 #: pytest exit statuses that a gate may replace (others: interrupted, internal, usage, no tests).
 GATEABLE = (0, 1)
+INTERRUPTED = 2
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,8 @@ class RunFacts:
     other_failures: Sequence[str] = ()
     teardown_errors: Sequence[str] = ()
     stopped_early: bool = False
+    #: Why the model could not be loaded, per process that tried.
+    load_errors: Sequence[str] = ()
     baseline_mismatches: Sequence[str] = ()
     mismatch_allowed: bool = False
 
@@ -75,6 +80,9 @@ def _crash_problem(crash: CrashFact) -> str:
 
 def find_problems(facts: RunFacts) -> list[str]:
     """Everything that makes a run unfit to pass a gate, whatever its conditions say."""
+    if facts.load_errors:
+        # Every other problem (pairs never answered, the early stop) follows from this one.
+        return [f"{LOAD_FAILED}: {reason}" for reason in dict.fromkeys(facts.load_errors)]
     problems = [_crash_problem(crash) for crash in facts.crashes]
     if facts.model_errors:
         shown = ", ".join(sorted(facts.model_errors)[:10])
@@ -142,6 +150,8 @@ def decide(
     subset_problem, subset_warning = subset_findings(
         facts.scored, facts.pairs_in_dataset, required_pairs(min_pairs, facts.pairs_in_dataset), setting
     )
+    if facts.load_errors:  # no pair could be scored: a subset is not the point
+        subset_problem = subset_warning = None
     problems += [subset_problem] if subset_problem else []
     notes += [subset_warning] if subset_warning else []
     passed = all(r.passed for r in results) and not problems
@@ -151,6 +161,9 @@ def decide(
 def exit_status(pytest_status: int, verdict: Verdict | None) -> int:
     """With a gate, its verdict replaces pytest's pass/fail status; other statuses (interrupted,
     internal error, usage error, no tests) always stand."""
+    if verdict is not None and any(p.startswith(LOAD_FAILED) for p in verdict.problems):
+        # xdist ends a run whose workers stop at once as "interrupted"; it failed, and says why.
+        return EXIT_FAILED if pytest_status in (*GATEABLE, INTERRUPTED) else pytest_status
     if verdict is None or not verdict.gated or pytest_status not in GATEABLE:
         return pytest_status
     return EXIT_OK if verdict.passed else EXIT_FAILED

@@ -78,6 +78,8 @@ class RunRecord(Record):
     duration_s: float
     #: Not stopped early, every selected pair accounted for (v1 files: unknown).
     complete: bool | None = None
+    #: Set when fewer pairs than the dataset holds were selected (--limit, -k, -m, --lf): which ones.
+    subset: str | None = None
 
 
 class EnvironmentRecord(Record):
@@ -250,7 +252,9 @@ class ComparisonRecord(Record):
 class WorkerTiming(Record):
     model_load_s: float | None = None
     answering_s: float = 0.0
+    #: Pairs the model answered; those whose answers came from the answer store are counted apart.
     pairs: int = 0
+    pairs_from_store: int = 0
     pairs_per_s: float | None = None
 
 

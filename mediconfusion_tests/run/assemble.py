@@ -62,6 +62,19 @@ class RunContext:
     started: float
 
 
+def subset(context: RunContext, collector: Collector) -> str | None:
+    """Which part of the dataset the run scored, when it is not all of it."""
+    total = len(context.pairs)
+    limit = context.plan.config.limit
+    selected = len(collector.expected) if collector.expected is not None else total
+    if limit is not None and limit < total:
+        chosen = f", {selected} of them selected" if selected < limit else ""
+        return f"--limit {limit}: the first {limit} of the dataset's {total} pairs{chosen}"
+    if selected < total:
+        return f"{selected} of the dataset's {total} pairs selected (-k, -m, --lf or deselection)"
+    return None
+
+
 def skips(plan: RunPlan, collector: Collector) -> dict[str, str]:
     """Pairs skipped before running (missing images, no recorded answer) or by pytest, among those selected."""
     selected = collector.expected
@@ -100,6 +113,7 @@ def run_facts(
         other_failures=list(collector.other_failures),
         teardown_errors=list(collector.teardown_errors),
         stopped_early=stopped_early,
+        load_errors=[str(info["load_error"]) for info in collector.instances.values() if info.get("load_error")],
         baseline_mismatches=comparison.mismatches if comparison is not None else (),
         mismatch_allowed=mismatch_allowed,
     )
@@ -132,13 +146,15 @@ def timing(instances: Mapping[str, Mapping[str, Any]], wall_s: float, scored_pai
             model_load_s=facts.get("model_load_s"),
             answering_s=round(answering, 6),
             pairs=pairs,
-            pairs_per_s=round(pairs / answering, 3) if answering > 0 else None,
+            pairs_from_store=int(facts.get("pairs_from_store", 0)),
+            pairs_per_s=round(pairs / answering, 3) if answering > 0 and pairs else None,
         )
     longest = max((w.answering_s for w in workers.values()), default=0.0)
+    answered = sum(w.pairs for w in workers.values())
     return TimingRecord(
         wall_s=round(wall_s, 3),
         workers=workers,
-        pairs_per_s=round(scored_pairs / longest, 3) if longest > 0 else None,
+        pairs_per_s=round(answered / longest, 3) if longest > 0 and answered else None,
     )
 
 
@@ -194,6 +210,7 @@ def assemble(
             finished=finished,
             duration_s=round(finished - context.started, 3),
             complete=complete,
+            subset=subset(context, collector),
         ),
         config=config,
         environment=EnvironmentRecord.model_validate(environment(context.rootdir, context.workers)),

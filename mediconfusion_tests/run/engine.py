@@ -143,9 +143,10 @@ class Engine:
         self.isolated = isolated
         self._hashes: dict[str, str] = {}
         self._ready: dict[str, PairOutcome] = {}
-        #: Seconds spent answering and judging, and the pairs answered, for results.json's timing.
+        #: Seconds spent answering and judging, the pairs the model answered and those the store did.
         self.answering_s = 0.0
         self.pairs_answered = 0
+        self.pairs_from_store = 0
         #: Tokens read and written by fresh answers whose adapter counts them.
         self.usage = {"tokens_in": 0, "tokens_out": 0, "answers": 0}
 
@@ -260,7 +261,9 @@ class Engine:
         good = {key: value for key, (value, _) in results.items() if isinstance(value, Answer)}
         judged = self._judged(pairs, good)
         self.answering_s += time.perf_counter() - started
-        self.pairs_answered += len(pairs)
+        fresh = {q.pair_id for q in flat if not results[q.key][1]}
+        self.pairs_answered += len(fresh)
+        self.pairs_from_store += len(pairs) - len(fresh)
         for pair in pairs:
             mine = queries[pair.id]
             failures = [results[q.key][0] for q in mine if isinstance(results[q.key][0], _Failure)]

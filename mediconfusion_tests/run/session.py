@@ -92,5 +92,7 @@ class RunSession:
         self.written = write_outputs(self.document, Path(config.results_dir), self.allure_dir)
         return exit_status(pytest_status, verdict)
 
-    def terminal_lines(self) -> list[Line]:
-        return [] if self.document is None else terminal_summary(self.document, self.written)
+    def terminal_lines(self, status: int | None = None) -> list[Line]:
+        if self.document is None:
+            return []
+        return terminal_summary(self.document, self.written, status, Path.cwd())

@@ -49,4 +49,8 @@ def write_outputs(
     if document.run.complete:
         # A partial run (stopped, interrupted, pairs missing) never replaces the last complete one.
         written["latest"] = update_latest(results_dir, folder)
+    if document.config.keep_runs:
+        from mediconfusion_tests.run.cleanup import clean_runs
+
+        clean_runs(results_dir, document.config.keep_runs, protect=folder)
     return written

@@ -26,12 +26,24 @@ def cache_root() -> Path:
 def build_once(target: Path, build: Callable[[Path], None]) -> Path:
     """Build a folder at most once, safely when several xdist workers race for it.
 
-    ``build`` fills a private temporary folder that is renamed into place; a
-    worker that loses the race discards its copy and uses the winner's.
+    A lock file makes the other workers wait for the first instead of building
+    (training the demo model) again beside it; ``build`` fills a private
+    temporary folder that is renamed into place, so a build killed half way
+    leaves nothing behind that looks finished.
     """
     if target.is_dir():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    from filelock import FileLock  # huggingface_hub's own dependency
+
+    with FileLock(str(target.parent / f".{target.name}.lock")):
+        if target.is_dir():
+            return target
+        _build_into(target, build)
+    return target
+
+
+def _build_into(target: Path, build: Callable[[Path], None]) -> None:
     scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         build(scratch)
@@ -42,4 +54,3 @@ def build_once(target: Path, build: Callable[[Path], None]) -> Path:
                 raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return target

@@ -172,7 +172,14 @@ def build_llava(
     save_checkpoint(folder, config, LlavaForConditionalGeneration, processor, seed=seed)
 
 
-def build_demo(folder: Path, seed: int = 0) -> Path:
-    """The demo model: a tiny LLaVA with random weights."""
-    build_llava(folder, seed=seed)
+#: The demo model's size: big enough to learn some findings in seconds, small enough to run anywhere.
+DEMO_HIDDEN = 64
+
+
+def build_demo(folder: Path, seed: int = 0, steps: int | None = None) -> Path:
+    """The demo model: a tiny LLaVA, then trained on synthetic scenes that are not the sample's."""
+    from mediconfusion_tests.sample.demo_training import STEPS, train
+
+    build_llava(folder, seed=seed, hidden=DEMO_HIDDEN)
+    train(folder, STEPS if steps is None else steps)
     return folder
