@@ -33,6 +33,8 @@ class ModelEntry:
     factory: str | Factory
     modes: frozenset[str] = frozenset(MODES)
     takes_argument: bool = False
+    #: With takes_argument: the bare name works too (radfm and radfm:PATH).
+    argument_optional: bool = False
     #: False for models that never look at pixels (baselines, replays): images
     #: are then checked only when --images is given.
     needs_images: bool = True
@@ -104,6 +106,17 @@ BUILTIN: tuple[ModelEntry, ...] = (
         audit="mediconfusion_tests.models.replay:audit_replay",
     ),
     ModelEntry(
+        "radfm",
+        "RadFM 14B (paper row), our implementation of the published chaoyi-wu/RadFM checkpoint; radfm:PATH for a "
+        "folder with pytorch_model.bin and tokenizer.model. Deterministic 512x512 resize instead of the harness's "
+        "random crop.",
+        "mediconfusion_tests.models.radfm.adapter:make_radfm",
+        takes_argument=True,
+        argument_optional=True,
+        freeform_needs_judge=True,
+        validate="mediconfusion_tests.models.radfm.files:validate_radfm",
+    ),
+    ModelEntry(
         "hf",
         "hf:REPO_ID_OR_PATH: any transformers image-text-to-text checkpoint (family from its config).",
         "mediconfusion_tests.models.hf_factories:make_hf",
@@ -149,7 +162,7 @@ class Registry:
                     f"unknown model {raw!r}. Known models: {', '.join(self.names())} (see --list-models)"
                 )
         entry = self._entries[name]
-        if entry.takes_argument and not argument:
+        if entry.takes_argument and not argument and not entry.argument_optional:
             raise ModelSpecError(f"model {name!r} needs an argument: --model={name}:VALUE")
         if argument and not entry.takes_argument:
             raise ModelSpecError(f"model {name!r} takes no argument, got {raw!r}")

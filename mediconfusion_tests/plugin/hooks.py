@@ -73,7 +73,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     except MediConfusionError as exc:
         raise usage_error(exc) from None
     for entry in entries:
-        argument = ":ARG" if entry.takes_argument else ""
+        argument = ("[:ARG]" if entry.argument_optional else ":ARG") if entry.takes_argument else ""
         print(f"{entry.name + argument:<14} modes {','.join(sorted(entry.modes)):<26} {entry.summary}")
     return 0
 

@@ -1,0 +1,268 @@
+"""``--model=radfm`` / ``--model=radfm:PATH``: RadFM as one of the suite's models, in all four modes.
+
+Paper settings and our deviations (also in ``pytest --list-models`` and the README):
+
+- image: RGB, resized to 512 x 512 (bicubic), scaled to [0, 1] without mean/std,
+  repeated to depth 4: a (3, 512, 512, 4) scan. The original harness used a
+  *random* resized crop (scale 0.8-1.0) here; we use the plain resize so runs are
+  deterministic;
+- prompt: the image block first, then the text (the harness put it at position 0);
+- ``greedy``: the next-token scores of the pieces "▁A" and "▁B", as the harness;
+- ``prefix``: mean log-probability of the option's tokens after the prompt (the
+  harness took the geometric mean of probabilities: the same order);
+- ``mc``/``freeform``: greedy decoding (the harness passed ``top_k=50`` without
+  sampling, which is greedy too) up to ``--max-new-tokens`` (the harness: 200).
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from mediconfusion_tests.errors import ModelError, ModelOutOfMemory
+from mediconfusion_tests.models.base import Answer, Model, Query
+from mediconfusion_tests.models.radfm.tokens import EOS, PAD, RadFMTokens
+from mediconfusion_tests.scoring.letters import LETTERS, Letter
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    from mediconfusion_tests.config import RunConfig
+    from mediconfusion_tests.models.base import ModelSpec
+    from mediconfusion_tests.models.radfm.files import RadFMFiles
+
+GENERATING = ("mc", "freeform", "judge")
+DEVIATION = "deterministic 512x512 bicubic resize instead of the original harness's random resized crop"
+
+
+def scan(path: str, size: int, depth: int) -> Any:
+    """The 2D image as RadFM's 3D input: (3, size, size, depth), values in [0, 1]."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    with Image.open(path) as image:
+        pixels = np.asarray(image.convert("RGB").resize((size, size), Image.Resampling.BICUBIC), dtype=np.float32)
+    tensor = torch.from_numpy(pixels / 255.0).permute(2, 0, 1)
+    return tensor.unsqueeze(-1).repeat(1, 1, 1, depth)
+
+
+def _divergence(a: Sequence[int], b: Sequence[int]) -> int:
+    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+
+
+class RadFMModel(Model):
+    name = "radfm"
+    prompt_key = "radfm"
+
+    def __init__(
+        self,
+        files: RadFMFiles,
+        *,
+        name: str,
+        dtype: str,
+        device: str,
+        max_new_tokens: int,
+        device_map: str | None = None,
+    ) -> None:
+        from mediconfusion_tests.models.hf_loading import require_transformers, resolve_device, resolve_dtype
+        from mediconfusion_tests.models.radfm.checkpoint import load_checkpoint
+
+        torch, _ = require_transformers()
+        self.torch = torch
+        self.name = name
+        self.files = files
+        self.device = resolve_device(torch, device)
+        self.dtype = resolve_dtype(torch, dtype, self.device)
+        self.max_new_tokens = max_new_tokens
+        self.device_map = device_map
+        loaded = load_checkpoint(files.folder, self.dtype, "cpu" if device_map else self.device)
+        self.model, self.shape, self.loaded = loaded.model, loaded.shape, loaded
+        if device_map:
+            self.device = spread(self.model, device_map, self.dtype)
+        self.tokens = RadFMTokens(files.tokenizer, self.shape.language.vocab, self.shape.image_tokens)
+        self.letter_ids = {letter: self.tokens.letter(letter) for letter in LETTERS}
+
+    # -- protocol -------------------------------------------------------------------------
+    def fingerprint(self) -> str:
+        return f"radfm:{self.files.version}:{str(self.dtype).removeprefix('torch.')}:resize512"
+
+    def generation_settings(self) -> dict[str, Any]:
+        return {"max_new_tokens": self.max_new_tokens}
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "device_map": self.device_map,
+            "name": self.name,
+            "fingerprint": self.fingerprint(),
+            "source": str(self.files.folder),
+            "class": "RadFM",
+            "device": self.device,
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "loaded": self.loaded.summary(),
+            "deviation": DEVIATION,
+        }
+
+    def close(self) -> None:
+        del self.model
+        if self.device.startswith("cuda"):
+            self.torch.cuda.empty_cache()
+
+    def answer(self, queries: Sequence[Query]) -> list[Answer]:
+        if not queries:
+            return []
+        mode = queries[0].mode
+        with self.torch.inference_mode(), self._memory_guard():
+            if mode in GENERATING:
+                return self._generate(queries)
+            if mode == "greedy":
+                return self._next_letter(queries)
+            if mode == "prefix":
+                return self._option_likelihood(queries)
+        raise ModelError(f"{self.name}: unsupported mode {mode!r}")
+
+    @contextmanager
+    def _memory_guard(self) -> Iterator[None]:
+        try:
+            yield
+        except self.torch.cuda.OutOfMemoryError as exc:
+            self.torch.cuda.empty_cache()
+            raise ModelOutOfMemory(f"{self.name}: out of memory on {self.device}") from exc
+
+    # -- inputs -----------------------------------------------------------------------------
+    def _scans(self, queries: Sequence[Query]) -> Any:
+        vision = self.shape.vision
+        missing = [q.key for q in queries if not q.image_path]
+        if missing:
+            raise ModelError(f"{self.name}: RadFM answers about an image; none given for {', '.join(missing)}")
+        return self.torch.stack([scan(q.image_path, vision.image_size, vision.frame_patch) for q in queries])
+
+    def _embedded(self, rows: Sequence[list[int]], scans: Any) -> tuple[Any, Any]:
+        """Left-padded input embeddings and attention mask; row i holds one image, ``scans[i]``."""
+        torch = self.torch
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), PAD, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for index, row in enumerate(rows):
+            ids[index, width - len(row) :] = torch.tensor(row)
+            mask[index, width - len(row) :] = 1
+        embeds = self.model.embed(ids.to(self.device), scans.to(self.device, dtype=self.dtype))
+        return embeds, mask.to(self.device)
+
+    def _logits(self, embeds: Any, mask: Any) -> Any:
+        out = self.model.lang_model(inputs_embeds=embeds, attention_mask=mask, use_cache=False)
+        return out.logits.float()
+
+    # -- modes ------------------------------------------------------------------------------
+    def _generate(self, queries: Sequence[Query]) -> list[Answer]:
+        rows = [self.tokens.prompt(q.prompt) for q in queries]
+        embeds, mask = self._embedded(rows, self._scans(queries))
+        output = self.model.lang_model.generate(
+            inputs_embeds=embeds,
+            attention_mask=mask,
+            max_new_tokens=self.max_new_tokens,
+            do_sample=False,
+            pad_token_id=PAD,
+            eos_token_id=EOS,
+        )
+        texts = []
+        for row in output.tolist():
+            if EOS in row:
+                row = row[: row.index(EOS)]
+            texts.append(self.tokens.decode(row).strip())
+        return [Answer(text) for text in texts]
+
+    def _next_letter(self, queries: Sequence[Query]) -> list[Answer]:
+        rows = [self.tokens.prompt(q.prompt) for q in queries]
+        embeds, mask = self._embedded(rows, self._scans(queries))
+        vocab = self.torch.log_softmax(self._logits(embeds, mask)[:, -1, :], dim=-1)
+        answers = []
+        for row in vocab:
+            logp = {letter: float(row[self.letter_ids[letter]]) for letter in LETTERS}
+            top = max(logp.values())
+            total = sum(math.exp(v - top) for v in logp.values())
+            probs: dict[str, float] = {letter: math.exp(logp[letter] - top) / total for letter in LETTERS}
+            letter: Letter = "A" if probs["A"] >= probs["B"] else "B"
+            meta = {"p_vocab": {k: math.exp(v) for k, v in logp.items()}, "token_ids": self.letter_ids}
+            answers.append(Answer(letter, probs, letter, meta))
+        return answers
+
+    def option_rows(self, query: Query) -> list[tuple[list[int], int]]:
+        """Per option: the prompt+option ids and where the option's tokens start.
+
+        The option follows the prompt after one space (a prompt ending in a
+        space gives that one): sentencepiece then marks the option's first piece
+        with its leading-space marker, as in the harness's "{question} {option}".
+        """
+        prompt = query.prompt
+        stem = prompt if prompt.endswith("\n") else prompt.rstrip(" ")
+        joiner = "" if prompt.endswith("\n") else " "
+        base = self.tokens.prompt(stem)
+        rows = []
+        for option in query.options:
+            full = self.tokens.prompt(stem + joiner + option)
+            start = _divergence(base, full)
+            if start >= len(full):
+                raise ModelError(f"{self.name}: option {option!r} produced no tokens after the prompt")
+            rows.append((full, start))
+        return rows
+
+    def _option_likelihood(self, queries: Sequence[Query]) -> list[Answer]:
+        torch = self.torch
+        rows: list[list[int]] = []
+        starts: list[int] = []
+        for query in queries:
+            for ids, start in self.option_rows(query):
+                rows.append(ids)
+                starts.append(start)
+        scans = self._scans(queries).repeat_interleave(2, dim=0)
+        embeds, mask = self._embedded(rows, scans)
+        logprobs = torch.log_softmax(self._logits(embeds, mask), dim=-1)
+        width = embeds.shape[1]
+        scores = []
+        for index, (ids, start) in enumerate(zip(rows, starts, strict=True)):
+            offset = width - len(ids)
+            total = sum(float(logprobs[index, offset + p - 1, ids[p]]) for p in range(start, len(ids)))
+            scores.append(total / (len(ids) - start))
+        answers = []
+        for index in range(len(queries)):
+            a, b = scores[2 * index], scores[2 * index + 1]
+            letter: Letter | None = "A" if a > b else ("B" if b > a else None)
+            answers.append(Answer(letter, {"A": a, "B": b}, letter))
+        return answers
+
+
+def spread(model: Any, device_map: str, dtype: Any) -> str:
+    """--device-map for cards smaller than the model: accelerate places whole LLaMA layers, the image
+    embedding stays in one piece; the device the inputs go to (the token table's)."""
+    try:
+        from accelerate import dispatch_model, infer_auto_device_map
+    except ImportError as exc:
+        raise ModelError("--device-map with RadFM needs accelerate: pip install accelerate") from exc
+    if device_map == "auto":
+        placement = infer_auto_device_map(
+            model, no_split_module_classes=["LlamaDecoderLayer", "ImageEmbedding"], dtype=dtype
+        )
+    else:
+        placement = {"": device_map}
+    dispatch_model(model, placement)
+    return str(model.lang_model.get_input_embeddings().weight.device)
+
+
+def make_radfm(spec: ModelSpec, config: RunConfig) -> Model:
+    """--model=radfm (the hub checkpoint, downloaded and extracted once) or --model=radfm:PATH."""
+    from pathlib import Path
+
+    from mediconfusion_tests.models.radfm.files import from_folder, from_hub
+    from mediconfusion_tests.sample.build_cache import cache_root
+
+    files = from_folder(Path(spec.argument)) if spec.argument else from_hub(cache_root(), config.model_revision)
+    return RadFMModel(
+        files,
+        name=spec.raw,
+        dtype=config.dtype,
+        device=config.device,
+        max_new_tokens=config.max_new_tokens,
+        device_map=config.device_map,
+    )
