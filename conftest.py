@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "browser: drives report.html in headless Chromium (needs playwright + chromium)")
+    config.addinivalue_line(
+        "markers", "vllm: against a real vLLM server started here (opt-in: skipped unless vllm is installed)"
+    )
     config.addinivalue_line("markers", "unit: pure code, no pytester run, no model (seconds in all: pytest -m unit)")
     config.addinivalue_line(
         "markers", "acceptance: pytester runs, tiny models, subprocesses, browsers (pytest -m acceptance)"

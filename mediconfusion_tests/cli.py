@@ -7,6 +7,8 @@ recomputed from its per-pair records (so it also checks the file).
 ``mediconfusion compare A.json B.json ...`` ranks runs, with significance against the top one.
 ``mediconfusion schema`` prints the JSON Schema every results.json is validated against.
 ``mediconfusion clean --keep N`` removes old run folders beyond the newest N.
+``mediconfusion merge RUN_DIR...`` joins the shards of a ``--shard I/N`` run into one run and decides it;
+``mediconfusion merge-stores INTO FROM...`` copies answer stores into one.
 ``mediconfusion fetch-images`` downloads the 228 benchmark images; ``verify-images`` checks them.
 """
 
@@ -266,6 +268,68 @@ def verify_images_command(folder: Path) -> int:
     return 1 if problems else 0
 
 
+def _add_merge_commands(commands: Any) -> None:
+    joined = commands.add_parser(
+        "merge",
+        help="join the shards of a --shard I/N run into one run: metrics, gate, reports, baseline",
+        description="Reads each shard's results.json, refuses shards of different models, settings, datasets or "
+        "prompts and overlapping shards, then writes the merged run like a run does (results.json, summary.md, "
+        "report.html) and exits with its gate's status.",
+    )
+    joined.add_argument("runs", nargs="+", type=Path, help="the shards' run folders or results.json files")
+    joined.add_argument("-o", "--results-dir", type=Path, help="where the merged run goes (default: the shards')")
+    joined.add_argument(
+        "--gate", action="append", metavar="EXPR", help="gate conditions replacing the shards' (repeatable)"
+    )
+    joined.add_argument("--gate-min-pairs", metavar="N|all", help="with --gate: pairs the gate needs scored")
+    joined.add_argument("--baseline", metavar="RESULTS", help="compare with this run (default: the shards' baseline)")
+    stores = commands.add_parser(
+        "merge-stores",
+        help="copy the answers of other answer stores (e.g. the shards') into one",
+        description="Answers already in INTO are kept; a run pointed at INTO with --answer-store then reuses all.",
+    )
+    stores.add_argument("into", type=Path, help="the answer store to add to (created when missing)")
+    stores.add_argument("sources", nargs="+", type=Path, help="answer stores to copy from")
+
+
+def merge_command(args: argparse.Namespace) -> int:
+    from mediconfusion_tests.errors import MediConfusionError
+    from mediconfusion_tests.reporting.terminal import terminal_summary
+    from mediconfusion_tests.run.merge import MergeOptions, merge
+
+    options = MergeOptions(
+        results_dir=args.results_dir,
+        gates=tuple(args.gate) if args.gate else None,
+        gate_min_pairs=args.gate_min_pairs,
+        baseline=args.baseline,
+    )
+    try:
+        merged = merge(args.runs, options)
+    except MediConfusionError as exc:
+        print(f"mediconfusion merge: {exc}", file=sys.stderr)
+        return 2
+    shards = ", ".join(s.shard for s in merged.document.run.merged_from)
+    print(f"merged shards {shards} into {merged.document.run.id}")
+    for text, _kind in terminal_summary(merged.document, merged.written, merged.status, Path.cwd()):
+        print(text)
+    return merged.status
+
+
+def merge_stores_command(into: Path, sources: Sequence[Path]) -> int:
+    from mediconfusion_tests.errors import MediConfusionError
+    from mediconfusion_tests.run.store import merge_stores
+
+    try:
+        added = merge_stores(into, sources)
+    except MediConfusionError as exc:
+        print(f"mediconfusion merge-stores: {exc}", file=sys.stderr)
+        return 2
+    for source, count in added.items():
+        print(f"{source}: {count} new answer(s)")
+    print(f"{into}: {sum(added.values())} answer(s) added")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mediconfusion", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -308,7 +372,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     described = commands.add_parser("schema", help="print the JSON Schema of results.json (schema version 2)")
     described.add_argument("-o", "--output", type=Path, help="write it to this file instead")
     _add_image_commands(commands)
+    _add_merge_commands(commands)
     args = parser.parse_args(argv)
+    if args.command == "merge":
+        return merge_command(args)
+    if args.command == "merge-stores":
+        return merge_stores_command(args.into, args.sources)
     if args.command == "schema":
         return schema(args.output)
     if args.command == "fetch-images":

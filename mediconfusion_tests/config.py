@@ -73,6 +73,14 @@ def batch_size_type(text: str) -> int | str:
     return "auto" if text == "auto" else positive_int(text)
 
 
+def shard_type(text: str) -> str:
+    """I/N with 1 <= I <= N."""
+    index, slash, count = text.partition("/")
+    if not slash or not index.isdigit() or not count.isdigit() or not 1 <= int(index) <= int(count):
+        raise argparse.ArgumentTypeError(f"expected I/N with 1 <= I <= N (e.g. 2/4), got {text!r}")
+    return f"{int(index)}/{int(count)}"
+
+
 def min_pairs_type(text: str) -> int | str:
     return "all" if text == "all" else positive_int(text)
 
@@ -207,7 +215,52 @@ class RunConfig:
         metavar="N|auto",
         parse=batch_size_type,
     )
-    judge: str | None = opt(None, "freeform: the model that scores answers 1..10", metavar="SPEC", path="model")
+    judge: str | None = opt(
+        None,
+        "freeform: the model that scores answers 1..10 (default: gpt-4o for models whose answers carry no scores)",
+        metavar="SPEC",
+        path="model",
+    )
+    concurrency: int = opt(
+        8, "API and served models: requests in flight per worker (default: 8)", metavar="N", parse=positive_int
+    )
+    request_timeout: float = opt(
+        120.0,
+        "API and served models: seconds per request before it is retried (default: 120)",
+        metavar="S",
+        parse=non_negative_float,
+    )
+    max_retries: int = opt(
+        6,
+        "API and served models: retries of a request on 429, 5xx and timeouts, with backoff (default: 6)",
+        metavar="N",
+        parse=whole_number,
+    )
+    max_requests: int | None = opt(
+        None,
+        "API and served models: stop the run cleanly after N requests in all (partial results are kept)",
+        metavar="N",
+        parse=positive_int,
+    )
+    max_cost: float | None = opt(
+        None,
+        "API models: stop the run cleanly once the spend reaches USD (for models whose prices are known)",
+        metavar="USD",
+        parse=non_negative_float,
+    )
+    env_file: str | None = _no_file(
+        None,
+        "read API keys from this .env file (KEY=value lines); keys are never written anywhere",
+        metavar="PATH",
+        path="path",
+    )
+    shard: str | None = _no_file(
+        None,
+        "run shard I of N (1-based, e.g. 2/4): a stable slice of the pairs, balanced by category; "
+        "combine the shards with `mediconfusion merge`",
+        metavar="I/N",
+        parse=shard_type,
+    )
     prompts: str | None = opt(None, "prompt file in the MediConfusion paper's format", metavar="FILE", path="path")
     gpus_per_worker: int = opt(
         1,
@@ -260,10 +313,11 @@ class RunConfig:
 
     @property
     def chunk_pairs(self) -> int:
-        """Pairs per scheduling chunk: a batch holds two images per pair."""
+        """Pairs per scheduling chunk: a batch holds two images per pair; API models keep --concurrency
+        requests in flight, so a chunk holds at least that many pairs."""
         if isinstance(self.batch_size, int):
             return max(1, self.batch_size // 2)
-        return AUTO_CHUNK_PAIRS
+        return max(AUTO_CHUNK_PAIRS, self.concurrency)
 
     def answer_store_path(self) -> Path:
         return Path(self.answer_store) if self.answer_store else Path(self.results_dir) / "answers.sqlite"

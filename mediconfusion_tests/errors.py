@@ -25,3 +25,20 @@ class ModelError(MediConfusionError):
 
 class ModelOutOfMemory(ModelError):
     """A batch did not fit in accelerator memory; the engine retries with a smaller one."""
+
+
+class RunStopped(MediConfusionError):
+    """The run must stop cleanly (a request or cost budget is spent); what was answered is kept."""
+
+
+class PartialAnswers(ModelError):
+    """Some queries of a batch were answered, others failed: each pair gets what it got.
+
+    ``answers[i]`` is the answer to query i or None; ``errors[i]`` says why it has none.
+    """
+
+    def __init__(self, answers: list[object], errors: list[BaseException | None]) -> None:
+        failed = [e for e in errors if e is not None]
+        super().__init__(f"{len(failed)} of {len(errors)} queries failed; first: {failed[0] if failed else ''}")
+        self.answers = answers
+        self.errors = errors

@@ -58,6 +58,10 @@ class PromptSet:
     templates: dict[str, str]
     judge: str = BUILTIN_JUDGE
     judge_system: str | None = None
+    #: The system message API models get with every question (the paper file's init prompt).
+    system: str | None = None
+    #: The judge's sampling temperature, where the prompt file fixes one (the paper's: 0.7).
+    judge_temperature: float | None = None
 
     def render(self, mode: str, pair: Pair) -> str:
         return self.templates[mode].format(question=pair.question, option_a=pair.options[0], option_b=pair.options[1])
@@ -68,7 +72,14 @@ class PromptSet:
         )
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "templates": self.templates, "judge": self.judge, "judge_system": self.judge_system}
+        return {
+            "name": self.name,
+            "templates": self.templates,
+            "judge": self.judge,
+            "judge_system": self.judge_system,
+            "system": self.system,
+            "judge_temperature": self.judge_temperature,
+        }
 
 
 BUILTIN = PromptSet(BUILTIN_NAME, BUILTIN_TEMPLATES)
@@ -132,6 +143,7 @@ def load_paper_prompts(path: Path, key: str = "default") -> PromptSet:
             raise ConfigError(f"--prompts {path}: prompts.{paper_mode} has neither {key!r} nor 'default'")
         templates[mode] = _named(template, mode, f"--prompts {path}: prompts.{paper_mode}.{chosen}")
     judge, system = BUILTIN_JUDGE, None
+    judge_temperature: float | None = None
     conversion = data.get("conversion")
     if isinstance(conversion, dict) and isinstance(conversion.get("instruct_prompt"), str):
         role = _escape(str(conversion.get("role", "Assistant")))
@@ -140,7 +152,22 @@ def load_paper_prompts(path: Path, key: str = "default") -> PromptSet:
             f"[{role}]\n{{response}}\n\n[End of {role}]\n\n[System]\n{_escape(conversion['instruct_prompt'])}\n\n"
         )
         system = conversion.get("init_prompt")
-    return PromptSet(f"paper:{path.name}:{key}", templates, judge, system)
+        temperature = conversion.get("temperature")
+        if isinstance(temperature, (int, float)) and not isinstance(temperature, bool):
+            judge_temperature = float(temperature)
+    init = data.get("init_prompts")
+    initial = None
+    if isinstance(init, dict):
+        chosen_init = init.get(key, init.get("default"))
+        initial = chosen_init if isinstance(chosen_init, str) else init.get("default")
+    return PromptSet(
+        f"paper:{path.name}:{key}",
+        templates,
+        judge,
+        system,
+        initial if isinstance(initial, str) else None,
+        judge_temperature,
+    )
 
 
 def prompt_set(path: str | None, key: str) -> PromptSet:

@@ -39,14 +39,19 @@ def usage_error(result: pytest.RunResult, *patterns: str) -> None:
 def test_unknown_model_lists_the_known_ones(pytester: pytest.Pytester) -> None:
     usage_error(
         pytester.runpytest("--model=llava-42", *QUIET),
-        "ERROR: mediconfusion: unknown model 'llava-42'. Known models: always-a, always-b, blip2, demo, hf, *",
+        "ERROR: mediconfusion: unknown model 'llava-42'. Known models: always-a, always-b, anthropic, blip2, claude, *",
     )
 
 
-def test_freeform_without_a_judge(pytester: pytest.Pytester) -> None:
+def test_freeform_without_a_judge_uses_the_default_judge(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     usage_error(
         pytester.runpytest("--model=demo", "--mode=freeform", *QUIET),
-        "*--mode=freeform with 'demo' needs a judge that scores its answers: --judge=SPEC*",
+        "ERROR: mediconfusion: the default judge, used when --judge is not given (--judge=gpt-4o): "
+        "--model=gpt-4o needs OPENAI_API_KEY in the environment (or a file passed with --env-file); "
+        "another judge: --judge=SPEC*",
     )
 
 

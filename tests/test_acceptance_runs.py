@@ -160,7 +160,8 @@ def test_a_model_that_fails_to_load_fails_the_gate(scripted: pytest.Pytester, wo
         ]
     )
     text = result.stdout.str()
-    assert text.count("cannot load model 'broken-load'") <= 2 * errors
+    # Per process: the error's section, its summary line (in full when CI is set) and pytest's stop line.
+    assert text.count("cannot load model 'broken-load'") <= 3 * errors
     assert "During handling of the above exception" not in text
 
 

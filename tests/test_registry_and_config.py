@@ -19,7 +19,7 @@ def test_known_models_and_arguments() -> None:
     spec = registry.parse("replay:/tmp/x.json")
     assert (spec.name, spec.argument) == ("replay", "/tmp/x.json")
     with pytest.raises(
-        ModelSpecError, match=r"unknown model 'gpt-9'\. Known models: always-a, always-b, blip2, demo, hf"
+        ModelSpecError, match=r"unknown model 'gpt-9'\. Known models: always-a, always-b, anthropic, blip2, claude"
     ):
         registry.parse("gpt-9")
     with pytest.raises(ModelSpecError, match="needs an argument"):

@@ -45,6 +45,9 @@ class Query:
     verbatim: bool = False
     #: The image's identity in the dataset (local id and ROCO path), also when no file is read.
     image_id: str = ""
+    #: A system message for models that take one (API models): the prompt file's initial prompt, or the
+    #: judge's. Local adapters leave it out, as the original harness's local models did.
+    system: str = ""
 
     @property
     def key(self) -> str:

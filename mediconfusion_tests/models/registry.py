@@ -116,6 +116,66 @@ BUILTIN: tuple[ModelEntry, ...] = (
         freeform_needs_judge=True,
         validate="mediconfusion_tests.models.radfm.files:validate_radfm",
     ),
+    *(
+        ModelEntry(
+            name,
+            summary,
+            "mediconfusion_tests.models.api.entries:make_api",
+            modes=frozenset(modes),
+            takes_argument=takes,
+            argument_optional=optional,
+            freeform_needs_judge=True,
+            needs_images=True,
+            validate="mediconfusion_tests.models.api.entries:validate",
+        )
+        for name, summary, modes, takes, optional in (
+            (
+                "openai",
+                "openai:MODEL, OpenAI chat completions (Azure OpenAI when AZURE_OPENAI_ENDPOINT is set; MODEL is "
+                "then the deployment). Keys from OPENAI_API_KEY / AZURE_OPENAI_API_KEY or --env-file.",
+                ("mc", "freeform", "greedy"),
+                True,
+                False,
+            ),
+            (
+                "openai-compatible",
+                "openai-compatible:MODEL@URL, an OpenAI-compatible server (vLLM, SGLang, TGI, Ollama, a router); "
+                "greedy needs logprobs, prefix vLLM's prompt_logprobs.",
+                ("mc", "freeform", "greedy", "prefix"),
+                True,
+                False,
+            ),
+            (
+                "anthropic",
+                "anthropic:MODEL, Anthropic's Messages API (ANTHROPIC_API_KEY).",
+                ("mc", "freeform"),
+                True,
+                False,
+            ),
+            (
+                "gemini",
+                "gemini[:MODEL], Google Gemini through google-genai (GEMINI_API_KEY); bare: gemini-2.5-pro "
+                "(the paper used gemini-1.5-pro).",
+                ("mc", "freeform"),
+                True,
+                True,
+            ),
+            (
+                "gpt-4o",
+                "GPT-4o through OpenAI or Azure (the paper used gpt-4o-2024-05-13); the default --judge.",
+                ("mc", "freeform", "greedy"),
+                False,
+                False,
+            ),
+            (
+                "claude",
+                "Claude Sonnet 4.5 through Anthropic (the paper used Claude 3 Opus: anthropic:claude-3-opus-20240229).",
+                ("mc", "freeform"),
+                False,
+                False,
+            ),
+        )
+    ),
     ModelEntry(
         "hf",
         "hf:REPO_ID_OR_PATH: any transformers image-text-to-text checkpoint (family from its config).",

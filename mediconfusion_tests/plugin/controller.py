@@ -77,7 +77,7 @@ class ControllerHooks:
         outcome = getattr(report, "mediconfusion_outcome", None)
         if outcome is not None and report.when == "call":
             collector.add_outcome(outcome)
-        elif report.skipped and report.when == "setup":
+        elif report.skipped and report.when in ("setup", "call"):
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else "skipped"
             collector.add_skip(pair_id, str(reason).removeprefix("Skipped: "))
         elif report.failed and report.when in ("setup", "call"):
@@ -89,6 +89,8 @@ class ControllerHooks:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.state.isolation is not None:
             self.state.isolation.remove()
+        if self.state.budget_file is not None:
+            self.state.budget_file.unlink(missing_ok=True)
         run = self.state.session
         if run is None or session.config.option.collectonly:
             return
@@ -153,6 +155,23 @@ class XdistHooks:
             state.session.collector.instances[node.gateway.id] = info
 
 
+def _budget_file(state: State) -> None:
+    """A run-wide budget is counted in one file that every worker inherits through the environment."""
+    import os
+    import tempfile
+
+    from mediconfusion_tests.models.api.client import BUDGET_ENV
+
+    run = state.run_config
+    if run.max_requests is None and run.max_cost is None:
+        os.environ.pop(BUDGET_ENV, None)
+        return
+    handle, path = tempfile.mkstemp(prefix="mediconfusion-budget-", suffix=".json")
+    os.close(handle)
+    state.budget_file = Path(path)
+    os.environ[BUDGET_ENV] = path
+
+
 def start_controller(config: pytest.Config, state: State) -> None:
     """Check data, images and model input before any worker or model starts; make the session."""
     from mediconfusion_tests.plugin.gpus import visible_gpus
@@ -161,6 +180,7 @@ def start_controller(config: pytest.Config, state: State) -> None:
     from mediconfusion_tests.run.plan import prepare_run
     from mediconfusion_tests.run.session import RunSession
 
+    _budget_file(state)
     workers = int(getattr(config.option, "numprocesses", 0) or 0) if config.pluginmanager.hasplugin("xdist") else 0
     gpus = visible_gpus() if workers and state.run_config.device != "cpu" else []
     state.plan, state.pairs = prepare_run(state.run_config, state.registry, gpus, writes=not config.option.collectonly)

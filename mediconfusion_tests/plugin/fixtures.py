@@ -48,14 +48,14 @@ def mediconfusion_model(request: pytest.FixtureRequest) -> Iterator[Model]:
 @pytest.fixture(scope="session")
 def mediconfusion_judge(request: pytest.FixtureRequest) -> Iterator[Model | None]:
     """The judge that scores free-form answers (--judge), or None."""
-    from mediconfusion_tests.run.runtime import load_model
+    from mediconfusion_tests.run.runtime import judge_config, load_model
 
     state, plan = require(request.config)
     if not plan.config.judge or plan.config.mode != "freeform":
         yield None
         return
     try:
-        judge = load_model(state.registry, plan.config.judge, plan.config)
+        judge = load_model(state.registry, plan.config.judge, judge_config(plan.config))
     except MediConfusionError as exc:
         pytest.fail(f"cannot load judge {plan.config.judge!r}: {exc}", pytrace=False)
     state.model_info["judge"] = judge.describe()
@@ -80,6 +80,11 @@ def mediconfusion_engine(
     )
     if engine.usage["answers"]:
         state.model_info["usage"] = dict(engine.usage)
+    sent = getattr(mediconfusion_model, "requests_sent", None)
+    if isinstance(sent, int) and sent:
+        state.model_info.setdefault("usage", dict(engine.usage))["requests"] = sent
+        state.model_info["requests_sent"] = sent
+        state.model_info["max_in_flight"] = getattr(mediconfusion_model, "max_in_flight", None)
     if engine.batcher.store is not None:
         state.model_info["store_unreadable"] = engine.batcher.store.unreadable
         engine.batcher.store.close()

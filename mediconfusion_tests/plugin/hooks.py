@@ -174,8 +174,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     state = state_of(metafunc.config)
     if state is None or state.plan is None:
         raise pytest.UsageError("the MediConfusion suite needs --model=NAME (see pytest --list-models)")
+    from mediconfusion_tests.run.shards import select
+
     params = []
-    for pair in state.pairs[: state.plan.config.limit]:
+    for pair in select(state.pairs[: state.plan.config.limit], state.plan.config.shard):
         marks: list[Any] = [pytest.mark.mediconfusion]
         marks += [getattr(pytest.mark, marker_name(c)) for c in pair.all_categories]
         if pair.id in state.plan.skipped:

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mediconfusion_tests.config import RunConfig
     from mediconfusion_tests.data.schema import Pair
     from mediconfusion_tests.errors import MediConfusionError
@@ -42,6 +44,8 @@ class State:
     model_info: dict[str, Any] = field(default_factory=dict)
     #: Pairs to answer alone after a worker crash (controller writes, workers read); None without xdist.
     isolation: IsolationFile | None = None
+    #: The run-wide request/cost budget file of API models (--max-requests, --max-cost), on the controller.
+    budget_file: Path | None = None
 
 
 STATE = pytest.StashKey[State]()

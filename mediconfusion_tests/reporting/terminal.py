@@ -13,7 +13,7 @@ from mediconfusion_tests.reporting.comparison_text import terminal_comparison
 from mediconfusion_tests.reporting.gate_text import describe
 from mediconfusion_tests.reporting.hints import hints
 from mediconfusion_tests.reporting.tables import interval_line, terminal_table
-from mediconfusion_tests.results.decision import LOAD_FAILED
+from mediconfusion_tests.results.decision import BUDGET_STOP, LOAD_FAILED
 from mediconfusion_tests.scoring.outcome import FAILURE_CLASSES
 
 if TYPE_CHECKING:
@@ -31,6 +31,15 @@ Line = tuple[str, LineKind]
 
 def verdict_lines(document: ResultsDocument) -> list[Line]:
     gate = document.gate
+    shard = document.run.shard
+    if shard is not None and (document.config.gates or document.config.baseline):
+        return [
+            (
+                f"GATE DEFERRED: shard {shard.index}/{shard.count} holds part of the pairs; "
+                "`mediconfusion merge` gates (and compares) the joined run",
+                "text",
+            )
+        ]
     if gate is None:
         return []
     head = "GATE PASSED" if gate.passed else "GATE FAILED"
@@ -77,6 +86,17 @@ def exit_line(document: ResultsDocument, status: int) -> Line:
         return f"exit {status}: {EXIT_WORDS[status]}", "verdict-fail"
     if any(p.startswith(LOAD_FAILED) for p in document.problems):
         return f"exit {status}: {LOAD_FAILED} (see the PROBLEM line above)", "verdict-fail"
+    if any(p.startswith(BUDGET_STOP) for p in document.problems):
+        return f"exit {status}: {BUDGET_STOP} by its budget; the results are partial", "verdict-fail"
+    shard = document.run.shard
+    if shard is not None:
+        if status == 0:
+            return (
+                f"exit 0: shard {shard.index}/{shard.count} ran without problems; "
+                "`mediconfusion merge` decides the gate on all shards",
+                "verdict-pass",
+            )
+        return f"exit {status}: shard {shard.index}/{shard.count} has problems (see the PROBLEM lines)", "verdict-fail"
     if gate is not None and gate.passed:
         why = "the gate passed"
         if failing:

@@ -16,6 +16,10 @@ if TYPE_CHECKING:
 
 #: How a problem of a model that never loaded begins (the exit line names it).
 LOAD_FAILED = "the model could not be loaded"
+#: How the problem of a run stopped by its request or cost budget begins.
+BUDGET_STOP = "the run was stopped"
+#: The reason a pair case gives when the run stopped before answering it (see the shipped suite).
+NOT_RUN = "not run: "
 EXIT_OK = 0
 EXIT_FAILED = 1
 #: pytest exit statuses that a gate may replace (others: interrupted, internal, usage, no tests).
@@ -52,6 +56,9 @@ class RunFacts:
     load_errors: Sequence[str] = ()
     baseline_mismatches: Sequence[str] = ()
     mismatch_allowed: bool = False
+    #: Why the run stopped itself (a spent --max-requests / --max-cost budget), and pairs left unanswered.
+    budget_stop: str | None = None
+    unanswered: int = 0
 
 
 @dataclass(frozen=True)
@@ -92,13 +99,18 @@ def find_problems(facts: RunFacts) -> list[str]:
         problems.append(f"{len(facts.errors)} pair(s) errored before answering, e.g. {first}")
     if facts.duplicates:
         problems.append(f"pair(s) reported more than once: {', '.join(sorted(set(facts.duplicates)))}")
-    if facts.silent:
+    if facts.budget_stop:
+        problems.append(
+            f"{BUDGET_STOP}: {facts.budget_stop}; {facts.unanswered} pair(s) were not answered (what was answered "
+            "is kept in the answer store: run again with a larger budget to go on)"
+        )
+    elif facts.silent:
         problems.append(f"{facts.silent} selected pair(s) reported no outcome (crashed or not run)")
     if facts.other_failures:
         shown = "; ".join(facts.other_failures[:5])
         problems.append(f"{len(facts.other_failures)} test(s) outside the benchmark failed: {shown}")
     problems += [f"teardown failed after {error}" for error in facts.teardown_errors[:5]]
-    if facts.stopped_early:
+    if facts.stopped_early and not facts.budget_stop:
         problems.append("the run stopped early (-x / --maxfail / interrupted); results are incomplete")
     if not facts.scored:
         problems.append("no pair was scored")
@@ -158,12 +170,15 @@ def decide(
     return Verdict(True, passed, tuple(results), tuple(problems), tuple(notes))
 
 
-def exit_status(pytest_status: int, verdict: Verdict | None) -> int:
+def exit_status(pytest_status: int, verdict: Verdict | None, deferred: bool = False) -> int:
     """With a gate, its verdict replaces pytest's pass/fail status; other statuses (interrupted,
-    internal error, usage error, no tests) always stand."""
-    if verdict is not None and any(p.startswith(LOAD_FAILED) for p in verdict.problems):
+    internal error, usage error, no tests) always stand. A shard (``deferred``) leaves the gate to
+    ``mediconfusion merge``: it fails only for problems, never for pairs a model got wrong."""
+    if verdict is not None and any(p.startswith((LOAD_FAILED, BUDGET_STOP)) for p in verdict.problems):
         # xdist ends a run whose workers stop at once as "interrupted"; it failed, and says why.
         return EXIT_FAILED if pytest_status in (*GATEABLE, INTERRUPTED) else pytest_status
+    if deferred and verdict is not None and pytest_status in GATEABLE:
+        return EXIT_FAILED if verdict.problems else EXIT_OK
     if verdict is None or not verdict.gated or pytest_status not in GATEABLE:
         return pytest_status
     return EXIT_OK if verdict.passed else EXIT_FAILED

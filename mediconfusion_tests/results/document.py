@@ -71,6 +71,29 @@ class MetricsRecord(Record):
     categories: dict[str, CategoryFigures] = Field(default_factory=dict)
 
 
+class ShardRecord(Record):
+    """One shard of a run split with --shard I/N, and what ``mediconfusion merge`` needs to rejoin it."""
+
+    index: int
+    count: int
+    #: Every pair dealt among the N shards, in dataset order (the merged run's order).
+    dealt: list[str]
+    #: The dataset's categories, in the order its tables list them.
+    categories: list[str] = Field(default_factory=list)
+
+
+class MergedShard(Record):
+    """A shard a merged run was built from."""
+
+    shard: str
+    run_id: str
+    file: str
+    hostname: str = ""
+    started: float
+    finished: float
+    complete: bool | None = None
+
+
 class RunRecord(Record):
     id: str
     started: float
@@ -80,6 +103,10 @@ class RunRecord(Record):
     complete: bool | None = None
     #: Set when fewer pairs than the dataset holds were selected (--limit, -k, -m, --lf): which ones.
     subset: str | None = None
+    #: Set for a run made with --shard I/N.
+    shard: ShardRecord | None = None
+    #: Set for a run made by ``mediconfusion merge``: the shards it joined.
+    merged_from: list[MergedShard] = Field(default_factory=list)
 
 
 class EnvironmentRecord(Record):
@@ -153,6 +180,19 @@ class ModelRecord(Record):
     note: str | None = None
     instances: dict[str, InstanceRecord] = Field(default_factory=dict)
     audit: AuditRecord | None = None
+
+
+class JudgeRecord(Record):
+    """Who graded the free-form answers, with which prompt and temperature."""
+
+    spec: str
+    #: "builtin" (our judge prompt) or the prompt file whose judge instruction was used.
+    prompt: str
+    instruction: str
+    system: str | None = None
+    temperature: float
+    max_new_tokens: int
+    threshold: float
 
 
 class PromptsRecord(Record):
@@ -273,6 +313,10 @@ class UsageRecord(Record):
     tokens_in: int | None = None
     tokens_out: int | None = None
     answers_counted: int = 0
+    #: USD at the list prices in models/api/prices.py, for API models whose prices are known.
+    cost_usd: float | None = None
+    #: Requests sent to an API (retries included).
+    requests: int | None = None
 
 
 class ImageAnswerRecord(Record):
@@ -377,6 +421,7 @@ class ResultsDocument(Record):
     metrics: MetricsRecord
     harness_counts: dict[str, dict[str, int]] = Field(default_factory=dict)
     gate: GateRecord | None = None
+    judge: JudgeRecord | None = None
     problems: list[str] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
     crashes: list[CrashRecord] = Field(default_factory=list)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.prompts import prompt_source
-from mediconfusion_tests.results.decision import CrashFact, RunFacts, Verdict
+from mediconfusion_tests.results.decision import NOT_RUN, CrashFact, RunFacts, Verdict
 from mediconfusion_tests.results.document import (
     SCHEMA_VERSION,
     AuditRecord,
@@ -18,12 +18,14 @@ from mediconfusion_tests.results.document import (
     EnvironmentRecord,
     GateRecord,
     InstanceRecord,
+    JudgeRecord,
     MetricsRecord,
     ModelRecord,
     ParserRecord,
     PromptsRecord,
     ResultsDocument,
     RunRecord,
+    ShardRecord,
     TimingRecord,
     UsageRecord,
     WorkerTiming,
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from pathlib import Path
 
+    from mediconfusion_tests.config import RunConfig
     from mediconfusion_tests.data.schema import Pair
     from mediconfusion_tests.models.base import ModelSpec
     from mediconfusion_tests.models.registry import ModelEntry
@@ -67,12 +70,26 @@ def subset(context: RunContext, collector: Collector) -> str | None:
     total = len(context.pairs)
     limit = context.plan.config.limit
     selected = len(collector.expected) if collector.expected is not None else total
+    shard = context.plan.config.shard
+    if shard:
+        return f"--shard {shard}: {selected} of the dataset's {total} pairs (combine shards with `mediconfusion merge`)"
     if limit is not None and limit < total:
         chosen = f", {selected} of them selected" if selected < limit else ""
         return f"--limit {limit}: the first {limit} of the dataset's {total} pairs{chosen}"
     if selected < total:
         return f"{selected} of the dataset's {total} pairs selected (-k, -m, --lf or deselection)"
     return None
+
+
+def shard_record(context: RunContext) -> ShardRecord | None:
+    shard = context.plan.config.shard
+    if not shard:
+        return None
+    from mediconfusion_tests.run.shards import parse
+
+    index, count = parse(shard)
+    dealt = [pair.id for pair in context.pairs[: context.plan.config.limit]]
+    return ShardRecord(index=index, count=count, dealt=dealt, categories=list(context.plan.categories))
 
 
 def skips(plan: RunPlan, collector: Collector) -> dict[str, str]:
@@ -102,7 +119,10 @@ def run_facts(
         )
         for crash in collector.crashes.values()
     ]
+    stops = [reason.removeprefix(NOT_RUN) for reason in collector.skipped.values() if reason.startswith(NOT_RUN)]
     return RunFacts(
+        budget_stop=stops[0] if stops else None,
+        unanswered=len(stops) + len(collector.silent()),
         pairs_in_dataset=len(pairs),
         scored=len(scored(outcomes)),
         model_errors=[o.pair_id for o in outcomes if o.error],
@@ -163,14 +183,36 @@ def usage(instances: Mapping[str, Mapping[str, Any]]) -> UsageRecord | None:
     if not counted:
         return None
 
-    def total(key: str) -> int | None:
+    def total(key: str) -> Any:
         values = [c.get(key) for c in counted if c.get(key) is not None]
         return sum(values) if values else None
 
+    cost = total("cost_usd")
     return UsageRecord(
         tokens_in=total("tokens_in"),
         tokens_out=total("tokens_out"),
         answers_counted=sum(int(c.get("answers", 0)) for c in counted),
+        cost_usd=None if cost is None else round(float(cost), 6),
+        requests=total("requests"),
+    )
+
+
+def judge_record(config: RunConfig) -> JudgeRecord | None:
+    if config.mode != "freeform" or not config.judge:
+        return None
+    from mediconfusion_tests.prompts import prompt_set
+    from mediconfusion_tests.run.runtime import judge_config
+
+    prompts = prompt_set(config.prompts, "default")
+    used = judge_config(config)
+    return JudgeRecord(
+        spec=config.judge,
+        prompt="builtin" if config.prompts is None else f"{config.prompts} (its conversion.instruct_prompt)",
+        instruction=prompts.judge,
+        system=prompts.judge_system,
+        temperature=used.temperature,
+        max_new_tokens=used.max_new_tokens,
+        threshold=config.judge_threshold,
     )
 
 
@@ -211,6 +253,7 @@ def assemble(
             duration_s=round(finished - context.started, 3),
             complete=complete,
             subset=subset(context, collector),
+            shard=shard_record(context),
         ),
         config=config,
         environment=EnvironmentRecord.model_validate(environment(context.rootdir, context.workers)),
@@ -245,6 +288,7 @@ def assemble(
         )
         if verdict.gated
         else None,
+        judge=judge_record(config),
         problems=list(verdict.problems),
         warnings=list(verdict.warnings),
         crashes=[

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mediconfusion_tests.data.images import ImageLayout, file_sha256
-from mediconfusion_tests.errors import ModelOutOfMemory
+from mediconfusion_tests.errors import ModelOutOfMemory, PartialAnswers, RunStopped
 from mediconfusion_tests.models.base import Answer, Model, Query, check_answer
 from mediconfusion_tests.prompts import BUILTIN, PromptSet
 from mediconfusion_tests.run.store import AnswerStore, answer_key
@@ -51,7 +51,9 @@ class Batcher:
     _size: int = field(init=False)
 
     def __post_init__(self) -> None:
-        self._size = AUTO_START if self.batch_size == "auto" else int(self.batch_size)
+        # API models take bigger batches: their requests go out concurrently, not as one forward.
+        auto = getattr(self.model, "batch_limit", None) or AUTO_START
+        self._size = auto if self.batch_size == "auto" else int(self.batch_size)
         if not self.model.cacheable:
             self.store = None
 
@@ -69,6 +71,10 @@ class Batcher:
             batch = queries[start : start + self._size]
             try:
                 out.update(zip((q.key for q in batch), self._call(batch), strict=True))
+            except PartialAnswers as partial:
+                self._partial(batch, partial, out)
+            except RunStopped:
+                raise
             except ModelOutOfMemory as exc:
                 if self.batch_size != "auto" or self._size == 1:
                     raise ModelOutOfMemory(f"{exc} with a batch of {self._size}; lower --batch-size") from exc
@@ -83,6 +89,20 @@ class Batcher:
                     failure = _Failure(f"{type(exc).__name__}: {exc}".splitlines()[0], traceback.format_exc())
                     out.update({q.key: failure for q in batch})
             start += len(batch)
+
+    def _partial(self, batch: Sequence[Query], partial: PartialAnswers, out: dict[str, Answer | _Failure]) -> None:
+        """Keep what was answered; a query that failed fails its pair; a budget stop stops after the keeping."""
+        stopped: RunStopped | None = None
+        for query, answer, error in zip(batch, partial.answers, partial.errors, strict=True):
+            if error is None and isinstance(answer, Answer):
+                out[query.key] = check_answer(answer)
+            elif isinstance(error, RunStopped):
+                stopped = stopped or error
+            else:
+                message = f"{type(error).__name__}: {error}".splitlines()[0]
+                out[query.key] = _Failure(message, message)
+        if stopped is not None:
+            raise stopped
 
     def answer(self, queries: Sequence[Query]) -> dict[str, tuple[Answer | _Failure, bool]]:
         """{query key: (answer or failure, came from the store)}; each pair is stored as soon as it is whole."""
@@ -99,14 +119,32 @@ class Batcher:
         }
         missing = [q for q in queries if q.key not in result]
         answered: dict[str, Answer | _Failure] = {}
-        self._fill(missing, answered)
-        for pair_id in dict.fromkeys(q.pair_id for q in missing):
-            mine = [q for q in missing if q.pair_id == pair_id]
-            values = [answered[q.key] for q in mine]
-            if all(isinstance(v, Answer) for v in values):
-                self.store.put_many(fingerprint, [(keys[q.key], q, v) for q, v in zip(mine, values, strict=True)])  # type: ignore[misc]
+        try:
+            self._fill(missing, answered)
+        finally:
+            # Also when the run is being stopped: every pair answered whole so far is kept for the next run.
+            self._store_whole_pairs(missing, answered, keys, fingerprint)
         result.update({key: (value, False) for key, value in answered.items()})
         return result
+
+    def _store_whole_pairs(
+        self,
+        missing: Sequence[Query],
+        answered: Mapping[str, Answer | _Failure],
+        keys: Mapping[str, str],
+        fingerprint: str,
+    ) -> None:
+        if self.store is None:
+            return
+        for pair_id in dict.fromkeys(q.pair_id for q in missing):
+            mine = [q for q in missing if q.pair_id == pair_id]
+            values = [answered.get(q.key) for q in mine]
+            if all(isinstance(v, Answer) for v in values):
+                self.store.put_many(fingerprint, [(keys[q.key], q, v) for q, v in zip(mine, values, strict=True)])  # type: ignore[misc]
+
+
+def _readable(verdict: Answer | _Failure | None) -> bool:
+    return isinstance(verdict, Answer) and bool(parse_judge_scores(verdict.text))
 
 
 class Engine:
@@ -148,7 +186,7 @@ class Engine:
         self.pairs_answered = 0
         self.pairs_from_store = 0
         #: Tokens read and written by fresh answers whose adapter counts them.
-        self.usage = {"tokens_in": 0, "tokens_out": 0, "answers": 0}
+        self.usage: dict[str, float] = {"tokens_in": 0, "tokens_out": 0, "answers": 0}
 
     @property
     def model(self) -> Model:
@@ -186,13 +224,25 @@ class Engine:
                     prompt,
                     verbatim,
                     image_id=f"{image.local_id}:{image.roco_path}",
+                    system=self.prompts.system or "",
                 )
             )
         return out
 
     def _judge_queries(self, pair: Pair, answers: Sequence[Answer]) -> list[Query]:
+        system = self.prompts.judge_system or ""
         return [
-            Query(pair.id, index, "", "", pair.question, pair.options, "judge", self.prompts.render_judge(pair, a.text))
+            Query(
+                pair.id,
+                index,
+                "",
+                "",
+                pair.question,
+                pair.options,
+                "judge",
+                self.prompts.render_judge(pair, a.text),
+                system=system,
+            )
             for index, a in enumerate(answers, start=1)
         ]
 
@@ -219,18 +269,48 @@ class Engine:
             for q in self._judge_queries(pair, [answers[f"{pair.id}/1"], answers[f"{pair.id}/2"]])
             if not answers[q.key].scores
         ]
-        verdicts = self.judge.answer(wanted)
+        verdicts = {key: value for key, (value, _) in self.judge.answer(wanted).items()}
+        retried = self._judge_again(wanted, verdicts)
         out = dict(answers)
         for query in wanted:
-            verdict, _ = verdicts[query.key]
+            verdict = verdicts[query.key]
             original = answers[query.key]
             if isinstance(verdict, _Failure):
                 meta = {**original.meta, "judge_error": verdict.message}
                 out[query.key] = replace(original, meta=meta)
                 continue
             meta = {**original.meta, "judge": verdict.text, "judge_prompt": query.prompt}
+            if query.key in retried:
+                meta["judge_first"] = retried[query.key]
+            # Still unparseable after one more try: no scores, so the answer counts as invalid; its text stays.
             out[query.key] = replace(original, scores=parse_judge_scores(verdict.text), meta=meta)
         return out
+
+    def _judge_again(self, wanted: Sequence[Query], verdicts: dict[str, Answer | _Failure]) -> dict[str, str | None]:
+        """Ask the judge once more where its reply could not be read; a readable second reply replaces the
+        first in the answer store. Returns the first replies that were replaced or retried."""
+        judge = self.judge
+        assert judge is not None  # noqa: S101 - only called with a judge
+        unreadable = [
+            q
+            for q in wanted
+            if isinstance(verdicts[q.key], Answer) and not parse_judge_scores(verdicts[q.key].text)  # type: ignore[union-attr]
+        ]
+        if not unreadable:
+            return {}
+        first = {q.key: verdicts[q.key].text for q in unreadable}  # type: ignore[union-attr]
+        again: dict[str, Answer | _Failure] = {}
+        judge._fill(unreadable, again)
+        readable = [q for q in unreadable if _readable(again.get(q.key))]
+        for query in readable:
+            verdicts[query.key] = again[query.key]
+        if judge.store is not None and readable:
+            fingerprint, settings = judge.model.fingerprint(), judge.model.generation_settings()
+            judge.store.put_many(
+                fingerprint,
+                [(answer_key(fingerprint, q, settings), q, again[q.key]) for q in readable],  # type: ignore[misc]
+            )
+        return first
 
     def _count_usage(self, results: Mapping[str, tuple[Answer | _Failure, bool]]) -> None:
         for value, cached in results.values():
@@ -242,6 +322,9 @@ class Engine:
                 for key, count in zip(("tokens_in", "tokens_out"), counts, strict=True):
                     if isinstance(count, int):
                         self.usage[key] += count
+            spent = value.meta.get("cost_usd")
+            if isinstance(spent, (int, float)):
+                self.usage["cost_usd"] = self.usage.get("cost_usd", 0.0) + float(spent)
 
     def _prompts(
         self, queries: Sequence[Query], results: Mapping[str, tuple[Answer | _Failure, bool]]
@@ -299,6 +382,8 @@ class Engine:
         if pair.id not in self._ready:
             try:
                 self._prepare(self._chunk(pair))
+            except RunStopped:
+                raise  # the run stops here; the test case says so
             except Exception as exc:  # noqa: BLE001 - the store, or out of memory at batch size 1
                 error = f"{type(exc).__name__}: {exc}".splitlines()[0]
                 prompts = tuple(q.prompt for q in self.queries(pair))

@@ -187,6 +187,10 @@ def check_outputs(config: RunConfig) -> None:
         _writable_folder(store.parent, f"--answer-store {store}: its folder")
 
 
+#: Grades free-form answers when --judge is not given.
+DEFAULT_JUDGE = "gpt-4o"
+
+
 def prepare_run(
     config: RunConfig, registry: Registry, gpus: Sequence[str] = (), *, writes: bool = True
 ) -> tuple[RunPlan, list[Pair]]:
@@ -196,9 +200,23 @@ def prepare_run(
     if writes:
         check_outputs(config)
     spec: ModelSpec = registry.parse(config.model)
+    judge_role = "the judge"
+    if config.mode == "freeform" and registry.entry(spec).freeform_needs_judge and not config.judge:
+        # Answers without scores are graded by the default judge, as the paper's GPT-4o did.
+        config = RunConfig.from_dict({**config.to_dict(), "judge": DEFAULT_JUDGE})
+        judge_role = "the default judge, used when --judge is not given"
     registry.check_mode(spec, config.mode, config.judge)
-    if config.judge:
-        registry.parse(config.judge)
+    if config.judge and config.mode == "freeform":
+        judge_spec = registry.parse(config.judge)
+        judge_check = registry.entry(judge_spec).load_validator()
+        if judge_check is not None:
+            try:
+                judge_check(judge_spec, config, [])
+            except DataError as exc:
+                raise DataError(
+                    f"{judge_role} (--judge={config.judge}): {exc}; another judge: --judge=SPEC (any model, "
+                    "e.g. --judge=hf:Qwen/Qwen2.5-VL-7B-Instruct)"
+                ) from None
     if config.prompts:
         check_prompt_file(Path(config.prompts))
     entry = registry.entry(spec)

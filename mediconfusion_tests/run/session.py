@@ -62,17 +62,18 @@ class RunSession:
         outcomes = self.collector.ordered_outcomes([pair.id for pair in self.pairs])
         metrics = compute_metrics(outcomes)
         comparison: Comparison | None = None
-        if config.baseline:
+        results: list[ConditionResult | CheckResult] = []
+        # A shard holds part of the pairs: `mediconfusion merge` gates and compares the whole.
+        if config.baseline and not config.shard:
             identity = run_identity(config, self.plan.dataset)
             comparison = compare(read_baseline(config.baseline), outcomes, identity, config.baseline)
-        results: list[ConditionResult | CheckResult] = list(
-            evaluate(
+        if not config.shard:
+            results += evaluate(
                 gate_conditions(config, self.plan.categories),
                 metrics,
                 comparison.baseline_metrics if comparison else None,
                 comparison.new_metrics if comparison else None,
             )
-        )
         if comparison is not None:
             results += regression_checks(
                 comparison, config.fail_on_significant_regression, config.alpha, config.max_regressed_pairs
@@ -90,7 +91,7 @@ class RunSession:
             context, self.collector, outcomes, metrics, verdict, comparison, audit, complete, time.time()
         )
         self.written = write_outputs(self.document, Path(config.results_dir), self.allure_dir)
-        return exit_status(pytest_status, verdict)
+        return exit_status(pytest_status, verdict, deferred=bool(config.shard))
 
     def terminal_lines(self, status: int | None = None) -> list[Line]:
         if self.document is None:

@@ -55,6 +55,8 @@ def answer_key(fingerprint: str, query: Query, settings: dict[str, Any]) -> str:
             query.prompt,
             query.options,
             settings,
+            # Only when set, so the keys of every answer stored before system messages existed still match.
+            *([query.system] if query.system else []),
         ],
         sort_keys=True,
         ensure_ascii=True,
@@ -157,3 +159,44 @@ class AnswerStore:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+def merge_stores(target: Path, sources: Sequence[Path]) -> dict[str, int]:
+    """Copy every answer of ``sources`` into ``target`` (created when missing); new rows per source.
+
+    Keys cover everything that identifies a question, so a key found in both holds the same question:
+    the target's row is kept. Each source is checked first, and copied in one transaction.
+    """
+    for source in sources:
+        if not source.is_file():
+            raise ConfigError(f"answer store {source} does not exist")
+        check_store_file(source)
+        if target.exists() and source.resolve() == target.resolve():
+            raise ConfigError(f"answer store {source} is the target itself")
+    check_store_file(target)
+    store = AnswerStore(target)
+    added: dict[str, int] = {}
+    try:
+        db = store._db()
+        for source in sources:
+            before = store.count()
+            db.execute("ATTACH DATABASE ? AS source", (str(source),))
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    db.execute(
+                        "INSERT OR IGNORE INTO answers (key, fingerprint, mode, pair_id, image_index, answer, created) "
+                        "SELECT key, fingerprint, mode, pair_id, image_index, answer, created FROM source.answers"
+                    )
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+            finally:
+                db.execute("DETACH DATABASE source")
+            added[str(source)] = store.count() - before
+    except sqlite3.Error as exc:
+        raise ConfigError(f"merging answer stores into {target} failed: {exc}") from None
+    finally:
+        store.close()
+    return added

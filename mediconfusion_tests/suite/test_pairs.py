@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from mediconfusion_tests.errors import RunStopped
+from mediconfusion_tests.results.decision import NOT_RUN
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -23,8 +26,14 @@ def test_pair(
     mediconfusion_pair: Pair,
     mediconfusion_engine: Engine,
     mediconfusion_record_outcome: Callable[[PairOutcome], None],
+    request: pytest.FixtureRequest,
 ) -> None:
-    outcome = mediconfusion_engine.run_pair(mediconfusion_pair)
+    try:
+        outcome = mediconfusion_engine.run_pair(mediconfusion_pair)
+    except RunStopped as exc:
+        # A spent budget: stop here, keeping every pair answered so far (the gate then fails: a partial run).
+        request.session.shouldstop = f"MediConfusion: {exc}"
+        pytest.skip(f"{NOT_RUN}{exc}")
     mediconfusion_record_outcome(outcome)
     report = outcome.failure_report()
     if report is not None:

@@ -1,0 +1,88 @@
+"""Anthropic's Messages API (Claude): ``mc`` and ``freeform``.
+
+The image goes first as a base64 block, then the prompt text (Anthropic's
+recommended order); the prompt file's initial prompt is the system prompt.
+A refusal (``stop_reason: refusal``) is kept as the answer's text, not retried.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mediconfusion_tests.errors import ModelError
+from mediconfusion_tests.models.api.client import ApiModel, ApiSettings
+from mediconfusion_tests.models.api.images import inline
+from mediconfusion_tests.models.base import Answer, Query
+
+if TYPE_CHECKING:
+    from mediconfusion_tests.models.api.secrets import Environment
+
+
+class AnthropicMessages(ApiModel):
+    modes = frozenset({"mc", "freeform", "judge"})
+
+    def __init__(self, *, name: str, model_name: str, settings: ApiSettings, env: Environment) -> None:
+        super().__init__(name, model_name, settings)
+        try:
+            import anthropic
+        except ImportError as exc:
+            raise ModelError('this model needs the anthropic package: pip install "mediconfusion-tests[api]"') from exc
+        self.endpoint = env.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com"
+        self.client = anthropic.AsyncAnthropic(
+            api_key=env.secret("ANTHROPIC_API_KEY"),
+            base_url=env.get("ANTHROPIC_BASE_URL"),
+            max_retries=0,
+            timeout=settings.timeout,
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "endpoint": self.endpoint}
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+    def _sdk(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Sampling settings the installed SDK no longer names go in the body as they are."""
+        import inspect
+
+        accepted = inspect.signature(self.client.messages.create).parameters
+        extra = {k: request[k] for k in ("temperature", "top_p") if k in request and k not in accepted}
+        kept = {k: v for k, v in request.items() if k not in extra}
+        return {**kept, "extra_body": extra} if extra else kept
+
+    async def ask(self, query: Query) -> Answer:
+        content: list[dict[str, Any]] = []
+        recorded: list[dict[str, Any]] = []
+        if query.image_path:
+            image = inline(query.image_path)
+            content.append(
+                {"type": "image", "source": {"type": "base64", "media_type": image.mime, "data": image.data}}
+            )
+            recorded.append({"type": "image", "source": image.placeholder})
+        content.append({"type": "text", "text": query.prompt})
+        recorded.append(content[-1])
+        request: dict[str, Any] = {
+            "max_tokens": self.settings.max_new_tokens,
+            "temperature": self.settings.temperature,
+            "messages": [{"role": "user", "content": content}],
+        }
+        if self.settings.top_p is not None:
+            request["top_p"] = self.settings.top_p
+        if query.system:
+            request["system"] = query.system
+        meta: dict[str, Any] = {
+            "request": {"model": self.model_name, **request, "messages": [{"role": "user", "content": recorded}]}
+        }
+        reply = await self.send(lambda: self.client.messages.create(model=self.model_name, **self._sdk(request)), meta)
+        usage = getattr(reply, "usage", None)
+        if usage is not None:
+            meta["tokens_in"] = int(getattr(usage, "input_tokens", 0) or 0)
+            meta["tokens_out"] = int(getattr(usage, "output_tokens", 0) or 0)
+        meta["response_id"] = getattr(reply, "id", None)
+        meta["finish_reason"] = getattr(reply, "stop_reason", None)
+        if meta["finish_reason"] == "refusal":
+            meta["refusal"] = True
+        text = "".join(
+            getattr(block, "text", "") for block in reply.content or () if getattr(block, "type", "") == "text"
+        )
+        return Answer(text, meta=meta)

@@ -1,0 +1,313 @@
+"""What every API backend shares: concurrency, retries, the run-wide budget, usage and cost.
+
+A batch of queries is sent with up to ``--concurrency`` requests in flight, on an
+event loop of this model's own (the SDK clients stay open between batches). A
+request that meets 429, 5xx, a timeout or a dropped connection is sent again
+after ``Retry-After`` when the server gives one, else after an exponential delay
+with jitter, up to ``--max-retries`` times; other errors (a refused key, a bad
+request) fail at once. Every request sent counts against ``--max-requests`` and
+every answer's cost against ``--max-cost``; the counts live in one locked file
+that every xdist worker of the run shares, so the budget is the run's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import fcntl
+import json
+import os
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from mediconfusion_tests.errors import ConfigError, ModelError, PartialAnswers, RunStopped
+from mediconfusion_tests.models.api import prices
+from mediconfusion_tests.models.api.secrets import redact
+from mediconfusion_tests.models.base import Answer, Model, Query
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Coroutine, Sequence
+
+    from mediconfusion_tests.config import RunConfig
+
+T = TypeVar("T")
+#: Set by the controller for every process of the run: the file the run's budget is counted in.
+BUDGET_ENV = "MEDICONFUSION_BUDGET_FILE"
+#: Backoff: first delay, growth, ceiling (seconds).
+BACKOFF_START, BACKOFF_CAP = 1.0, 60.0
+RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    concurrency: int = 8
+    timeout: float = 120.0
+    max_retries: int = 6
+    max_requests: int | None = None
+    max_cost: float | None = None
+    max_new_tokens: int = 32
+    temperature: float = 0.0
+    top_p: float | None = None
+    seed: int = 0
+
+    @classmethod
+    def from_config(cls, config: RunConfig) -> ApiSettings:
+        return cls(
+            concurrency=config.concurrency,
+            timeout=config.request_timeout,
+            max_retries=config.max_retries,
+            max_requests=config.max_requests,
+            max_cost=config.max_cost,
+            max_new_tokens=config.max_new_tokens,
+            temperature=config.temperature,
+            top_p=config.top_p,
+            seed=config.seed,
+        )
+
+
+@dataclass
+class Budget:
+    """Requests sent and dollars spent by the whole run, in a file every process of the run shares."""
+
+    max_requests: int | None = None
+    max_cost: float | None = None
+    path: Path | None = None
+    _local: dict[str, float] = field(default_factory=lambda: {"requests": 0, "cost": 0.0})
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def for_run(cls, settings: ApiSettings) -> Budget:
+        path = os.environ.get(BUDGET_ENV)
+        return cls(settings.max_requests, settings.max_cost, Path(path) if path else None)
+
+    def _update(self, change: Callable[[dict[str, float]], None]) -> dict[str, float]:
+        with self._lock:
+            if self.path is None:
+                change(self._local)
+                return dict(self._local)
+            with self.path.open("a+") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                handle.seek(0)
+                text = handle.read()
+                counts: dict[str, float] = json.loads(text) if text.strip() else {"requests": 0, "cost": 0.0}
+                change(counts)
+                handle.seek(0)
+                handle.truncate()
+                handle.write(json.dumps(counts))
+                return counts
+
+    def take_request(self) -> None:
+        """Count one request about to be sent, or stop the run when the budget is spent."""
+        stop: list[str] = []
+
+        def take(counts: dict[str, float]) -> None:
+            if self.max_requests is not None and counts["requests"] >= self.max_requests:
+                stop.append(f"the request budget is spent ({self.max_requests} requests, --max-requests)")
+            elif self.max_cost is not None and counts["cost"] >= self.max_cost:
+                stop.append(f"the cost budget is spent (${counts['cost']:.4f} of ${self.max_cost}, --max-cost)")
+            else:
+                counts["requests"] += 1
+
+        self._update(take)
+        if stop:
+            raise RunStopped(stop[0])
+
+    def add_cost(self, usd: float) -> None:
+        def add(counts: dict[str, float]) -> None:
+            counts["cost"] = counts.get("cost", 0.0) + usd
+
+        self._update(add)
+
+
+def retry_after(headers: Any) -> float | None:
+    """Seconds from a Retry-After header (seconds, or an HTTP date), or retry-after-ms."""
+    if headers is None:
+        return None
+    getter = getattr(headers, "get", None)
+    if getter is None:
+        return None
+    millis = getter("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = getter("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return None if parsed is None else max(0.0, parsed.timestamp() - time.time())
+
+
+def classify(exc: BaseException) -> tuple[bool, float | None, int | None]:
+    """(worth retrying, server's wait in seconds, HTTP status) for an SDK's exception."""
+    status = getattr(exc, "status_code", None)
+    if status is None:
+        code = getattr(exc, "code", None)
+        status = code if isinstance(code, int) else None
+    response = getattr(exc, "response", None)
+    wait = retry_after(getattr(response, "headers", None))
+    name = type(exc).__name__
+    if isinstance(status, int):
+        return status in RETRY_STATUSES or status >= 500, wait, status
+    transient = isinstance(exc, (asyncio.TimeoutError, TimeoutError, ConnectionError)) or any(
+        word in name for word in ("Timeout", "Connection", "Connect", "RemoteProtocol", "ReadError")
+    )
+    return transient, wait, None
+
+
+def describe_error(exc: BaseException) -> str:
+    status = getattr(exc, "status_code", None) or getattr(exc, "code", None)
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return redact(f"{type(exc).__name__}{f' {status}' if status else ''}: {text}")[:500]
+
+
+class ApiError(ModelError):
+    pass
+
+
+class ApiModel(Model):
+    """An API backend: subclasses build requests (``ask``) and read replies; this class sends them."""
+
+    cacheable = True
+    #: The provider's model name, for prices and the fingerprint.
+    model_name: str = ""
+
+    def __init__(self, name: str, model_name: str, settings: ApiSettings) -> None:
+        self.name = name
+        self.model_name = model_name
+        self.settings = settings
+        self.budget = Budget.for_run(settings)
+        self.requests_sent = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name=f"{name}-requests", daemon=True)
+        self._thread.start()
+        self._semaphore: asyncio.Semaphore | None = None
+
+    # -- the protocol ---------------------------------------------------------------------------
+    @property
+    def batch_limit(self) -> int:
+        """Queries per call: enough to keep every request slot busy."""
+        return max(32, 2 * self.settings.concurrency)
+
+    def fingerprint(self) -> str:
+        return f"api:{type(self).__name__}:{self.model_name}"
+
+    def generation_settings(self) -> dict[str, Any]:
+        settings: dict[str, Any] = {"max_new_tokens": self.settings.max_new_tokens}
+        if self.settings.temperature:
+            settings |= {"temperature": self.settings.temperature, "top_p": self.settings.top_p}
+        return settings
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "fingerprint": self.fingerprint(),
+            "class": type(self).__name__,
+            "api_model": self.model_name,
+            "concurrency": self.settings.concurrency,
+            "price_per_million_tokens": prices.price(self.model_name),
+            "requests_sent": self.requests_sent,
+            "max_in_flight": self.max_in_flight,
+        }
+
+    def close(self) -> None:
+        async def shutdown() -> None:
+            await self.aclose()
+
+        try:
+            self._run(shutdown())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+
+    async def aclose(self) -> None:
+        """Close the SDK client."""
+
+    def answer(self, queries: Sequence[Query]) -> list[Answer]:
+        if not queries:
+            return []
+        outcomes = self._run(self._answer_all(queries))
+        if any(isinstance(o, BaseException) for o in outcomes):
+            raise PartialAnswers(
+                [o if isinstance(o, Answer) else None for o in outcomes],
+                [o if isinstance(o, BaseException) else None for o in outcomes],
+            )
+        return [o for o in outcomes if isinstance(o, Answer)]
+
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    async def _answer_all(self, queries: Sequence[Query]) -> list[Answer | BaseException]:
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.settings.concurrency)
+        results: list[Answer | BaseException] = await asyncio.gather(
+            *(self._answer_one(query) for query in queries), return_exceptions=True
+        )
+        return results
+
+    async def _answer_one(self, query: Query) -> Answer:
+        answer = await self.ask(query)
+        tokens_in, tokens_out = answer.meta.get("tokens_in"), answer.meta.get("tokens_out")
+        if isinstance(tokens_in, int) and isinstance(tokens_out, int):
+            spent = prices.cost(self.model_name, tokens_in, tokens_out)
+            if spent is not None:
+                answer.meta["cost_usd"] = round(spent, 8)
+                self.budget.add_cost(spent)
+        return answer
+
+    async def ask(self, query: Query) -> Answer:
+        raise NotImplementedError
+
+    # -- sending ----------------------------------------------------------------------------------
+    async def send(self, request: Callable[[], Awaitable[T]], meta: dict[str, Any]) -> T:
+        """One request, with the budget, the concurrency bound, a timeout and retries; ``meta`` gets
+        the number of attempts and the errors that were retried."""
+        assert self._semaphore is not None  # noqa: S101 - set by _answer_all before any request
+        attempt = 0
+        while True:
+            self.budget.take_request()
+            async with self._semaphore:
+                self.requests_sent += 1
+                self.in_flight += 1
+                self.max_in_flight = max(self.max_in_flight, self.in_flight)
+                try:
+                    return await asyncio.wait_for(request(), timeout=self.settings.timeout)
+                except Exception as exc:  # noqa: BLE001 - classified below; the last one is raised
+                    retry, wait, _ = classify(exc)
+                    if isinstance(exc, asyncio.TimeoutError):
+                        retry = True
+                    error = (
+                        describe_error(exc)
+                        if not isinstance(exc, asyncio.TimeoutError)
+                        else (f"no reply within {self.settings.timeout:g} s (--request-timeout)")
+                    )
+                    meta.setdefault("retried", []).append(error)
+                    if not retry or attempt >= self.settings.max_retries:
+                        meta["attempts"] = attempt + 1
+                        what = f"after {attempt + 1} attempts" if attempt else "and was not retried"
+                        raise ApiError(f"{self.name}: the request failed {what}: {error}") from None
+                finally:
+                    self.in_flight -= 1
+            delay = wait if wait is not None else min(BACKOFF_CAP, BACKOFF_START * 2**attempt)
+            delay *= 1.0 if wait is not None else random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not secrecy
+            attempt += 1
+            meta["attempts"] = attempt + 1
+            await asyncio.sleep(min(delay, BACKOFF_CAP))
+
+
+def refuse_unknown_price(model: str, settings: ApiSettings) -> None:
+    if settings.max_cost is not None and prices.price(model) is None:
+        raise ConfigError(
+            f"--max-cost needs the price of {model!r}, which is not in the price list "
+            "(mediconfusion_tests/models/api/prices.py); use --max-requests to bound the run instead"
+        )

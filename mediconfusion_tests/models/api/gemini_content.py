@@ -1,0 +1,98 @@
+"""Google's Gemini through the Google GenAI SDK (``google-genai``): ``mc`` and ``freeform``.
+
+The image goes first as inline bytes, then the prompt text; the prompt file's
+initial prompt is the system instruction. A reply blocked for safety (no text,
+finish reason SAFETY, PROHIBITED_CONTENT...) is kept as an empty answer with its
+reason, not retried.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import TYPE_CHECKING, Any
+
+from mediconfusion_tests.errors import ModelError
+from mediconfusion_tests.models.api.client import ApiModel, ApiSettings
+from mediconfusion_tests.models.api.images import inline
+from mediconfusion_tests.models.base import Answer, Query
+
+if TYPE_CHECKING:
+    from mediconfusion_tests.models.api.secrets import Environment
+
+
+class GeminiContent(ApiModel):
+    modes = frozenset({"mc", "freeform", "judge"})
+
+    def __init__(self, *, name: str, model_name: str, settings: ApiSettings, env: Environment) -> None:
+        super().__init__(name, model_name, settings)
+        try:
+            from google import genai
+            from google.genai import types
+        except ImportError as exc:
+            raise ModelError(
+                'this model needs the google-genai package: pip install "mediconfusion-tests[api]"'
+            ) from exc
+        self.types = types
+        base = env.get("GEMINI_BASE_URL") or env.get("GOOGLE_GEMINI_BASE_URL")
+        self.endpoint = base or "https://generativelanguage.googleapis.com"
+        options: dict[str, Any] = {"timeout": int(settings.timeout * 1000)}
+        if base:
+            options["base_url"] = base
+        self.client = genai.Client(
+            api_key=env.secret("GEMINI_API_KEY") or env.secret("GOOGLE_API_KEY"),
+            http_options=types.HttpOptions(**options),
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "endpoint": self.endpoint}
+
+    async def aclose(self) -> None:
+        closer = getattr(self.client.aio, "aclose", None)
+        if closer is not None:
+            await closer()
+
+    async def ask(self, query: Query) -> Answer:
+        types = self.types
+        parts: list[Any] = []
+        recorded: list[Any] = []
+        if query.image_path:
+            image = inline(query.image_path)
+            parts.append(types.Part.from_bytes(data=base64.b64decode(image.data), mime_type=image.mime))
+            recorded.append({"inline_data": image.placeholder})
+        parts.append(types.Part.from_text(text=query.prompt))
+        recorded.append({"text": query.prompt})
+        config: dict[str, Any] = {
+            "temperature": self.settings.temperature,
+            "max_output_tokens": self.settings.max_new_tokens,
+        }
+        if self.settings.top_p is not None:
+            config["top_p"] = self.settings.top_p
+        if query.system:
+            config["system_instruction"] = query.system
+        meta: dict[str, Any] = {
+            "request": {"model": self.model_name, "contents": [{"role": "user", "parts": recorded}], "config": config}
+        }
+        reply = await self.send(
+            lambda: self.client.aio.models.generate_content(
+                model=self.model_name,
+                contents=[types.Content(role="user", parts=parts)],
+                config=types.GenerateContentConfig(**config),
+            ),
+            meta,
+        )
+        usage = getattr(reply, "usage_metadata", None)
+        if usage is not None:
+            meta["tokens_in"] = int(getattr(usage, "prompt_token_count", 0) or 0)
+            meta["tokens_out"] = int(getattr(usage, "candidates_token_count", 0) or 0)
+        candidates = getattr(reply, "candidates", None) or []
+        reason = getattr(candidates[0], "finish_reason", None) if candidates else None
+        meta["finish_reason"] = str(getattr(reason, "value", reason)) if reason is not None else None
+        texts = []
+        for candidate in candidates[:1]:
+            content = getattr(candidate, "content", None)
+            for part in getattr(content, "parts", None) or []:
+                if getattr(part, "text", None):
+                    texts.append(part.text)
+        if not texts and meta["finish_reason"] not in (None, "STOP", "MAX_TOKENS"):
+            meta["refusal"] = True
+        return Answer("".join(texts), meta=meta)

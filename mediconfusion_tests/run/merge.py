@@ -1,0 +1,465 @@
+"""``mediconfusion merge``: the shards of a run split with ``--shard I/N`` joined into one run.
+
+The merged run is decided like any other: metrics recomputed from the pair
+records (equal to a single full run's), the gate, the baseline comparison and
+every problem a shard had (a crashed worker, model errors, a budget stop...),
+then the same files as a run writes. Shards of different models, settings,
+datasets or prompts, shards that overlap and files that are not shards are
+refused with what differs. No pytest import here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mediconfusion_tests.config import RunConfig
+from mediconfusion_tests.errors import DataError
+from mediconfusion_tests.results.comparison import Comparison, Identity, compare, identity_mismatches, regression_checks
+from mediconfusion_tests.results.decision import NOT_RUN, CrashFact, RunFacts, decide, exit_status
+from mediconfusion_tests.results.document import (
+    ConditionRecord,
+    Counts,
+    CrashRecord,
+    GateRecord,
+    InstanceRecord,
+    MergedShard,
+    MetricsRecord,
+    ModelRecord,
+    PairRecord,
+    ResultsDocument,
+    RunRecord,
+    ShardRecord,
+    TimingRecord,
+    UsageRecord,
+    WorkerTiming,
+    read_document,
+)
+from mediconfusion_tests.results.gate import evaluate
+from mediconfusion_tests.run.plan import gate_conditions, make_run_id, read_baseline
+from mediconfusion_tests.scoring.harness import total_table
+from mediconfusion_tests.scoring.metrics import category_names, compute_metrics, scored
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from mediconfusion_tests.results.decision import Verdict
+    from mediconfusion_tests.results.gate import CheckResult, ConditionResult
+    from mediconfusion_tests.scoring.outcome import PairOutcome
+
+#: Settings that change what the model was asked or how it is scored and gated: every shard must share them.
+SHARED_SETTINGS = (
+    "model",
+    "mode",
+    "dataset",
+    "dataset_revision",
+    "limit",
+    "answer_parser",
+    "judge_threshold",
+    "seed",
+    "max_new_tokens",
+    "model_revision",
+    "dtype",
+    "attn_implementation",
+    "trust_remote_code",
+    "judge",
+    "temperature",
+    "top_p",
+    "allow_missing_images",
+    "gates",
+    "gate_min_pairs",
+    "gates_from_file",
+    "alpha",
+    "fail_on_significant_regression",
+    "max_regressed_pairs",
+    "allow_baseline_mismatch",
+)
+#: Settings a merge may override, because they only decide, never answer.
+GATE_SETTINGS = ("gates", "gate_min_pairs", "gates_from_file")
+
+
+@dataclass(frozen=True)
+class Shard:
+    path: Path
+    document: ResultsDocument
+
+    @property
+    def label(self) -> str:
+        shard = self.document.run.shard
+        return f"{shard.index}/{shard.count}" if shard is not None else "?"
+
+
+@dataclass(frozen=True)
+class MergeOptions:
+    results_dir: Path | None = None
+    #: Replace the shards' gate conditions (``--gate``), or None to keep them.
+    gates: tuple[str, ...] | None = None
+    gate_min_pairs: str | None = None
+    #: A baseline results.json; None keeps the shards' own --baseline when that file is here.
+    baseline: str | None = None
+
+
+@dataclass(frozen=True)
+class Merged:
+    document: ResultsDocument
+    verdict: Verdict
+    written: dict[str, Path]
+    status: int
+
+
+def results_file(path: Path) -> Path:
+    return path / "results.json" if path.is_dir() else path
+
+
+def read_shards(paths: Sequence[Path]) -> list[Shard]:
+    shards = []
+    for given in paths:
+        path = results_file(given)
+        if not path.is_file():
+            raise DataError(f"{given}: no results.json there (give a run folder or its results.json)")
+        try:
+            document = read_document(path)
+        except (OSError, ValueError) as exc:
+            raise DataError(str(exc)) from None
+        if document.run.shard is None:
+            raise DataError(f"{path}: not a shard (run {document.run.id} was not made with --shard I/N)")
+        shards.append(Shard(path, document))
+    if not shards:
+        raise DataError("merge needs at least one shard's run folder")
+    return sorted(shards, key=lambda s: s.document.run.shard.index if s.document.run.shard else 0)
+
+
+def _setting(document: ResultsDocument, name: str) -> Any:
+    value = getattr(document.config, name)
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _fingerprints(document: ResultsDocument) -> set[str]:
+    return {i.fingerprint for i in document.model.instances.values() if i.fingerprint}
+
+
+def check_shards(shards: Sequence[Shard], options: MergeOptions) -> None:
+    """Refuse shards that are not parts of one run, naming the two files and what differs."""
+    first = shards[0]
+    first_shard = _shard_of(first)
+    skipped = set(GATE_SETTINGS) if options.gates is not None else set()
+    seen: dict[int, Shard] = {}
+    owner: dict[str, Shard] = {}
+    for shard in shards:
+        doc, record = shard.document, _shard_of(shard)
+        against = f"{shard.path} and {first.path}"
+        if record.count != first_shard.count:
+            raise DataError(f"{against}: shards of different splits (--shard {shard.label} and {first.label})")
+        if record.index in seen:
+            raise DataError(f"{shard.path} and {seen[record.index].path}: both are shard {shard.label}")
+        seen[record.index] = shard
+        for name in SHARED_SETTINGS:
+            if name not in skipped and _setting(doc, name) != _setting(first.document, name):
+                raise DataError(
+                    f"{against}: different {name.replace('_', '-')} "
+                    f"({_setting(doc, name)!r} and {_setting(first.document, name)!r}); only shards of one run merge"
+                )
+        if (doc.dataset.sha256, doc.dataset.revision) != (
+            first.document.dataset.sha256,
+            first.document.dataset.revision,
+        ):
+            raise DataError(
+                f"{against}: different dataset files ({doc.dataset.label} sha256 {doc.dataset.sha256[:12]} and "
+                f"{first.document.dataset.label} sha256 {first.document.dataset.sha256[:12]})"
+            )
+        if record.dealt != first_shard.dealt:
+            raise DataError(f"{against}: the shards were dealt from different pair lists")
+        ours, theirs = (
+            doc.prompts.sha256 or doc.prompts.source,
+            first.document.prompts.sha256 or first.document.prompts.source,
+        )
+        if ours != theirs:
+            raise DataError(f"{against}: different prompt sets ({ours} and {theirs})")
+        models, first_models = _fingerprints(doc), _fingerprints(first.document)
+        if models and first_models and models != first_models:
+            raise DataError(
+                f"{against}: different model weights "
+                f"({', '.join(sorted(models))} and {', '.join(sorted(first_models))})"
+            )
+        for record_ in doc.pairs:
+            if record_.pair_id in owner:
+                raise DataError(
+                    f"{shard.path} and {owner[record_.pair_id].path}: both hold pair {record_.pair_id}; "
+                    "shards must not overlap"
+                )
+            owner[record_.pair_id] = shard
+        for pair_id in doc.errors:
+            owner.setdefault(pair_id, shard)
+
+
+def _config(shards: Sequence[Shard], options: MergeOptions) -> RunConfig:
+    config = shards[0].document.config
+    changes: dict[str, Any] = {"shard": None}
+    if options.results_dir is not None:
+        changes["results_dir"] = str(options.results_dir)
+    if options.gates is not None:
+        changes.update(gates=tuple(options.gates), gates_from_file=False)
+        if options.gate_min_pairs is not None:
+            changes["gate_min_pairs"] = options.gate_min_pairs
+    baseline = options.baseline
+    if baseline is None and config.baseline:
+        if not Path(config.baseline).is_file():
+            raise DataError(
+                f"the shards were compared with --baseline {config.baseline}, which is not on this machine: "
+                "pass --baseline PATH to merge"
+            )
+        baseline = config.baseline
+    changes["baseline"] = baseline
+    return RunConfig.from_dict({**config.to_dict(), **changes})
+
+
+def _pairs(shards: Sequence[Shard]) -> list[PairRecord]:
+    """Every shard's pair records, in dataset order."""
+    dealt = shards[0].document.run.shard.dealt if shards[0].document.run.shard else []
+    position = {pair_id: i for i, pair_id in enumerate(dealt)}
+    records = [record for shard in shards for record in shard.document.pairs]
+    return sorted(records, key=lambda r: position.get(r.pair_id, len(position)))
+
+
+def _facts(
+    shards: Sequence[Shard], outcomes: Sequence[PairOutcome], total: int, comparison: Comparison | None, allowed: bool
+) -> RunFacts:
+    ids = {o.pair_id for o in outcomes}
+    dealt = set(_shard_of(shards[0]).dealt)
+    crashes = [
+        CrashFact(
+            worker=f"{shard.label}:{crash.worker}",
+            test=crash.pair_id,
+            is_pair=crash.pair_id in dealt,
+            together=len([p for p in crash.in_flight if p != crash.pair_id]),
+            answered=crash.pair_id in ids,
+            retried=crash.retried,
+        )
+        for shard in shards
+        for crash in shard.document.crashes
+    ]
+    stops = [
+        (record.reason or "").removeprefix(NOT_RUN)
+        for shard in shards
+        for record in shard.document.pairs
+        if record.status == "skipped" and (record.reason or "").startswith(NOT_RUN)
+    ]
+    problems = [p for shard in shards for p in shard.document.problems]
+    return RunFacts(
+        pairs_in_dataset=total,
+        scored=len(scored(outcomes)),
+        model_errors=[o.pair_id for o in outcomes if o.error],
+        errors={k: v for shard in shards for k, v in shard.document.errors.items()},
+        crashes=crashes,
+        silent=sum(1 for shard in shards for r in shard.document.pairs if r.status == "not run"),
+        other_failures=[f"shard {shard.label}: {f}" for shard in shards for f in shard.document.other_failures],
+        stopped_early=any(p.startswith("the run stopped early") for p in problems),
+        load_errors=[
+            str(getattr(info, "load_error", "") or "")
+            for shard in shards
+            for info in shard.document.model.instances.values()
+            if getattr(info, "load_error", None)
+        ],
+        baseline_mismatches=comparison.mismatches if comparison is not None else (),
+        mismatch_allowed=allowed,
+        budget_stop=stops[0] if stops else None,
+        unanswered=len(stops),
+    )
+
+
+def _instances(shards: Sequence[Shard]) -> dict[str, InstanceRecord]:
+    return {
+        f"{shard.label}:{worker}": info for shard in shards for worker, info in shard.document.model.instances.items()
+    }
+
+
+def _timing(shards: Sequence[Shard], wall_s: float) -> TimingRecord:
+    workers: dict[str, WorkerTiming] = {}
+    for shard in shards:
+        if shard.document.timing is not None:
+            workers.update({f"{shard.label}:{k}": v for k, v in shard.document.timing.workers.items()})
+    longest = max((w.answering_s for w in workers.values()), default=0.0)
+    answered = sum(w.pairs for w in workers.values())
+    return TimingRecord(
+        wall_s=round(wall_s, 3),
+        workers=workers,
+        pairs_per_s=round(answered / longest, 3) if longest > 0 and answered else None,
+    )
+
+
+def _usage(shards: Sequence[Shard]) -> UsageRecord | None:
+    counted = [shard.document.usage for shard in shards if shard.document.usage is not None]
+    if not counted:
+        return None
+
+    def total(name: str) -> Any:
+        values = [getattr(u, name) for u in counted if getattr(u, name) is not None]
+        return sum(values) if values else None
+
+    cost = total("cost_usd")
+    return UsageRecord(
+        tokens_in=total("tokens_in"),
+        tokens_out=total("tokens_out"),
+        answers_counted=sum(u.answers_counted for u in counted),
+        cost_usd=None if cost is None else round(float(cost), 6),
+        requests=total("requests"),
+    )
+
+
+def _subset(shards: Sequence[Shard], missing: Sequence[int], covered: int, total: int) -> str | None:
+    """Which part of the dataset the merged run holds, when it is not all of it."""
+    split, config = _shard_of(shards[0]), shards[0].document.config
+    parts = []
+    if missing:
+        parts.append(f"shard(s) {', '.join(f'{i}/{split.count}' for i in missing)} missing")
+    if config.limit is not None and config.limit < total:
+        parts.append(f"--limit {config.limit}")
+    if not missing and covered < len(split.dealt):
+        parts.append(f"{len(split.dealt) - covered} dealt pair(s) not selected in their shard (-k, -m, --lf)")
+    if not parts:
+        return None
+    return f"merged shards ({'; '.join(parts)}): {covered} of the dataset's {total} pairs"
+
+
+def merge(paths: Sequence[Path], options: MergeOptions) -> Merged:
+    """Read, check, decide and write the merged run."""
+    from mediconfusion_tests.run.writer import write_outputs
+
+    shards = read_shards(paths)
+    check_shards(shards, options)
+    first = shards[0].document
+    split = _shard_of(shards[0])
+    config = _config(shards, options)
+    records = _pairs(shards)
+    outcomes = [o for record in records if (o := record.outcome()) is not None]
+    total = first.counts.pairs_in_dataset
+    categories = _shard_of(shards[0]).categories or category_names(_pair_views(records))
+    metrics = compute_metrics(outcomes)
+    comparison: Comparison | None = None
+    if config.baseline:
+        identity = Identity.of_document(first)
+        baseline = read_baseline(config.baseline)
+        differences = identity_mismatches(baseline, identity)
+        if differences and not config.allow_baseline_mismatch:
+            raise DataError(
+                f"--baseline {config.baseline} cannot be compared with these shards: {'; '.join(differences)}"
+            )
+        comparison = compare(baseline, outcomes, identity, config.baseline)
+    results: list[ConditionResult | CheckResult] = list(
+        evaluate(
+            gate_conditions(config, categories),
+            metrics,
+            comparison.baseline_metrics if comparison else None,
+            comparison.new_metrics if comparison else None,
+        )
+    )
+    if comparison is not None:
+        results += regression_checks(
+            comparison, config.fail_on_significant_regression, config.alpha, config.max_regressed_pairs
+        )
+    present = {shard.document.run.shard.index for shard in shards if shard.document.run.shard}
+    missing = [i for i in range(1, split.count + 1) if i not in present]
+    facts = _facts(shards, outcomes, total, comparison, config.allow_baseline_mismatch)
+    warnings = list(dict.fromkeys(w for shard in shards for w in shard.document.warnings if "subset" not in w))
+    if missing:
+        warnings.insert(0, f"shard(s) {', '.join(f'{i}/{split.count}' for i in missing)} are missing from the merge")
+    from_file = config.gates_from_file and config.gate_min_pairs == "all"
+    verdict = decide(results, facts, warnings, config.gate_min_pairs, from_file)
+    started = min(shard.document.run.started for shard in shards)
+    finished = max(shard.document.run.finished for shard in shards)
+    answered = scored(outcomes)
+    classes = Counter(o.failure_class for o in outcomes if o.failure_class)
+    complete = not missing and all(shard.document.run.complete for shard in shards)
+    skipped = [r for r in records if r.status == "skipped"]
+    document = ResultsDocument(
+        run=RunRecord(
+            id=make_run_id(first.model.spec, config.mode, time.time()) + "-merged",
+            started=started,
+            finished=finished,
+            duration_s=round(finished - started, 3),
+            complete=complete,
+            subset=_subset(shards, missing, len({r.pair_id for r in records} | set(facts.errors)), total),
+            merged_from=[
+                MergedShard(
+                    shard=shard.label,
+                    run_id=shard.document.run.id,
+                    file=str(shard.path),
+                    hostname=shard.document.environment.hostname,
+                    started=shard.document.run.started,
+                    finished=shard.document.run.finished,
+                    complete=shard.document.run.complete,
+                )
+                for shard in shards
+            ],
+        ),
+        config=config,
+        environment=first.environment.model_copy(
+            update={"xdist_workers": sum(shard.document.environment.xdist_workers for shard in shards)}
+        ),
+        dataset=first.dataset,
+        model=ModelRecord(
+            spec=first.model.spec,
+            name=first.model.name,
+            summary=first.model.summary,
+            note=first.model.note,
+            instances=_instances(shards),
+        ),
+        prompts=first.prompts,
+        parser=first.parser.model_copy(
+            update={
+                "disagreements": sum(s.document.parser.disagreements or 0 for s in shards)
+                if first.parser.disagreements is not None
+                else None
+            }
+        ),
+        counts=Counts(
+            pairs_in_dataset=total,
+            pairs_scored=len(answered),
+            pairs_errored=len([o for o in outcomes if o.error]) + len(facts.errors),
+            pairs_skipped=len(skipped),
+            failure_classes=dict(classes),
+        ),
+        metrics=MetricsRecord.model_validate(metrics.to_dict()),
+        harness_counts=total_table(answered, categories),
+        gate=GateRecord(
+            conditions=[ConditionRecord.model_validate(r.to_dict()) for r in verdict.results],
+            passed=bool(verdict.passed),
+        )
+        if verdict.gated
+        else None,
+        judge=first.judge,
+        problems=list(verdict.problems),
+        warnings=list(verdict.warnings),
+        crashes=[
+            CrashRecord(worker=f"{s.label}:{c.worker}", pair_id=c.pair_id, in_flight=c.in_flight, retried=c.retried)
+            for s in shards
+            for c in s.document.crashes
+        ],
+        other_failures=list(facts.other_failures),
+        baseline=None if comparison is None else comparison.record(config.allow_baseline_mismatch),
+        errors=dict(facts.errors),
+        timing=_timing(shards, finished - started),
+        usage=_usage(shards),
+        pairs=records,
+    )
+    written = write_outputs(document, Path(config.results_dir))
+    return Merged(document, verdict, written, exit_status(0, verdict))
+
+
+@dataclass(frozen=True)
+class _PairView:
+    categories: tuple[tuple[str, ...], tuple[str, ...]]
+
+
+def _pair_views(records: Sequence[PairRecord]) -> list[_PairView]:
+    return [_PairView((tuple(r.categories[0]), tuple(r.categories[1]))) for r in records]
+
+
+def _shard_of(shard: Shard) -> ShardRecord:
+    record = shard.document.run.shard
+    if record is None:  # read_shards lets no other document in
+        raise DataError(f"{shard.path}: not a shard")
+    return record

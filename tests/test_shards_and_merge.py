@@ -1,0 +1,238 @@
+"""``--shard I/N`` and ``mediconfusion merge``: shards joined equal one full run, and what merge refuses."""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from mediconfusion_tests.cli import main
+from mediconfusion_tests.data.sources import load_pairs, resolve_dataset
+from mediconfusion_tests.run.shards import assignment, select
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+SAMPLE = ("--dataset=sample", "-p", "no:cacheprovider")
+#: What a merged run must share with a single full run of the same model and settings.
+SAME = ("metrics", "harness_counts", "counts", "problems", "errors")
+
+
+def run_shard(
+    pytester: pytest.Pytester, shard: str | None, folder: str, *args: str, workers: str | None = None
+) -> pytest.RunResult:
+    options = [*args, *SAMPLE, f"--results-dir={folder}", *([f"--shard={shard}"] if shard else [])]
+    if workers:
+        return pytester.runpytest_subprocess(*options, "-n", workers)
+    return pytester.runpytest(*options)
+
+
+def latest(folder: Path) -> dict[str, Any]:
+    return json.loads((folder / "latest" / "results.json").read_text())
+
+
+def newest(folder: Path) -> dict[str, Any]:
+    runs = sorted(folder.glob("*/results.json"), key=lambda p: p.stat().st_mtime)
+    return json.loads(runs[-1].read_text())
+
+
+def pair_view(document: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    return [(p["pair_id"], p["status"], [a["decision"] for a in p["answers"] or ()]) for p in document["pairs"]]
+
+
+def merge(*args: str | Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    status = main(["merge", *(str(a) for a in args)])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+@pytest.mark.unit
+def test_shards_are_disjoint_complete_balanced_and_stable(real_dataset: dict, shared_dir: Path) -> None:
+    pairs = load_pairs(resolve_dataset(str(shared_dir / "dataset.json")))
+    assert len(pairs) == 176
+    for count in (2, 3, 4, 7):
+        owner = assignment(pairs, count)
+        sizes = Counter(owner.values())
+        assert sorted(sizes) == list(range(1, count + 1))
+        assert max(sizes.values()) - min(sizes.values()) <= 1, sizes
+        chosen = [pair.id for index in range(1, count + 1) for pair in select(pairs, f"{index}/{count}")]
+        assert sorted(chosen) == sorted(p.id for p in pairs)  # every pair once
+        # Each first category spread over the shards within one pair.
+        by_category: dict[str, Counter[int]] = {}
+        for pair in pairs:
+            first = (pair.categories[0] or pair.all_categories)[0]
+            by_category.setdefault(first, Counter())[owner[pair.id]] += 1
+        for category, spread in by_category.items():
+            shares = [spread.get(i, 0) for i in range(1, count + 1)]
+            assert max(shares) - min(shares) <= 1, (category, shares)
+        # The split depends on the pairs only, not on the order they arrive in.
+        shuffled = list(pairs)
+        random.Random(count).shuffle(shuffled)
+        assert assignment(shuffled, count) == owner
+
+
+@pytest.mark.acceptance
+def test_merged_shards_equal_one_full_run(pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> None:
+    gate = ("--model=random", "--gate", "set_accuracy>=0.1", "--gate", "confusion<=0.5")
+    full = run_shard(pytester, None, "full", *gate)
+    assert full.ret == 0
+    for index, workers in ((1, "2"), (2, None), (3, None)):
+        shard = run_shard(pytester, f"{index}/3", f"s{index}", *gate, workers=workers)
+        # A shard never gates: failed pair cases are expected, only problems fail it.
+        assert shard.ret == 0, shard.stdout.str()
+        shard.stdout.fnmatch_lines(
+            [
+                f"GATE DEFERRED: shard {index}/3 holds part of the pairs*",
+                f"exit 0: shard {index}/3 ran without problems; `mediconfusion merge` decides the gate on all shards",
+            ]
+        )
+        document = latest(pytester.path / f"s{index}")
+        assert document["gate"] is None
+        assert document["run"]["shard"]["index"] == index
+    shard_pairs = [len(latest(pytester.path / f"s{i}")["pairs"]) for i in (1, 2, 3)]
+    assert sorted(shard_pairs) == [5, 5, 6]
+    status, out, err = merge(
+        pytester.path / "s3" / "latest", pytester.path / "s1" / "latest", pytester.path / "s2/latest/results.json",
+        "-o", pytester.path / "merged", capsys=capsys,
+    )  # fmt: skip
+    assert status == 0, err
+    assert "merged shards 1/3, 2/3, 3/3 into " in out
+    assert "exit 0: the gate passed; 13 pair case(s) failed" in out
+    merged, single = latest(pytester.path / "merged"), latest(pytester.path / "full")
+    for key in SAME:
+        assert merged[key] == single[key], key
+    assert merged["gate"] == single["gate"]
+    assert pair_view(merged) == pair_view(single)  # dataset order, same answers
+    assert merged["run"]["complete"] is True
+    assert merged["run"]["subset"] is None
+    assert [s["shard"] for s in merged["run"]["merged_from"]] == ["1/3", "2/3", "3/3"]
+    # Each shard's model instances and timings, named by shard (shard 1 ran on two xdist workers).
+    assert sorted(merged["model"]["instances"]) == ["1/3:gw0", "1/3:gw1", "2/3:main", "3/3:main"]
+    assert sorted(merged["timing"]["workers"]) == sorted(merged["model"]["instances"])
+    assert (pytester.path / "merged" / "latest" / "report.html").is_file()
+    # The merged run is read back like any run: summary recomputes the same metrics.
+    assert main(["summary", str(pytester.path / "merged" / "latest")]) == 0
+
+    # ... and serves as a baseline, and is compared with one, like any run.
+    status, out, _ = merge(
+        *(pytester.path / f"s{i}" / "latest" for i in (1, 2, 3)),
+        "-o", pytester.path / "again", "--baseline", pytester.path / "full" / "latest" / "results.json",
+        "--gate", "set_accuracy>=baseline-0.01", capsys=capsys,
+    )  # fmt: skip
+    assert status == 0, out
+    again = latest(pytester.path / "again")
+    assert again["baseline"]["pairs_compared"] == 16
+    assert again["baseline"]["regressions"] == []
+    baseline_run = pytester.runpytest(
+        "--model=random", *SAMPLE, "--results-dir=vs", "--baseline", str(pytester.path / "merged/latest/results.json")
+    )
+    assert latest(pytester.path / "vs")["baseline"]["pairs_compared"] == 16, baseline_run.stdout.str()
+
+
+@pytest.mark.acceptance
+def test_merge_refuses_shards_that_are_not_one_run(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_shard(pytester, "1/2", "a1", "--model=always-a").ret == 0
+    assert run_shard(pytester, "2/2", "a2", "--model=always-a").ret == 0
+    assert run_shard(pytester, "2/2", "b2", "--model=always-b").ret == 0
+    assert run_shard(pytester, "2/2", "g2", "--model=always-a", "--mode=greedy").ret == 0
+    assert run_shard(pytester, "2/3", "c2", "--model=always-a").ret == 0
+    assert run_shard(pytester, None, "full", "--model=always-a").ret == 1
+    a1, a2 = pytester.path / "a1/latest", pytester.path / "a2/latest"
+    cases = [
+        (
+            (a1, pytester.path / "b2/latest"),
+            "different model ('always-b' and 'always-a'); only shards of one run merge",
+        ),
+        ((a1, pytester.path / "g2/latest"), "different mode ('greedy' and 'mc')"),
+        ((a1, pytester.path / "c2/latest"), "shards of different splits (--shard 2/3 and 1/2)"),
+        ((a1, a2, pytester.path / "a2/latest/results.json"), "both are shard 2/2"),
+        ((a1, pytester.path / "full/latest"), "not a shard (run "),
+        ((a1, pytester.path / "nowhere"), "no results.json there"),
+    ]
+    for paths, message in cases:
+        status, out, err = merge(*paths, "-o", pytester.path / "m", capsys=capsys)
+        assert status == 2, (paths, out)
+        assert message in err, err
+    assert not (pytester.path / "m").exists()  # nothing written for a refused merge
+
+    # A shard whose pair records were edited to overlap another shard's.
+    overlap = pytester.path / "overlap"
+    overlap.mkdir()
+    document = latest(pytester.path / "a2")
+    document["pairs"].append(latest(pytester.path / "a1")["pairs"][0])
+    (overlap / "results.json").write_text(json.dumps(document))
+    status, _, err = merge(a1, overlap, "-o", pytester.path / "m", capsys=capsys)
+    assert status == 2
+    assert f"both hold pair {document['pairs'][-1]['pair_id']}; shards must not overlap" in err
+
+
+@pytest.mark.acceptance
+def test_a_missing_shard_or_a_shard_with_problems_fails_the_merged_gate(
+    scripted: pytest.Pytester, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for index in (1, 2):
+        assert run_shard(scripted, f"{index}/3", f"s{index}", "--model=oracle").ret == 0
+    status, out, _ = merge(
+        scripted.path / "s1/latest", scripted.path / "s2/latest", "-o", scripted.path / "m", "--gate",
+        "set_accuracy>=0.9", "--gate-min-pairs", "all", capsys=capsys,
+    )  # fmt: skip
+    assert status == 1
+    assert "WARNING: shard(s) 3/3 are missing from the merge" in out
+    assert "PROBLEM: the gate needs 16 scored pair(s)" in out
+    partial = newest(scripted.path / "m")
+    assert partial["run"]["complete"] is False
+    assert partial["run"]["subset"].startswith("merged shards (shard(s) 3/3 missing): 11 of the dataset's 16 pairs")
+    assert not (scripted.path / "m" / "latest").exists()  # a partial run never becomes `latest`
+
+    # A model error in shard 3: the shard exits 1, and the merged gate fails although its conditions hold.
+    shard3 = [pair.id for pair in select(load_pairs(resolve_dataset("sample")), "3/3")]
+    monkeypatch.setenv("MC_SCRIPT_FAIL_PAIRS", shard3[0])
+    failing = run_shard(scripted, "3/3", "s3", "--model=scripted")
+    assert failing.ret == 1
+    failing.stdout.fnmatch_lines(["exit 1: shard 3/3 has problems (see the PROBLEM lines)"])
+    monkeypatch.delenv("MC_SCRIPT_FAIL_PAIRS")
+    assert run_shard(scripted, "1/3", "t1", "--model=scripted").ret == 0
+    assert run_shard(scripted, "2/3", "t2", "--model=scripted").ret == 0
+    status, out, _ = merge(
+        scripted.path / "t1/latest", scripted.path / "t2/latest", newest_dir(scripted.path / "s3"),
+        "-o", scripted.path / "m2", "--gate", "set_accuracy>=0.5", capsys=capsys,
+    )  # fmt: skip
+    assert status == 1, out
+    assert f"PROBLEM: 1 pair(s) had model errors: {shard3[0]}" in out
+    assert "GATE FAILED (conditions hold, but the run has problems: see below)" in out
+
+
+@pytest.mark.acceptance
+def test_merged_answer_stores_answer_a_full_run(scripted: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> None:
+    pytester = scripted
+    for index in (1, 2):
+        store = f"--answer-store={pytester.path / f'store{index}.sqlite'}"
+        assert run_shard(pytester, f"{index}/2", f"s{index}", "--model=oracle", store).ret == 0
+    into = pytester.path / "all.sqlite"
+    sources = [str(pytester.path / "store1.sqlite"), str(pytester.path / "store2.sqlite")]
+    assert main(["merge-stores", str(into), *sources]) == 0
+    out = capsys.readouterr().out
+    assert f"{into}: 32 answer(s) added" in out
+    with sqlite3.connect(into) as db:
+        assert db.execute("SELECT COUNT(*) FROM answers").fetchone()[0] == 32
+    assert main(["merge-stores", str(into), sources[0]]) == 0  # again: nothing new
+    assert f"{sources[0]}: 0 new answer(s)" in capsys.readouterr().out
+    full = run_shard(pytester, None, "full", "--model=oracle", f"--answer-store={into}")
+    assert full.ret == 0
+    timing = latest(pytester.path / "full")["timing"]["workers"]
+    assert sum(w["pairs_from_store"] for w in timing.values()) == 16
+
+    (pytester.path / "junk.sqlite").write_text("not a database")
+    assert main(["merge-stores", str(into), str(pytester.path / "junk.sqlite")]) == 2
+    assert "junk.sqlite" in capsys.readouterr().err
+
+
+def newest_dir(folder: Path) -> Path:
+    runs = sorted(folder.glob("*/results.json"), key=lambda p: p.stat().st_mtime)
+    return runs[-1].parent
