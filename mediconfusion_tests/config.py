@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from dataclasses import Field, asdict, dataclass, field, fields
+from dataclasses import Field, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from types import UnionType
 from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin, get_type_hints
@@ -79,6 +79,16 @@ def shard_type(text: str) -> str:
     if not slash or not index.isdigit() or not count.isdigit() or not 1 <= int(index) <= int(count):
         raise argparse.ArgumentTypeError(f"expected I/N with 1 <= I <= N (e.g. 2/4), got {text!r}")
     return f"{int(index)}/{int(count)}"
+
+
+def probes_type(text: str) -> str:
+    """all, or a comma-separated list of probe names (checked against scoring/probes.py)."""
+    from mediconfusion_tests.scoring.probes import parse_probes
+
+    try:
+        return ",".join(parse_probes(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def min_pairs_type(text: str) -> int | str:
@@ -261,6 +271,20 @@ class RunConfig:
         metavar="I/N",
         parse=shard_type,
     )
+    probes: str | None = opt(
+        None,
+        "robustness probes beside the benchmark: all, or some of order,paraphrase,image (each pair also asked "
+        "with its options swapped, in the dataset's paraphrase, and with perturbed images); gate on them with "
+        "e.g. --gate 'order.consistency>=0.9'; -m 'not probe' leaves them out",
+        metavar="LIST",
+        parse=probes_type,
+    )
+    probe_examples: int = opt(
+        3,
+        "image probe: perturbed examples per pair drawn by hypothesis (default: 3; each costs two answers)",
+        metavar="N",
+        parse=positive_int,
+    )
     prompts: str | None = opt(None, "prompt file in the MediConfusion paper's format", metavar="FILE", path="path")
     gpus_per_worker: int = opt(
         1,
@@ -310,6 +334,10 @@ class RunConfig:
         values = {k: v for k, v in data.items() if k in known}
         values["gates"] = tuple(values.get("gates", ()))
         return cls(**values)
+
+    @property
+    def probe_names(self) -> tuple[str, ...]:
+        return tuple(self.probes.split(",")) if self.probes else ()
 
     @property
     def chunk_pairs(self) -> int:
@@ -405,6 +433,15 @@ def validate(config: RunConfig) -> RunConfig:
         raise ConfigError(f"unknown device {config.device!r}; choose from {', '.join(DEVICES)}")
     if not fits(config.seed, int):
         raise ConfigError(f"seed must be an integer, got {config.seed!r}")
+    if config.probes is not None:
+        from mediconfusion_tests.scoring.probes import parse_probes
+
+        try:
+            config = replace(config, probes=",".join(parse_probes(str(config.probes))))
+        except ValueError as exc:
+            raise ConfigError(f"probes: {exc}") from None
+    if not fits(config.probe_examples, int) or config.probe_examples < 1:
+        raise ConfigError(f"probe examples must be a positive integer, got {config.probe_examples!r}")
     if not fits(config.max_new_tokens, int) or config.max_new_tokens < 1:
         raise ConfigError(f"max_new_tokens must be a positive integer, got {config.max_new_tokens!r}")
     for name in ("judge_threshold", "temperature", "top_p", "alpha"):

@@ -149,6 +149,14 @@ def _read_ours(path: Path, data: Mapping[str, Any]) -> tuple[dict[str, tuple[Ans
             for a, prompt in zip(record.answers, prompts, strict=False)
         )
         answers[record.pair_id] = (first, second)
+    # Probe variants (--probes) replay under the ids they were asked with, e.g. "10001~order".
+    for probe in document.probes.pairs if document.probes is not None else ():
+        for variant in probe.variants:
+            if variant.variant_id and all(text is not None for text in variant.raw):
+                answers[variant.variant_id] = (
+                    Answer(str(variant.raw[0]), dict(variant.scores[0])),
+                    Answer(str(variant.raw[1]), dict(variant.scores[1])),
+                )
     return answers, document.config.mode
 
 

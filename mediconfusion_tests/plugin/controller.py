@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from mediconfusion_tests.nodeids import pair_id_of
-from mediconfusion_tests.plugin.state import INFO_KEY, ISOLATION_KEY, PAIR_PROPERTY, PLAN_KEY, State, state_of
+from mediconfusion_tests.plugin.state import (
+    INFO_KEY,
+    ISOLATION_KEY,
+    PAIR_PROPERTY,
+    PLAN_KEY,
+    PROBE_PROPERTY,
+    State,
+    state_of,
+)
 
 if TYPE_CHECKING:
     from mediconfusion_tests.data.schema import Pair
@@ -31,6 +39,12 @@ def pair_of(item: pytest.Item) -> Pair | None:
     callspec = getattr(item, "callspec", None)
     pair: Pair | None = callspec.params.get("mediconfusion_pair") if callspec else None
     return pair
+
+
+def probe_of(item: pytest.Item) -> tuple[str, Pair] | None:
+    callspec = getattr(item, "callspec", None)
+    probe: tuple[str, Pair] | None = callspec.params.get("mediconfusion_probe") if callspec else None
+    return probe
 
 
 def _properties(report: pytest.TestReport) -> dict[str, Any]:
@@ -70,6 +84,10 @@ class ControllerHooks:
             worker = getattr(getattr(report, "node", None), "gateway", None)
             collector.add_crash(str(getattr(worker, "id", "?")), pair_id_of(report.nodeid) or report.nodeid)
             return
+        probe = _properties(report).get(PROBE_PROPERTY)
+        if probe is not None:
+            self._probe_report(collector, str(probe), report)
+            return
         if pair_id is None:
             if report.failed:
                 collector.add_other_failure(report.nodeid, report.when, _crash_line(report))
@@ -82,6 +100,20 @@ class ControllerHooks:
             collector.add_skip(pair_id, str(reason).removeprefix("Skipped: "))
         elif report.failed and report.when in ("setup", "call"):
             collector.add_error(pair_id, _crash_line(report))
+        elif report.failed:
+            collector.add_teardown_error(report.nodeid, _crash_line(report))
+
+    @staticmethod
+    def _probe_report(collector: Collector, probe: str, report: pytest.TestReport) -> None:
+        """A probe case: its outcome, skip or error; an inconsistent probe fails its case, not the run."""
+        outcome = getattr(report, "mediconfusion_probe", None)
+        if outcome is not None and report.when == "call":
+            collector.add_probe(outcome)
+        elif report.skipped and report.when in ("setup", "call"):
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else "skipped"
+            collector.add_probe_skip(probe, str(reason).removeprefix("Skipped: "))
+        elif report.failed and report.when in ("setup", "call"):
+            collector.add_probe_error(probe, _crash_line(report))
         elif report.failed:
             collector.add_teardown_error(report.nodeid, _crash_line(report))
 

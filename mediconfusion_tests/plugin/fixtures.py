@@ -9,14 +9,16 @@ from typing import TYPE_CHECKING
 import pytest
 
 from mediconfusion_tests.errors import MediConfusionError
-from mediconfusion_tests.plugin.state import ALLURE_OPTION, OUTCOME_KEY, require
+from mediconfusion_tests.plugin.state import ALLURE_OPTION, OUTCOME_KEY, PROBE_KEY, require
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from mediconfusion_tests.models.base import Model
     from mediconfusion_tests.run.engine import Engine
+    from mediconfusion_tests.run.probing import ProbeSettings
     from mediconfusion_tests.scoring.outcome import PairOutcome
+    from mediconfusion_tests.scoring.probes import ProbeOutcome
 
 
 @pytest.fixture(scope="session")
@@ -107,6 +109,37 @@ def mediconfusion_record_outcome(request: pytest.FixtureRequest) -> Callable[[Pa
             _annotate_allure(request.config, outcome)
 
     return record
+
+
+@pytest.fixture
+def mediconfusion_record_probe(request: pytest.FixtureRequest) -> Callable[[ProbeOutcome], None]:
+    """Attach a probe outcome to this test's report, for the controller's roll-up."""
+
+    def record(outcome: ProbeOutcome) -> None:
+        request.node.stash[PROBE_KEY] = outcome.to_dict()
+        consistent = outcome.consistent
+        request.node.user_properties.append(
+            ("probe_result", "error" if consistent is None else ("consistent" if consistent else "inconsistent"))
+        )
+        if request.config.getoption(ALLURE_OPTION, default=None):
+            from mediconfusion_tests.reporting.allure_case import annotate_probe
+
+            annotate_probe(outcome)
+
+    return record
+
+
+@pytest.fixture(scope="session")
+def mediconfusion_probe_settings(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> ProbeSettings:
+    """The run seed, --probe-examples, and where the image probe writes its perturbed copies (named by
+    content, so reruns find their answers in the store)."""
+    from mediconfusion_tests.run.probing import ProbeSettings
+
+    _, plan = require(request.config)
+    folder = tmp_path_factory.mktemp("mediconfusion-probe-images")
+    return ProbeSettings(plan.config.seed, plan.config.probe_examples, folder)
 
 
 def _annotate_allure(config: pytest.Config, outcome: PairOutcome) -> None:

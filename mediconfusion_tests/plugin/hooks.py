@@ -18,22 +18,26 @@ import pytest
 from mediconfusion_tests.errors import MediConfusionError
 from mediconfusion_tests.nodeids import marker_name
 from mediconfusion_tests.plugin import hookspecs, options
-from mediconfusion_tests.plugin.controller import ControllerHooks, XdistHooks, pair_of, start_controller
+from mediconfusion_tests.plugin.controller import ControllerHooks, XdistHooks, pair_of, probe_of, start_controller
 from mediconfusion_tests.plugin.state import (
     ISOLATION_KEY,
     OUTCOME_KEY,
     PAIR_PROPERTY,
     PLAN_KEY,
+    PROBE_KEY,
+    PROBE_PROPERTY,
     STATE,
     State,
     state_of,
     usage_error,
 )
 from mediconfusion_tests.plugin.terminal import TerminalHooks
+from mediconfusion_tests.scoring.probes import PROBES
 
 if TYPE_CHECKING:
     from collections.abc import Generator
 
+    from mediconfusion_tests.data.schema import Pair
     from mediconfusion_tests.models.registry import Registry
 
 SUITE_DIR = Path(__file__).parents[1] / "suite"
@@ -89,6 +93,9 @@ def pytest_configure(config: pytest.Config) -> None:
     except MediConfusionError as exc:
         raise usage_error(exc) from None
     config.addinivalue_line("markers", "mediconfusion: a MediConfusion pair case")
+    config.addinivalue_line("markers", "probe: a robustness probe of a MediConfusion pair (--probes)")
+    for probe in PROBES:
+        config.addinivalue_line("markers", f"{probe}: the {probe} probe (--probes)")
     for category in KNOWN_CATEGORIES:
         config.addinivalue_line("markers", f"{marker_name(category)}: MediConfusion pairs in category {category}")
     config.stash[STATE] = State(run_config, registry, is_worker=workerinput is not None)
@@ -169,21 +176,62 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "mediconfusion_pair" not in metafunc.fixturenames:
+    wanted = {"mediconfusion_pair", "mediconfusion_probe"} & set(metafunc.fixturenames)
+    if not wanted:
         return
     state = state_of(metafunc.config)
     if state is None or state.plan is None:
         raise pytest.UsageError("the MediConfusion suite needs --model=NAME (see pytest --list-models)")
     from mediconfusion_tests.run.shards import select
 
+    pairs = select(state.pairs[: state.plan.config.limit], state.plan.config.shard)
+    if "mediconfusion_probe" in wanted:
+        metafunc.parametrize("mediconfusion_probe", _probe_params(state, pairs))
+        return
     params = []
-    for pair in select(state.pairs[: state.plan.config.limit], state.plan.config.shard):
+    for pair in pairs:
         marks: list[Any] = [pytest.mark.mediconfusion]
         marks += [getattr(pytest.mark, marker_name(c)) for c in pair.all_categories]
         if pair.id in state.plan.skipped:
             marks.append(pytest.mark.skip(reason=state.plan.skipped[pair.id]))
         params.append(pytest.param(pair, id=pair.test_id, marks=marks))
     metafunc.parametrize("mediconfusion_pair", params)
+
+
+def _probe_params(state: State, pairs: list[Pair]) -> list[Any]:
+    from mediconfusion_tests.scoring.probes import paraphrased
+
+    plan = state.plan
+    assert plan is not None  # noqa: S101 - checked by the caller
+    # The sample's images are there even for models that read none: perturbing them would prove nothing.
+    reads_pixels = (
+        plan.layout is not None and state.registry.entry(state.registry.parse(plan.config.model or "")).needs_images
+    )
+    params = []
+    for probe in plan.config.probe_names:
+        for pair in pairs:
+            marks: list[Any] = [pytest.mark.probe, getattr(pytest.mark, probe)]
+            marks += [getattr(pytest.mark, marker_name(c)) for c in pair.all_categories]
+            reason = plan.skipped.get(pair.id)
+            if reason is None and probe == "paraphrase" and paraphrased(pair) is None:
+                reason = "the dataset has no paraphrase of this pair (AI_question, AI_option_A, AI_option_B)"
+            if reason is None and probe == "image" and not reads_pixels:
+                reason = "the model reads no pixels: nothing to perturb"
+            if reason is not None:
+                marks.append(pytest.mark.skip(reason=reason))
+            params.append(pytest.param((probe, pair), id=f"{probe}-{pair.test_id}", marks=marks))
+    return params
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> list[Any] | None:
+    """No probe cases at all (not even an empty parameter set) when --probes is not given."""
+    if name != "test_probe" or not getattr(obj, "__mediconfusion_probe__", False):
+        return None
+    state = state_of(collector.config)
+    if state is None or state.plan is None or not state.plan.config.probe_names:
+        return []
+    return None
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -197,6 +245,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         pair = pair_of(item)
         if pair is not None:
             item.user_properties.append((PAIR_PROPERTY, pair.id))
+        probe = probe_of(item)
+        if probe is not None:
+            item.user_properties.append((PROBE_PROPERTY, f"{probe[0]}:{probe[1].id}"))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -206,6 +257,8 @@ def pytest_runtest_makereport(
     report = yield
     if call.when == "call" and OUTCOME_KEY in item.stash:
         report.mediconfusion_outcome = item.stash[OUTCOME_KEY]  # type: ignore[attr-defined]
+    if call.when == "call" and PROBE_KEY in item.stash:
+        report.mediconfusion_probe = item.stash[PROBE_KEY]  # type: ignore[attr-defined]
     return report
 
 

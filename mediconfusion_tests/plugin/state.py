@@ -26,6 +26,9 @@ INFO_KEY = "mediconfusion_model"
 PAIR_PROPERTY = "mediconfusion_pair"
 #: The outcome a pair case records; it travels to the controller on the test report.
 OUTCOME_KEY = pytest.StashKey[dict[str, Any]]()
+#: A probe case's user property ("order:10001"), and the probe outcome it records.
+PROBE_PROPERTY = "mediconfusion_probe"
+PROBE_KEY = pytest.StashKey[dict[str, Any]]()
 #: Set by allure-pytest's --alluredir; without it there is no Allure report to annotate.
 ALLURE_OPTION = "allure_report_dir"
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from mediconfusion_tests.data.schema import Pair
     from mediconfusion_tests.results.document import ConditionRecord, ResultsDocument
     from mediconfusion_tests.scoring.outcome import PairOutcome
+    from mediconfusion_tests.scoring.probes import ProbeOutcome
 
 EPIC = "MediConfusion"
 SEVERITY = {"error": "blocker", "confused": "critical", "wrong": "normal", "invalid": "minor", None: "trivial"}
@@ -47,6 +48,11 @@ CATEGORIES = [
     },
     {"name": "Invalid answer", "matchedStatuses": ["failed"], "messageRegex": r"(?s).*invalid answer on image.*"},
     {"name": "Wrong answer", "matchedStatuses": ["failed"], "messageRegex": r"(?s).*wrong on (image|both).*"},
+    {
+        "name": "Probe: the decision did not hold",
+        "matchedStatuses": ["failed"],
+        "messageRegex": r"(?s)(Failed: )?(ORDER|PARAPHRASE|IMAGE) .*",
+    },
 ]
 
 
@@ -287,3 +293,25 @@ def write_run_files(alluredir: Path, document: ResultsDocument) -> list[Path]:
         write_text_atomic(alluredir / name, text)
         written.append(alluredir / name)
     return written
+
+
+def annotate_probe(outcome: ProbeOutcome) -> None:
+    """A probe case: grouped under its probe (feature and story), tagged by category."""
+    import allure
+
+    dynamic = allure.dynamic
+    dynamic.epic(EPIC)
+    dynamic.feature(f"probe: {outcome.probe}")
+    dynamic.story(outcome.probe)
+    for category in outcome.all_categories:
+        dynamic.tag(f"category:{category}")
+    dynamic.tag("probe")
+    dynamic.title(f"{outcome.probe} probe of pair {outcome.pair_id}")
+    dynamic.parameter("mediconfusion_probe", f"{outcome.probe}:{outcome.pair_id}")
+    if outcome.seed is not None:
+        dynamic.parameter("hypothesis seed", str(outcome.seed))
+    allure.attach(
+        json.dumps(outcome.to_dict(), indent=2, ensure_ascii=False, allow_nan=False),
+        name="probe",
+        attachment_type=allure.attachment_type.JSON,
+    )

@@ -58,6 +58,12 @@ CATEGORY_RULES: list[dict[str, Any]] = [
         "matchers": {"statuses": ["failed"], "labels": {"story": "^invalid$"}},
         "groupByMessage": False,
     },
+    {
+        "id": "mediconfusion-probe",
+        "name": "Probe: the decision did not hold",
+        "matchers": {"statuses": ["failed"], "labels": {"story": "^(order|paraphrase|image)$"}},
+        "groupByMessage": False,
+    },
 ]
 
 #: Allure 3.18's quality gate calls Iterator.prototype.toArray, which Node.js has from version 22 on;

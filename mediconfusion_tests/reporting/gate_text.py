@@ -13,7 +13,8 @@ def describe(condition: ConditionRecord) -> str:
     verdict = "PASS" if condition.passed else "FAIL"
     if condition.detail is not None:
         return f"{verdict} {condition.condition}: {condition.detail}"
-    name = f"{condition.category}.{condition.metric}" if condition.category else str(condition.metric)
+    scope = ".".join(part for part in (condition.probe, condition.category) if part)
+    name = f"{scope}.{condition.metric}" if scope else str(condition.metric)
     label = name if condition.bound in (None, "value") else f"{name}.{condition.bound}"
     if condition.threshold is not None:
         target = f"{condition.op} {condition.threshold:.4g}"
@@ -23,6 +24,7 @@ def describe(condition: ConditionRecord) -> str:
         offset = condition.threshold - condition.baseline
         target += f" (baseline {condition.baseline:.4f} {'+' if offset >= 0 else '-'} {abs(offset):.4g})"
     if condition.value is None:
-        return f"{verdict} {label} is undefined (no pairs to measure it on); needs {target}"
+        why = "the probe was not run" if condition.probe and not condition.n else "no pairs to measure it on"
+        return f"{verdict} {label} is undefined ({why}); needs {target}"
     ci = f" [95% CI {condition.ci95[0]:.3f}-{condition.ci95[1]:.3f}]" if condition.ci95 else ""
     return f"{verdict} {label} = {condition.value:.4f}{ci} (n={condition.n}); threshold {target}"

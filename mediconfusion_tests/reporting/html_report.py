@@ -273,6 +273,63 @@ def _pairs(document: ResultsDocument, embedder: ImageEmbedder) -> tuple[str, dic
     return section, {"pairs": data, "thumbs": embedder.thumbs, "full": embedder.full}
 
 
+def _probes(document: ResultsDocument) -> str:
+    """Consistency per probe and per category, and the pairs whose decision did not hold."""
+    probes = document.probes
+    if probes is None or not probes.figures:
+        return ""
+    names = list(probes.figures)
+    categories = sorted({c for f in probes.figures.values() for c in f.categories})
+    head = "".join(f"<th>{esc(n)}</th>" for n in names)
+
+    def cell(value: float | None, ci: tuple[float, float] | None) -> str:
+        interval = f' <span class="ci">{100 * ci[0]:.0f}-{100 * ci[1]:.0f}</span>' if ci else ""
+        return f"<td>{percent(value, missing='-')}{interval}</td>"
+
+    rows = [
+        "<tr><th>All</th>"
+        + "".join(cell(probes.figures[n].consistency.value, probes.figures[n].consistency.ci95) for n in names)
+        + "</tr>"
+    ]
+    for category in categories:
+        cells = []
+        for n in names:
+            found = probes.figures[n].categories.get(category)
+            cells.append(cell(found.value, found.ci95) if found else "<td>-</td>")
+        rows.append(f"<tr><th>{esc(category)}</th>{''.join(cells)}</tr>")
+    broken = [p for p in probes.pairs if p.status in ("inconsistent", "error")][:50]
+    items = "".join(
+        f"<li><b>{esc(p.probe)}</b> pair {esc(p.pair_id)}: "
+        + (
+            esc(p.reason)
+            if p.status == "error"
+            else esc(
+                f"benchmark {'/'.join(d or 'invalid' for d in p.original)}; "
+                + "; ".join(
+                    f"{v.variant}: {'/'.join(d or 'invalid' for d in v.decisions)}"
+                    for v in p.variants
+                    if not v.consistent
+                )
+            )
+        )
+        + "</li>"
+        for p in broken
+    )
+    paraphrase = probes.figures.get("paraphrase")
+    extra = (
+        f"<p>Paraphrased benchmark set accuracy: {percent(paraphrase.set_accuracy.value, missing='-')}</p>"
+        if paraphrase is not None and paraphrase.set_accuracy is not None
+        else ""
+    )
+    return (
+        '<section id="probes"><h2>Robustness probes</h2>'
+        f'<p class="legend">Consistency: pairs whose decisions held under the probe (95% intervals). Run seed '
+        f"{probes.seed}; {probes.examples} perturbed example(s) per pair for the image probe.</p>{extra}"
+        f'<div class="wide"><table><thead><tr><th>Category</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
+        f"</table></div>" + (f"<h3>Decisions that did not hold</h3><ul>{items}</ul>" if items else "") + "</section>"
+    )
+
+
 def render(document: ResultsDocument) -> str:
     embedder = ImageEmbedder(document.dataset.layout)
     pairs_section, data = _pairs(document, embedder)
@@ -290,7 +347,7 @@ def render(document: ResultsDocument) -> str:
         f'<header class="top"><h1>{esc(title)}</h1>{_meta(document)}'
         + (f'<p class="note">{esc(note)}</p>' if note else "")
         + f"</header>{_verdict(document)}{_headline(document)}{_notes(document)}"
-        f"{html_comparison(document.baseline)}{categories}{pairs_section}"
+        f"{html_comparison(document.baseline)}{categories}{_probes(document)}{pairs_section}"
         '<div id="lightbox" hidden><img alt="full size"></div>'
         f'<script type="application/json" id="report-data">{script_json(data)}</script>'
         f"<script>{SCRIPT}</script></body></html>"

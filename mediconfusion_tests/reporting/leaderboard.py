@@ -70,6 +70,33 @@ class Row:
         figures = self.entry.document.metrics.categories.get(name)
         return None if figures is None else figures.paper.set_accuracy
 
+    def probe(self, name: str) -> Proportion | None:
+        probes = self.entry.document.probes
+        figures = None if probes is None else probes.figures.get(name)
+        return None if figures is None else figures.consistency
+
+
+def probe_names(board: Board) -> list[str]:
+    """The probes any of the runs has, in the order they run."""
+    from mediconfusion_tests.scoring.probes import PROBES
+
+    present = {n for row in board.rows if row.entry.document.probes for n in row.entry.document.probes.figures}
+    return [name for name in PROBES if name in present]
+
+
+def probe_lines(board: Board) -> list[str]:
+    """Probe consistency side by side (runs without a probe show n/a)."""
+    names = probe_names(board)
+    if not names:
+        return []
+    table = [["run", *(f"{n} consistency [95% CI]" for n in names)]]
+    table += [[row.label, *(_pct(row.probe(n)) for n in names)] for row in board.rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+    rendered = [
+        "  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(line)) for line in table
+    ]
+    return ["", rendered[0], "-" * len(rendered[0]), *rendered[1:]]
+
 
 @dataclass(frozen=True)
 class Board:
@@ -172,6 +199,7 @@ def terminal(board: Board) -> list[str]:
         return "  ".join(aligned).rstrip()
 
     lines = [render(header), "-" * len(render(header)), *(render(cells) for cells in [*body, reference])]
+    lines += probe_lines(board)
     if board.differences:
         lines.append("WARNING: the runs differ in " + ", ".join(board.differences) + ": compare with care")
     return lines
@@ -196,6 +224,11 @@ def markdown(board: Board) -> str:
             f"{_pct(row.figure('invalid_rate'))} | {_vs_top(row)} | {per_category} |"
         )
     lines.append("| | random guessing (paper) | | 25.0 | 50.0 | | | " + " | ".join("" for _ in cats) + " |")
+    probes = probe_names(board)
+    if probes:
+        lines += ["", "Probe consistency in %, with 95% intervals:", ""]
+        lines += ["| Run | " + " | ".join(probes) + " |", "|---|" + "---:|" * len(probes)]
+        lines += [f"| {md(row.label)} | " + " | ".join(_pct(row.probe(n)) for n in probes) + " |" for row in board.rows]
     if board.differences:
         lines += ["", "> **Warning:** the runs differ in " + md(", ".join(board.differences)) + "."]
     return "\n".join(lines) + "\n"

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from mediconfusion_tests.reporting.comparison_text import markdown_comparison
 from mediconfusion_tests.reporting.hints import hints
 from mediconfusion_tests.reporting.markdown_text import code, md
-from mediconfusion_tests.reporting.tables import interval_line, markdown_table
+from mediconfusion_tests.reporting.tables import interval_line, markdown_table, probe_markdown
 from mediconfusion_tests.scoring.outcome import FAILURE_CLASSES
 
 if TYPE_CHECKING:
@@ -72,6 +72,8 @@ def markdown_summary(document: ResultsDocument) -> str:
     lines += [f"- {md(hint)}" for hint in hints(document)]
     if gate is None:
         lines += [f"- **Problem:** {md(problem)}" for problem in document.problems]
+    if document.probes is not None and document.probes.figures:
+        lines += ["", "## Robustness probes", "", *probe_markdown(document.probes)]
     if document.baseline is not None:
         lines += markdown_comparison(document.baseline)
     top = informative_failures(document)

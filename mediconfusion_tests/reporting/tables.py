@@ -10,7 +10,7 @@ from mediconfusion_tests.reporting.markdown_text import md
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from mediconfusion_tests.results.document import Figures, MetricsRecord
+    from mediconfusion_tests.results.document import Figures, MetricsRecord, ProbesRecord
 
 HEADERS = ("Category", "Images", "Set acc.", "Indiv. acc.", "Confusion", "Invalid", "Valid pairs")
 _WIDTHS = (18, 8, 10, 13, 11, 9, 13)
@@ -66,3 +66,51 @@ def interval_line(figures: Figures) -> str:
         f"set accuracy {percent(p.value, sign=True)} (95% CI {100 * low:.1f}-{100 * high:.1f}%, {p.k} of {p.n} pairs; "
         f"one pair = {100 / p.n:.2f} points); random guessing scores {100 * RANDOM_SET_ACCURACY:.0f}%"
     )
+
+
+PROBE_HEADERS = ("Probe", "Pairs", "Consistency", "95% CI", "Errors", "Skipped", "Paraphrase set acc.")
+_PROBE_WIDTHS = (12, 7, 13, 14, 8, 9, 21)
+
+
+def _interval(ci95: tuple[float, float] | None) -> str:
+    return "-" if ci95 is None else f"{100 * ci95[0]:.1f}-{100 * ci95[1]:.1f}"
+
+
+def probe_rows(probes: ProbesRecord) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = []
+    for name, figures in probes.figures.items():
+        rows.append(
+            (
+                name,
+                str(figures.probed),
+                percent(figures.consistency.value, missing="-"),
+                _interval(figures.consistency.ci95),
+                str(figures.errors),
+                str(figures.skipped),
+                "" if figures.set_accuracy is None else percent(figures.set_accuracy.value, missing="-"),
+            )
+        )
+    return rows
+
+
+def probe_table(probes: ProbesRecord) -> list[str]:
+    """The probes' consistency rates, one row per probe, for the terminal."""
+
+    def fmt(cells: Sequence[str]) -> str:
+        first = cells[0].ljust(_PROBE_WIDTHS[0])
+        return first + "".join(c.rjust(w) for c, w in zip(cells[1:], _PROBE_WIDTHS[1:], strict=True))
+
+    rows = probe_rows(probes)
+    if not rows:
+        return []
+    rule = "-" * sum(_PROBE_WIDTHS)
+    return [fmt(PROBE_HEADERS), rule, *(fmt(r) for r in rows)]
+
+
+def probe_markdown(probes: ProbesRecord) -> list[str]:
+    rows = probe_rows(probes)
+    if not rows:
+        return []
+    lines = ["| " + " | ".join(PROBE_HEADERS) + " |", "|---" + "|---:" * (len(PROBE_HEADERS) - 1) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal
 from mediconfusion_tests.reporting.comparison_text import terminal_comparison
 from mediconfusion_tests.reporting.gate_text import describe
 from mediconfusion_tests.reporting.hints import hints
-from mediconfusion_tests.reporting.tables import interval_line, terminal_table
+from mediconfusion_tests.reporting.tables import interval_line, probe_table, terminal_table
 from mediconfusion_tests.results.decision import BUDGET_STOP, LOAD_FAILED
 from mediconfusion_tests.scoring.outcome import FAILURE_CLASSES
 
@@ -154,6 +154,13 @@ def terminal_summary(
     if failure:
         lines.append((failure, "text"))
     lines += [(hint, "text") for hint in hints(document)]
+    if document.probes is not None and document.probes.figures:
+        seed = f"run seed {document.probes.seed}, {document.probes.examples} image example(s) per pair"
+        lines += [("", "text"), (f"Probes ({seed}):", "text")]
+        lines += [(row, "text") for row in probe_table(document.probes)]
+        lines += [
+            (f"{p.probe.upper()} {p.pair_id}: {p.reason}", "text") for p in document.probes.pairs if p.status == "error"
+        ][:5]
     if document.baseline is not None:
         lines += [("", "text"), *((line, "text") for line in terminal_comparison(document.baseline))]
     lines += [(f"{name}: {shown_path(path, base)}", "text") for name, path in written.items()]

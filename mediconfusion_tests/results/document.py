@@ -20,6 +20,7 @@ from mediconfusion_tests.atomic import write_text_atomic
 from mediconfusion_tests.config import RunConfig
 from mediconfusion_tests.scoring.letters import Letter
 from mediconfusion_tests.scoring.outcome import FailureClass, ImageAnswer, PairOutcome
+from mediconfusion_tests.scoring.probes import ProbeOutcome, probe_figures
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -222,6 +223,8 @@ class ConditionRecord(Record):
     n: int | None = None
     metric: str | None = None
     category: str | None = None
+    #: A probe's condition (--probes): which probe.
+    probe: str | None = None
     bound: str | None = None
     op: str | None = None
     threshold: float | None = None
@@ -407,6 +410,79 @@ class PairRecord(Record):
         )
 
 
+class ProbeVariantRecord(Record):
+    variant: str
+    decisions: tuple[Letter | None, Letter | None]
+    consistent: bool
+    raw: tuple[str | None, str | None] = (None, None)
+    params: dict[str, Any] = Field(default_factory=dict)
+    #: The id the variant was asked under (``10001~order``) and its answers' scores, for replays.
+    variant_id: str = ""
+    scores: tuple[dict[str, float], dict[str, float]] = ({}, {})
+
+
+class ProbePairRecord(Record):
+    """One probe of one pair: its variants and whether the decisions held, or why it was not asked."""
+
+    probe: str
+    pair_id: str
+    categories: tuple[list[str], list[str]]
+    status: Literal["consistent", "inconsistent", "error", "skipped"]
+    original: tuple[Letter | None, Letter | None] = (None, None)
+    variants: list[ProbeVariantRecord] = Field(default_factory=list)
+    set_correct: bool | None = None
+    seed: int | None = None
+    reason: str | None = None
+
+    def outcome(self) -> ProbeOutcome | None:
+        if self.status == "skipped":
+            return None
+        data = self.model_dump()
+        data["error"] = self.reason if self.status == "error" else None
+        return ProbeOutcome.from_dict(data)
+
+
+class ProbeFiguresRecord(Record):
+    consistency: Proportion
+    categories: dict[str, Proportion] = Field(default_factory=dict)
+    probed: int
+    errors: int = 0
+    skipped: int = 0
+    #: paraphrase: set accuracy of the benchmark asked in the dataset's paraphrase.
+    set_accuracy: Proportion | None = None
+
+
+def figures_record(outcomes: Sequence[ProbeOutcome], skipped: Mapping[str, int]) -> dict[str, ProbeFiguresRecord]:
+    """The roll-up of probe outcomes, as the document records it (also for a merged run)."""
+    return {
+        probe: ProbeFiguresRecord(
+            consistency=Proportion.model_validate(figures.consistency.to_dict()),
+            categories={k: Proportion.model_validate(v.to_dict()) for k, v in figures.categories.items()},
+            probed=figures.probed,
+            errors=figures.errors,
+            skipped=skipped.get(probe, 0),
+            set_accuracy=None
+            if figures.set_accuracy is None
+            else Proportion.model_validate(figures.set_accuracy.to_dict()),
+        )
+        for probe, figures in probe_figures(outcomes).items()
+    }
+
+
+class ProbesRecord(Record):
+    """--probes: what was asked and how consistently the model answered."""
+
+    probes: list[str]
+    #: The run seed the image probe's hypothesis seeds derive from, and its examples per pair.
+    seed: int
+    examples: int
+    figures: dict[str, ProbeFiguresRecord] = Field(default_factory=dict)
+    pairs: list[ProbePairRecord] = Field(default_factory=list)
+
+    def outcomes(self) -> list[ProbeOutcome]:
+        return [o for record in self.pairs if (o := record.outcome()) is not None]
+
+
 class ResultsDocument(Record):
     schema_name: Literal["mediconfusion-tests/results"] = Field(SCHEMA, alias="schema")
     schema_version: Literal[2] = SCHEMA_VERSION
@@ -430,6 +506,7 @@ class ResultsDocument(Record):
     errors: dict[str, str] = Field(default_factory=dict)
     timing: TimingRecord | None = None
     usage: UsageRecord | None = None
+    probes: ProbesRecord | None = None
     pairs: list[PairRecord] = Field(default_factory=list)
 
     def outcomes(self) -> list[PairOutcome]:

@@ -5,6 +5,8 @@
 and ``.upper`` read the bound of the 95% interval instead of the estimate, so
 ``set_accuracy.lower>=0.20`` passes only when the data rule out less than 20%.
 Category conditions use the paper's (image-weighted) figures for that category.
+Probe conditions read a probe's consistency: ``order.consistency>=0.9``,
+``image.Cerebral.consistency.lower>=0.8``, ``paraphrase.consistency>=baseline-0.05``.
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ from mediconfusion_tests.errors import ConfigError
 from mediconfusion_tests.scoring.metrics import HEADLINE_METRICS, Metrics
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
+    from mediconfusion_tests.scoring.probes import ProbeFigures
     from mediconfusion_tests.scoring.stats import Proportion
 
-GATE_METRICS = HEADLINE_METRICS
+#: Read from a probe's roll-up (--probes); the condition names the probe where others name a category.
+PROBE_METRICS = ("consistency",)
+GATE_METRICS = (*HEADLINE_METRICS, *PROBE_METRICS)
 BOUNDS = ("value", "lower", "upper")
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -50,10 +55,13 @@ class Condition:
     bound: str = "value"
     #: The threshold is the baseline's figure plus ``threshold`` (an offset).
     relative: bool = False
+    #: For probe metrics: which probe.
+    probe: str | None = None
 
     @property
     def label(self) -> str:
-        name = f"{self.category}.{self.metric}" if self.category else self.metric
+        scope = ".".join(part for part in (self.probe, self.category) if part)
+        name = f"{scope}.{self.metric}" if scope else self.metric
         return name if self.bound == "value" else f"{name}.{self.bound}"
 
 
@@ -82,12 +90,26 @@ def parse_condition(text: str) -> Condition:
     return Condition(text.strip(), match["metric"], match["op"], value, match["category"], bound)
 
 
+def _probe_scope(condition: Condition) -> Condition:
+    from mediconfusion_tests.scoring.probes import PROBES
+
+    probe, _, category = (condition.category or "").partition(".")
+    if probe not in PROBES:
+        raise ConfigError(
+            f"gate {condition.text!r}: {condition.metric} is a probe's metric: write PROBE.{condition.metric} "
+            f"or PROBE.Category.{condition.metric}, with PROBE one of {', '.join(PROBES)}"
+        )
+    return replace(condition, probe=probe, category=category.strip() or None)
+
+
 def resolve_categories(conditions: Sequence[Condition], known: Sequence[str]) -> list[Condition]:
     """Match category names case-insensitively (also with _ for spaces); unknown ones are an error."""
     lookup = {name.lower(): name for name in known}
     lookup.update({name.lower().replace(" ", "_"): name for name in known})
     resolved = []
     for condition in conditions:
+        if condition.metric in PROBE_METRICS:
+            condition = _probe_scope(condition)
         if condition.category is None:
             resolved.append(condition)
             continue
@@ -121,6 +143,7 @@ class ConditionResult:
             "condition": self.condition.text,
             "metric": self.condition.metric,
             "category": self.condition.category,
+            "probe": self.condition.probe,
             "bound": self.condition.bound,
             "op": self.condition.op,
             "threshold": self.threshold,
@@ -133,6 +156,15 @@ class ConditionResult:
         }
 
 
+def _probe_proportion(probes: Mapping[str, ProbeFigures] | None, condition: Condition) -> Proportion | None:
+    figures = (probes or {}).get(condition.probe or "")
+    if figures is None:
+        return None  # the probe was not run (or not selected)
+    if condition.category:
+        return figures.categories.get(condition.category)
+    return figures.consistency
+
+
 def _proportion(metrics: Metrics, condition: Condition) -> Proportion | None:
     if condition.category and condition.category not in metrics.categories:
         return None  # the category exists in the dataset but no scored pair carries it
@@ -140,12 +172,21 @@ def _proportion(metrics: Metrics, condition: Condition) -> Proportion | None:
 
 
 def evaluate(
-    conditions: Sequence[Condition], metrics: Metrics, baseline: Metrics | None = None, paired: Metrics | None = None
+    conditions: Sequence[Condition],
+    metrics: Metrics,
+    baseline: Metrics | None = None,
+    paired: Metrics | None = None,
+    probes: Mapping[str, ProbeFigures] | None = None,
+    baseline_probes: Mapping[str, ProbeFigures] | None = None,
 ) -> list[ConditionResult]:
     """Absolute conditions read ``metrics``; baseline-relative ones compare ``paired`` (this run on the
-    pairs both runs scored) with ``baseline`` (the baseline run on the same pairs)."""
+    pairs both runs scored) with ``baseline`` (the baseline run on the same pairs). Probe conditions read
+    ``probes``, and relative ones the baseline run's own probe figures."""
     results = []
     for condition in conditions:
+        if condition.probe is not None:
+            results.append(_probe_result(condition, probes, baseline_probes))
+            continue
         own = paired if condition.relative and paired is not None else metrics
         proportion = _proportion(own, condition)
         if proportion is None:
@@ -165,6 +206,26 @@ def evaluate(
             ConditionResult(condition, value, proportion.interval, proportion.n, passed, threshold, reference)
         )
     return results
+
+
+def _probe_result(
+    condition: Condition,
+    probes: Mapping[str, ProbeFigures] | None,
+    baseline_probes: Mapping[str, ProbeFigures] | None,
+) -> ConditionResult:
+    proportion = _probe_proportion(probes, condition)
+    value = None if proportion is None else _read(proportion, condition.bound)
+    reference = None
+    if condition.relative:
+        base = _probe_proportion(baseline_probes, condition)
+        reference = None if base is None else _read(base, condition.bound)
+        threshold = None if reference is None else reference + condition.threshold
+    else:
+        threshold = condition.threshold
+    passed = value is not None and threshold is not None and OPERATORS[condition.op](value, threshold)
+    interval = None if proportion is None else proportion.interval
+    n = 0 if proportion is None else proportion.n
+    return ConditionResult(condition, value, interval, n, passed, threshold, reference)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,9 @@ from mediconfusion_tests.results.document import (
     MetricsRecord,
     ModelRecord,
     ParserRecord,
+    ProbePairRecord,
+    ProbesRecord,
+    ProbeVariantRecord,
     PromptsRecord,
     ResultsDocument,
     RunRecord,
@@ -29,6 +32,7 @@ from mediconfusion_tests.results.document import (
     TimingRecord,
     UsageRecord,
     WorkerTiming,
+    figures_record,
     pair_records,
 )
 from mediconfusion_tests.run.environment import environment
@@ -216,6 +220,57 @@ def judge_record(config: RunConfig) -> JudgeRecord | None:
     )
 
 
+def probes_record(config: RunConfig, pairs: Sequence[Pair], collector: Collector) -> ProbesRecord | None:
+    """Every probe case's outcome, skip or error, in probe then dataset order, and the roll-up."""
+    if not config.probe_names:
+        return None
+    from mediconfusion_tests.scoring.probes import ProbeOutcome
+
+    records = []
+    for probe in config.probe_names:
+        for pair in pairs:
+            key = f"{probe}:{pair.id}"
+            categories = (list(pair.categories[0]), list(pair.categories[1]))
+            outcome = collector.probes.get(key)
+            if outcome is None and key in collector.probe_errors:
+                outcome = ProbeOutcome(probe, pair.id, pair.categories, (None, None), error=collector.probe_errors[key])
+            if outcome is not None:
+                consistent = outcome.consistent
+                status = "error" if consistent is None else ("consistent" if consistent else "inconsistent")
+                records.append(
+                    ProbePairRecord(
+                        probe=probe,
+                        pair_id=pair.id,
+                        categories=categories,
+                        status=status,
+                        original=outcome.original,
+                        variants=[ProbeVariantRecord.model_validate(v.to_dict()) for v in outcome.variants],
+                        set_correct=outcome.set_correct,
+                        seed=outcome.seed,
+                        reason=outcome.error,
+                    )
+                )
+            elif key in collector.probe_skips:
+                records.append(
+                    ProbePairRecord(
+                        probe=probe,
+                        pair_id=pair.id,
+                        categories=categories,
+                        status="skipped",
+                        reason=collector.probe_skips[key],
+                    )
+                )
+    skipped = Counter(r.probe for r in records if r.status == "skipped")
+    outcomes = [o for r in records if (o := r.outcome()) is not None]
+    return ProbesRecord(
+        probes=list(config.probe_names),
+        seed=config.seed,
+        examples=config.probe_examples,
+        figures=figures_record(outcomes, skipped),
+        pairs=records,
+    )
+
+
 def _instance(info: Mapping[str, Any]) -> InstanceRecord:
     kept = {k: v for k, v in info.items() if k not in (TIMING, USAGE)}
     return InstanceRecord.model_validate(kept)
@@ -300,5 +355,6 @@ def assemble(
         errors=dict(collector.errors),
         timing=timing(collector.instances, finished - context.started, len(answered)),
         usage=usage(collector.instances),
+        probes=probes_record(config, context.pairs, collector),
         pairs=pair_records(context.pairs, collector.outcomes, skips(plan, collector)),
     )

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.scoring.outcome import PairOutcome
+from mediconfusion_tests.scoring.probes import ProbeOutcome
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -41,6 +42,20 @@ class Collector:
     expected: set[str] | None = None
     #: What each process reports about its model, by xdist worker id ("main" without xdist).
     instances: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Probe outcomes, skips and errors, by "probe:pair id".
+    probes: dict[str, ProbeOutcome] = field(default_factory=dict)
+    probe_skips: dict[str, str] = field(default_factory=dict)
+    probe_errors: dict[str, str] = field(default_factory=dict)
+
+    def add_probe(self, data: dict[str, Any]) -> None:
+        outcome = ProbeOutcome.from_dict(data)
+        self.probes[f"{outcome.probe}:{outcome.pair_id}"] = outcome
+
+    def add_probe_skip(self, key: str, reason: str) -> None:
+        self.probe_skips[key] = reason
+
+    def add_probe_error(self, key: str, message: str) -> None:
+        self.probe_errors.setdefault(key, message)
 
     def add_outcome(self, data: dict[str, Any]) -> None:
         outcome = PairOutcome.from_dict(data)

@@ -181,6 +181,10 @@ class Engine:
         self.isolated = isolated
         self._hashes: dict[str, str] = {}
         self._ready: dict[str, PairOutcome] = {}
+        #: Outcomes of the benchmark's own pairs answered in this process, for the probes to compare with.
+        self._finished: dict[str, PairOutcome] = {}
+        #: Image files replacing a variant pair's own (the image probe's perturbed copies), by variant id.
+        self._images: dict[str, tuple[str, str]] = {}
         #: Seconds spent answering and judging, the pairs the model answered and those the store did.
         self.answering_s = 0.0
         self.pairs_answered = 0
@@ -200,7 +204,8 @@ class Engine:
     def _image(self, pair: Pair, index: int) -> tuple[str, str]:
         if self.layout is None:
             return "", ""
-        path = str(self.layout.path(pair.images[index]))
+        replaced = self._images.get(pair.id)
+        path = replaced[index] if replaced is not None else str(self.layout.path(pair.images[index]))
         if path not in self._hashes:
             self._hashes[path] = file_sha256(Path(path))
         return path, self._hashes[path]
@@ -377,6 +382,22 @@ class Engine:
             meta={k: v for k, v in answer.meta.items() if self.model.sends_prompts or k != "prompt"},
         )
 
+    def image_paths(self, pair: Pair) -> tuple[str, str] | None:
+        """The pair's two image files, or None for a model that reads no pixels."""
+        if self.layout is None:
+            return None
+        return str(self.layout.path(pair.images[0])), str(self.layout.path(pair.images[1]))
+
+    def run_variant(self, pair: Pair, images: tuple[str, str] | None = None) -> PairOutcome:
+        """A probe's variant of a pair (its own id, so its answers are stored apart), alone in its batch,
+        optionally with other image files."""
+        if images is not None:
+            self._images[pair.id] = images
+        try:
+            return self.run_pair(pair)
+        finally:
+            self._images.pop(pair.id, None)
+
     def run_pair(self, pair: Pair) -> PairOutcome:
         """Never raises for model failures: they come back as an outcome with ``error`` set."""
         if pair.id not in self._ready:
@@ -388,4 +409,13 @@ class Engine:
                 error = f"{type(exc).__name__}: {exc}".splitlines()[0]
                 prompts = tuple(q.prompt for q in self.queries(pair))
                 return PairOutcome(pair.id, pair.categories, pair.truth, None, error, prompts, traceback.format_exc())
-        return self._ready.pop(pair.id)
+        outcome = self._ready.pop(pair.id)
+        if pair.id in self.scheduled and outcome.error is None:
+            self._finished[pair.id] = outcome
+        return outcome
+
+    def benchmark_outcome(self, pair: Pair) -> PairOutcome:
+        """The pair as the benchmark asks it: answered once per process (a probe after its pair case
+        reuses it; on another worker the answer store has it)."""
+        found = self._finished.get(pair.id)
+        return found if found is not None else self.run_pair(pair)

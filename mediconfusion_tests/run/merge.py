@@ -30,18 +30,21 @@ from mediconfusion_tests.results.document import (
     MetricsRecord,
     ModelRecord,
     PairRecord,
+    ProbesRecord,
     ResultsDocument,
     RunRecord,
     ShardRecord,
     TimingRecord,
     UsageRecord,
     WorkerTiming,
+    figures_record,
     read_document,
 )
 from mediconfusion_tests.results.gate import evaluate
 from mediconfusion_tests.run.plan import gate_conditions, make_run_id, read_baseline
 from mediconfusion_tests.scoring.harness import total_table
 from mediconfusion_tests.scoring.metrics import category_names, compute_metrics, scored
+from mediconfusion_tests.scoring.probes import baseline_probe_figures, probe_figures
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -69,6 +72,8 @@ SHARED_SETTINGS = (
     "temperature",
     "top_p",
     "allow_missing_images",
+    "probes",
+    "probe_examples",
     "gates",
     "gate_min_pairs",
     "gates_from_file",
@@ -270,6 +275,28 @@ def _facts(
     )
 
 
+def _probes(shards: Sequence[Shard]) -> ProbesRecord | None:
+    """The shards' probe records in probe then dataset order, and their roll-up recomputed."""
+    first = shards[0].document.probes
+    if first is None:
+        return None
+    position = {pair_id: i for i, pair_id in enumerate(_shard_of(shards[0]).dealt)}
+    order = {name: i for i, name in enumerate(first.probes)}
+    records = sorted(
+        (r for shard in shards if shard.document.probes is not None for r in shard.document.probes.pairs),
+        key=lambda r: (order.get(r.probe, len(order)), position.get(r.pair_id, len(position))),
+    )
+    outcomes = [o for r in records if (o := r.outcome()) is not None]
+    skipped = Counter(r.probe for r in records if r.status == "skipped")
+    return ProbesRecord(
+        probes=first.probes,
+        seed=first.seed,
+        examples=first.examples,
+        figures=figures_record(outcomes, skipped),
+        pairs=records,
+    )
+
+
 def _instances(shards: Sequence[Shard]) -> dict[str, InstanceRecord]:
     return {
         f"{shard.label}:{worker}": info for shard in shards for worker, info in shard.document.model.instances.items()
@@ -348,12 +375,15 @@ def merge(paths: Sequence[Path], options: MergeOptions) -> Merged:
                 f"--baseline {config.baseline} cannot be compared with these shards: {'; '.join(differences)}"
             )
         comparison = compare(baseline, outcomes, identity, config.baseline)
+    probes = _probes(shards)
     results: list[ConditionResult | CheckResult] = list(
         evaluate(
             gate_conditions(config, categories),
             metrics,
             comparison.baseline_metrics if comparison else None,
             comparison.new_metrics if comparison else None,
+            probe_figures(probes.outcomes()) if probes is not None else {},
+            baseline_probe_figures(read_baseline(config.baseline)) if config.baseline else None,
         )
     )
     if comparison is not None:
@@ -443,6 +473,7 @@ def merge(paths: Sequence[Path], options: MergeOptions) -> Merged:
         errors=dict(facts.errors),
         timing=_timing(shards, finished - started),
         usage=_usage(shards),
+        probes=probes,
         pairs=records,
     )
     written = write_outputs(document, Path(config.results_dir))

@@ -23,6 +23,7 @@ from mediconfusion_tests.run.collector import Collector
 from mediconfusion_tests.run.plan import RunPlan, gate_conditions, read_baseline, run_identity
 from mediconfusion_tests.run.writer import write_outputs
 from mediconfusion_tests.scoring.metrics import compute_metrics
+from mediconfusion_tests.scoring.probes import baseline_probe_figures, probe_figures
 
 if TYPE_CHECKING:
     from mediconfusion_tests.config import RunConfig
@@ -73,6 +74,8 @@ class RunSession:
                 metrics,
                 comparison.baseline_metrics if comparison else None,
                 comparison.new_metrics if comparison else None,
+                probe_figures(self.collector.probes.values()),
+                baseline_probe_figures(read_baseline(config.baseline)) if config.baseline else None,
             )
         if comparison is not None:
             results += regression_checks(

@@ -1,4 +1,4 @@
-"""The shipped MediConfusion suite: one case per confusing pair.
+"""The shipped MediConfusion suite: one case per confusing pair, and with --probes one per probe and pair.
 
 A case passes only when the model answers both images of the pair correctly.
 The plugin parametrizes ``mediconfusion_pair`` (ids ``pair-10001``, one mark
@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 
     from mediconfusion_tests.data.schema import Pair
     from mediconfusion_tests.run.engine import Engine
+    from mediconfusion_tests.run.probing import ProbeSettings
     from mediconfusion_tests.scoring.outcome import PairOutcome
+    from mediconfusion_tests.scoring.probes import ProbeOutcome
 
 
 def test_pair(
@@ -38,3 +40,28 @@ def test_pair(
     report = outcome.failure_report()
     if report is not None:
         pytest.fail(report, pytrace=False)
+
+
+def test_probe(
+    mediconfusion_probe: tuple[str, Pair],
+    mediconfusion_engine: Engine,
+    mediconfusion_record_probe: Callable[[ProbeOutcome], None],
+    mediconfusion_probe_settings: ProbeSettings,
+    request: pytest.FixtureRequest,
+) -> None:
+    """A robustness probe of one pair (--probes): passes when the decisions held (see scoring/probes.py)."""
+    from mediconfusion_tests.run.probing import run_probe
+
+    probe, pair = mediconfusion_probe
+    try:
+        outcome = run_probe(mediconfusion_engine, pair, probe, mediconfusion_probe_settings)
+    except RunStopped as exc:
+        request.session.shouldstop = f"MediConfusion: {exc}"
+        pytest.skip(f"{NOT_RUN}{exc}")
+    mediconfusion_record_probe(outcome)
+    message = outcome.failure_message()
+    if message is not None:
+        pytest.fail(message, pytrace=False)
+
+
+test_probe.__mediconfusion_probe__ = True  # type: ignore[attr-defined]
