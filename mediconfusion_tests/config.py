@@ -285,6 +285,20 @@ class RunConfig:
         metavar="N",
         parse=positive_int,
     )
+    llama_path: str | None = opt(
+        None,
+        "med-flamingo: the LLaMA-7B it was trained on, a transformers-format folder (the authors': "
+        "decapoda-research/llama-7b-hf)",
+        metavar="DIR",
+        path="path",
+    )
+    few_shot_dir: str | None = opt(
+        None,
+        "med-flamingo: folder with the paper's three few-shot example images (PMC1064097_F2.jpg, "
+        "PMC1065025_F1.jpg, PMC1087855_F3.jpg, from the original harness's data); without it, zero-shot",
+        metavar="DIR",
+        path="path",
+    )
     prompts: str | None = opt(None, "prompt file in the MediConfusion paper's format", metavar="FILE", path="path")
     gpus_per_worker: int = opt(
         1,

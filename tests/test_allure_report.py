@@ -194,7 +194,8 @@ def test_report_shows_failure_classes_counts_each_pair_once_and_carries_the_gate
     assert len(history.read_text().splitlines()) == 1
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with open_page(site / "index.html", 1400, 1000) as (page, errors):
-        page.wait_for_function("() => document.body.innerText.includes('Quality Gates')")
+        # Allure's app renders in seconds alone; two busy xdist workers on 2 cores have taken over 30 s.
+        page.wait_for_function("() => document.body.innerText.includes('Quality Gates')", timeout=120_000)
         tree = embedded(page, "widgets/tree.json")
         root = tree["groupsById"][tree["root"]["groups"][0]]
         assert root["name"] == "MediConfusion"

@@ -38,7 +38,10 @@ from mediconfusion_tests.models.radfm.shapes import (
     infer_shape,
 )
 
-SAMPLE = ("--dataset=sample", "-p", "no:cacheprovider")
+#: The GPU check runs these tests in the machine's default dtype and again with MEDICONFUSION_TEST_DTYPE=fp32
+#: (pytester's runs drop PYTEST_ADDOPTS, so the dtype is passed explicitly).
+TEST_DTYPE = os.environ.get("MEDICONFUSION_TEST_DTYPE")
+SAMPLE = ("--dataset=sample", "-p", "no:cacheprovider", *([f"--dtype={TEST_DTYPE}"] if TEST_DTYPE else []))
 
 #: The published model's sizes, as its checkpoint has them.
 PUBLISHED = RadFMShape(

@@ -26,6 +26,8 @@ from mediconfusion_tests.scoring.letters import LETTERS, Letter
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
+    from mediconfusion_tests.models.families import Family
+
 _HASHED_FILES = (
     "config.json",
     "tokenizer.json",
@@ -67,15 +69,23 @@ def _divergence(a: Sequence[int], b: Sequence[int]) -> int:
 
 class HFModel(Model):
     def __init__(
-        self, settings: LoadSettings, *, name: str, generation: Generation | None = None, prompt_key: str | None = None
+        self,
+        settings: LoadSettings,
+        *,
+        name: str,
+        generation: Generation | None = None,
+        prompt_key: str | None = None,
+        loaded: tuple[Any, Any, Family, str] | None = None,
     ) -> None:
+        """``loaded`` (processor, model, family, device) replaces transformers' own loading, for checkpoints
+        in their authors' layout (LLaVA-Med)."""
         torch, _ = require_transformers()
         self.torch = torch
         self.settings = settings
         self.name = name
         self.generation = generation or Generation()
         torch.manual_seed(self.generation.seed)
-        self.processor, self.model, self.family, self.device = load(settings)
+        self.processor, self.model, self.family, self.device = loaded or load(settings)
         self.tokenizer = self.processor.tokenizer
         self.has_template = bool(
             getattr(self.processor, "chat_template", None) or getattr(self.tokenizer, "chat_template", None)

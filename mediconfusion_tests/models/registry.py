@@ -116,6 +116,25 @@ BUILTIN: tuple[ModelEntry, ...] = (
         freeform_needs_judge=True,
         validate="mediconfusion_tests.models.radfm.files:validate_radfm",
     ),
+    ModelEntry(
+        "llava-med",
+        "LLaVA-Med v1.5 Mistral-7B (paper row): microsoft/llava-med-v1.5-mistral-7b loaded into transformers' LLaVA "
+        "by our key map; llava-med:PATH for a folder with its config, safetensors shards and tokenizer.",
+        "mediconfusion_tests.models.llava_med.adapter:make_llava_med",
+        takes_argument=True,
+        argument_optional=True,
+        freeform_needs_judge=True,
+    ),
+    ModelEntry(
+        "med-flamingo",
+        "Med-Flamingo (paper row): OpenFlamingo-9B's layout in our code, the published med-flamingo/med-flamingo "
+        "model.pt on the LLaMA-7B given with --llama-path; the paper's three few-shot images with --few-shot-dir "
+        "(else zero-shot, with a warning); med-flamingo:PATH for a folder with model.pt (and vision/, a CLIP).",
+        "mediconfusion_tests.models.med_flamingo.adapter:make_med_flamingo",
+        takes_argument=True,
+        argument_optional=True,
+        freeform_needs_judge=True,
+    ),
     *(
         ModelEntry(
             name,

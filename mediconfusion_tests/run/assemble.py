@@ -144,10 +144,15 @@ def run_facts(
 
 
 def instance_warnings(instances: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """What the adapters warn about (once, however many workers say it), and unreadable stored answers."""
+    said = [str(w) for info in instances.values() for w in info.get("warnings") or ()]
+    warnings = list(dict.fromkeys(said))
     unreadable = sum(int(info.get(STORE_UNREADABLE, 0) or 0) for info in instances.values())
-    if not unreadable:
-        return []
-    return [f"{unreadable} stored answer(s) could not be read from the answer store and were answered again"]
+    if unreadable:
+        warnings.append(
+            f"{unreadable} stored answer(s) could not be read from the answer store and were answered again"
+        )
+    return warnings
 
 
 def audit_warnings(audit: AuditRecord | None) -> list[str]:

@@ -1,0 +1,219 @@
+"""``--model=med-flamingo`` / ``med-flamingo:PATH``: Med-Flamingo through the suite's transformers adapter.
+
+Prompts are OpenFlamingo's interleaved text: ``<image>`` where an image goes, ``<|endofchunk|>`` after each
+example. The paper's prompt file already has that shape (with ``**Q1**``..``**Q3**`` for the few-shot
+examples); our built-in prompts are put in the same frame. The three few-shot examples are the original
+harness's (its images come with ``--few-shot-dir``): a question, and in ``mc`` mode its two options and
+answer; without the images the examples are left out (zero-shot) and the run says so.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mediconfusion_tests.errors import ModelError
+from mediconfusion_tests.models.families import Family
+from mediconfusion_tests.models.hf import HFModel
+from mediconfusion_tests.models.hf_factories import generation, load_settings
+from mediconfusion_tests.models.hf_loading import require_transformers, resolve_device, resolve_dtype
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from mediconfusion_tests.config import RunConfig
+    from mediconfusion_tests.models.base import Answer, Model, ModelSpec, Query
+
+HUB_REPO = "med-flamingo/med-flamingo"
+FAMILY = Family("med-flamingo", (), prompt_style="plain", prompt_key="med_flamingo")
+PREAMBLE = (
+    "You are a helpful medical assistant. You are being provided with images, a two choice question about each "
+    "image and an answer. Follow the examples and answer the last question. "
+)
+#: The original harness's few-shot examples: image file, question, options, the right option's index.
+FEW_SHOT: tuple[tuple[str, str, tuple[str, str], int], ...] = (
+    (
+        "PMC1064097_F2.jpg",
+        "What radiological technique was used to confirm the diagnosis?",
+        ("CT Scan", "Mammography"),
+        1,
+    ),
+    ("PMC1065025_F1.jpg", "What did the CT scan show?", ("Cerebral edema", "Intracranial hemorrhage"), 0),
+    (
+        "PMC1087855_F3.jpg",
+        "What is the purpose of the asterisk shown in the figure?",
+        (
+            "To indicate the formation of lobes around the contracting nucleus.",
+            "To indicate the normal lentoid shape of hypocotyl nuclei.",
+        ),
+        1,
+    ),
+)
+_EXAMPLE = re.compile(r"<image>Question: \*\*Q\d\*\*<?\|endofchunk\|>")
+ZERO_SHOT_WARNING = (
+    "med-flamingo ran zero-shot: the paper prompted it with three example images (--few-shot-dir with "
+    + ", ".join(name for name, *_ in FEW_SHOT)
+    + ")"
+)
+
+
+def example(index: int, with_options: bool) -> str:
+    _, question, options, right = FEW_SHOT[index]
+    if with_options:
+        return f"{question}\nA: {options[0]}\nB: {options[1]}\nAnswer: {'AB'[right]}: {options[right]}"
+    return f"{question} Answer: {options[right]}"
+
+
+def frame(prompt: str, mode: str, few_shot: bool) -> str:
+    """The interleaved prompt: the paper's as it is, ours in the same frame; examples filled in or left out."""
+    text = (
+        prompt
+        if "<image>" in prompt
+        else (
+            PREAMBLE
+            + "".join(f"<image>Question: **Q{k}**<|endofchunk|>" for k in (1, 2, 3))
+            + f"<image>Question: {prompt}\nAnswer:"
+        )
+    )
+    if not few_shot:
+        return _EXAMPLE.sub("", text)
+    for index in range(len(FEW_SHOT)):
+        text = text.replace(f"**Q{index + 1}**", example(index, with_options=mode == "mc"))
+    return text
+
+
+class MedFlamingoProcessor:
+    def __init__(self, tokenizer: Any, image_size: int, few_shot: Sequence[Path]) -> None:
+        import transformers
+
+        from mediconfusion_tests.models.llava_med.loading import CLIP_MEAN, CLIP_STD
+
+        processor_class = getattr(transformers, "CLIPImageProcessorPil", None) or transformers.CLIPImageProcessor
+        self.tokenizer = tokenizer
+        self.few_shot = list(few_shot)
+        self.image_processor = processor_class(
+            size={"shortest_edge": image_size},
+            crop_size={"height": image_size, "width": image_size},
+            image_mean=list(CLIP_MEAN),
+            image_std=list(CLIP_STD),
+            resample=3,
+        )
+
+    def __call__(self, text: list[str], images: list[Any] | None = None, return_tensors: str = "pt") -> Any:
+        from PIL import Image
+
+        encoded = dict(self.tokenizer([text[0]], return_tensors=return_tensors))
+        if not images:
+            return encoded
+        wanted = text[0].count("<image>") - len(images)
+        if wanted > len(self.few_shot):
+            raise ModelError(f"med-flamingo: the prompt has {wanted} example image(s) but --few-shot-dir gave none")
+        examples = []
+        for path in self.few_shot[:wanted]:
+            with Image.open(path) as image:
+                examples.append(image.convert("RGB"))
+        pixels = self.image_processor(images=[*examples, *images], return_tensors=return_tensors)["pixel_values"]
+        return {**encoded, "pixel_values": pixels.unsqueeze(0)}
+
+    def batch_decode(self, *args: Any, **kwargs: Any) -> Any:
+        return self.tokenizer.batch_decode(*args, **kwargs)
+
+
+class MedFlamingoModel(HFModel):
+    few_shot = False
+    facts: dict[str, Any] = {}  # noqa: RUF012 - replaced per instance
+    _mode = "mc"
+
+    def answer(self, queries: Sequence[Query]) -> list[Answer]:
+        if queries:
+            self._mode = queries[0].mode
+        return super().answer(queries)
+
+    def render(self, prompt: str, with_image: bool = True, verbatim: bool = False) -> str:
+        text = frame(prompt, self._mode, self.few_shot)
+        return text if with_image else text.replace("<image>", "")
+
+    def describe(self) -> dict[str, Any]:
+        warnings = [] if self.few_shot else [ZERO_SHOT_WARNING]
+        return {**super().describe(), "loaded": self.facts, "few_shot": self.few_shot, "warnings": warnings}
+
+
+def few_shot_images(folder: str | None) -> list[Path]:
+    if not folder:
+        return []
+    paths = [Path(folder) / name for name, *_ in FEW_SHOT]
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        raise ModelError(f"--few-shot-dir {folder}: missing {', '.join(missing)} (the original harness's examples)")
+    return paths
+
+
+def checkpoint_folder(argument: str | None) -> Path:
+    if argument:
+        folder = Path(argument).expanduser()
+        if not (folder / "model.pt").is_file():
+            raise ModelError(f"med-flamingo:{argument}: no model.pt there (the published Med-Flamingo checkpoint)")
+        return folder
+    from huggingface_hub import hf_hub_download
+
+    from mediconfusion_tests.hub_access import download_hint, offline_reason
+
+    offline = offline_reason()
+    try:
+        return Path(hf_hub_download(HUB_REPO, "model.pt", local_files_only=bool(offline))).parent
+    except Exception as exc:  # noqa: BLE001 - hub errors come in many classes; each is said once, with the fix
+        hint = f"; fetch it where the hub is reachable: {download_hint(HUB_REPO, 'model.pt')}" if offline else ""
+        raise ModelError(f"cannot get {HUB_REPO} model.pt ({offline or exc}){hint}") from None
+
+
+def make_med_flamingo(spec: ModelSpec, config: RunConfig) -> Model:
+    torch, transformers = require_transformers()
+    from mediconfusion_tests.models.med_flamingo.model import (
+        ADDED_TOKENS,
+        CHECKPOINT,
+        DEFAULT_VISION,
+        PAD_TOKEN,
+        VISION_FOLDER,
+        MedFlamingo,
+        load_checkpoint,
+        place,
+    )
+
+    if not config.llama_path:
+        raise ModelError(
+            "med-flamingo needs the LLaMA-7B it was trained on: --llama-path=DIR (a transformers-format folder; "
+            "the authors used decapoda-research/llama-7b-hf)"
+        )
+    folder = checkpoint_folder(spec.argument)
+    settings = load_settings(str(folder), config)
+    device = resolve_device(torch, settings.device)
+    dtype = resolve_dtype(torch, settings.dtype, device)
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(config.llama_path)
+        tokenizer.add_special_tokens({"additional_special_tokens": list(ADDED_TOKENS)})
+        if tokenizer.pad_token is None:
+            tokenizer.add_special_tokens({"pad_token": PAD_TOKEN})
+        language = transformers.LlamaForCausalLM.from_pretrained(config.llama_path, dtype=dtype)
+        vision_source = folder / VISION_FOLDER if (folder / VISION_FOLDER).is_dir() else DEFAULT_VISION
+        vision = transformers.CLIPVisionModel.from_pretrained(str(vision_source), dtype=dtype)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"med-flamingo: cannot load its parts ({str(exc).splitlines()[0]})") from None
+    rows = language.get_output_embeddings().weight.shape[0]
+    language.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    with torch.no_grad():
+        # The added tokens' output rows: zero logits (not random) when the checkpoint has no lm_head.
+        language.get_output_embeddings().weight[rows:] = 0
+    model = MedFlamingo(vision, language, int(tokenizer.convert_tokens_to_ids("<image>")))
+    model.to(dtype)  # the perceiver and the blocks were built in the default dtype
+    model.endofchunk_id = int(tokenizer.convert_tokens_to_ids("<|endofchunk|>"))
+    facts = place(model, load_checkpoint(folder / CHECKPOINT), dtype)
+    model.to(device).eval()
+    tokenizer.padding_side = "left"
+    processor = MedFlamingoProcessor(tokenizer, vision.config.image_size, few_shot_images(config.few_shot_dir))
+    adapter = MedFlamingoModel(
+        settings, name=spec.raw, generation=generation(config), loaded=(processor, model, FAMILY, device)
+    )
+    adapter.few_shot = bool(processor.few_shot)
+    adapter.facts = {**facts, "llama": config.llama_path, "vision": str(vision_source)}
+    return adapter

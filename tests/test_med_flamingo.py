@@ -1,0 +1,164 @@
+"""Med-Flamingo: OpenFlamingo's layout in our code, the published model.pt loaded strictly, through the suite."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from med_flamingo_tiny import build_med_flamingo
+
+from mediconfusion_tests.errors import ModelError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+#: The GPU check runs these tests in the machine's default dtype and again with MEDICONFUSION_TEST_DTYPE=fp32
+#: (pytester's runs drop PYTEST_ADDOPTS, so the dtype is passed explicitly).
+TEST_DTYPE = os.environ.get("MEDICONFUSION_TEST_DTYPE")
+SAMPLE = (
+    "--dataset=sample",
+    "-p",
+    "no:cacheprovider",
+    "--no-store",
+    *([f"--dtype={TEST_DTYPE}"] if TEST_DTYPE else []),
+)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return build_med_flamingo(tmp_path_factory.mktemp("med-flamingo"))
+
+
+def load(checkpoint: Path, llama: Path, **settings: Any) -> Any:
+    from mediconfusion_tests.config import RunConfig
+    from mediconfusion_tests.models.base import ModelSpec
+    from mediconfusion_tests.models.med_flamingo.adapter import make_med_flamingo
+
+    spec = ModelSpec(raw=f"med-flamingo:{checkpoint}", name="med-flamingo", argument=str(checkpoint))
+    values: dict[str, Any] = {"llama_path": str(llama), **settings}
+    return make_med_flamingo(spec, RunConfig(model=spec.raw, device="cpu", **values))
+
+
+@pytest.mark.acceptance
+def test_loading_is_strict_and_reports_the_keys(tmp_path: Path, tiny: tuple[Path, Path]) -> None:
+    model = load(*tiny)
+    facts = model.describe()["loaded"]
+    assert "lang_encoder.gated_cross_attn_layers.N.attn" in facts["key_groups"]
+    assert "perceiver.layers.N.N" in facts["key_groups"]
+    assert facts["lm_head_from_checkpoint"] is False
+    added = model.tokenizer.convert_tokens_to_ids(["<|endofchunk|>", "<image>", "<PAD>"])
+    assert added == [len(model.tokenizer) - 3, len(model.tokenizer) - 2, len(model.tokenizer) - 1]
+
+    def drop_block(state: dict) -> None:
+        for key in [k for k in state if ".7." in k and "attn.to_q" in k]:
+            del state[key]
+
+    def differ(state: dict) -> None:
+        state["lang_encoder.gated_cross_attn_layers.3.attn_gate"] = torch.tensor([0.1])
+
+    def short_embedding(state: dict) -> None:
+        state["lang_encoder.model.embed_tokens.weight"] = state["lang_encoder.model.embed_tokens.weight"][:-1]
+
+    cases = [
+        (lambda s: s.__setitem__("vision_encoder.proj", torch.zeros(2)), "unknown tensor 'vision_encoder.proj'"),
+        (drop_block, "no tensor for 'lang_encoder.model.layers.7.block.attn.to_q.weight'"),
+        (differ, "name one tensor but differ"),
+        (short_embedding, "the tokenizer with OpenFlamingo's tokens has"),
+        (
+            lambda s: s.__setitem__("lang_encoder.gated_cross_attn_layers.5.attn_gate", torch.zeros(1)),
+            "has no place in the model ('lang_encoder.model.layers.5.block.attn_gate')",
+        ),
+    ]
+    for index, (change, message) in enumerate(cases):
+        checkpoint, llama = build_med_flamingo(tmp_path / f"bad{index}", change=change)
+        with pytest.raises(ModelError) as caught:
+            load(checkpoint, llama)
+        assert message in str(caught.value)
+    with pytest.raises(ModelError, match="--llama-path=DIR"):
+        load(tiny[0], tiny[1], llama_path=None)
+
+
+@pytest.mark.acceptance
+def test_cross_attention_reads_only_the_images_before_each_token(tiny: tuple[Path, Path]) -> None:
+    from PIL import Image
+
+    model = load(*tiny)
+    network = model.model
+    text = model.render("What is shown?")
+    dark, light = Image.new("RGB", (40, 40), (10, 10, 10)), Image.new("RGB", (40, 40), (240, 200, 90))
+    first = model.processor(text=[text], images=[dark])
+    second = model.processor(text=[text], images=[light])
+    with torch.no_grad():
+        a = network(**first).logits[0]
+        b = network(**second).logits[0]
+    image_at = int((first["input_ids"][0] == network.media_token_id).nonzero()[0])
+    assert torch.allclose(a[:image_at], b[:image_at], atol=1e-6)  # text before the image cannot see it
+    assert not torch.allclose(a[image_at:], b[image_at:], atol=1e-4)  # after it, it does
+
+    # With both gates closed (tanh(0) = 0) the blocks add nothing: the plain LLaMA's logits.
+    with torch.no_grad():
+        for layer in network.conditioned:
+            layer.block.attn_gate.zero_()
+            layer.block.ff_gate.zero_()
+        closed = network(**first).logits[0]
+        for layer in network.conditioned:
+            layer.media = None
+        plain = network.lang_encoder(input_ids=first["input_ids"], attention_mask=first["attention_mask"]).logits[0]
+    assert torch.allclose(closed, plain, atol=1e-5)
+
+
+@pytest.mark.acceptance
+def test_prompts_follow_the_harness_with_and_without_few_shot_images(tmp_path: Path, tiny: tuple[Path, Path]) -> None:
+    from PIL import Image
+
+    from mediconfusion_tests.models.med_flamingo.adapter import FEW_SHOT, frame
+
+    paper = (
+        "You are a helpful medical assistant. x <image>Question: **Q1**<|endofchunk|>"
+        "<image>Question: **Q2**|endofchunk|><image>Question: **Q3**<|endofchunk|>"
+        "<image>Question: Which?\nA: a\nB: b\nAnswer:"
+    )
+    zero = frame(paper, "mc", few_shot=False)
+    assert zero == "You are a helpful medical assistant. x <image>Question: Which?\nA: a\nB: b\nAnswer:"
+    few = frame(paper, "mc", few_shot=True)
+    assert few.count("<image>") == 4
+    shown = "What did the CT scan show?\nA: Cerebral edema\nB: Intracranial hemorrhage\nAnswer: A: Cerebral edema"
+    assert shown in few
+    assert "What did the CT scan show? Answer: Cerebral edema" in frame(paper, "greedy", few_shot=True)
+    folder = tmp_path / "few-shot"
+    folder.mkdir()
+    for index, (name, *_) in enumerate(FEW_SHOT):
+        Image.new("RGB", (30, 30), (60 * index, 20, 20)).save(folder / name)
+    model = load(*tiny, few_shot_dir=str(folder))
+    assert model.describe()["warnings"] == []
+    inputs = model.processor(text=[model.render("Which?")], images=[Image.new("RGB", (30, 30))])
+    assert tuple(inputs["pixel_values"].shape[:2]) == (1, 4)
+    (folder / "PMC1087855_F3.jpg").unlink()
+    with pytest.raises(ModelError, match=r"missing PMC1087855_F3\.jpg"):
+        load(*tiny, few_shot_dir=str(folder))
+
+
+@pytest.mark.acceptance
+@pytest.mark.parametrize("mode", ["mc", "greedy", "prefix"])
+def test_every_mode_through_the_suite_with_batch_invariance(
+    pytester: pytest.Pytester, tiny: tuple[Path, Path], mode: str
+) -> None:
+    checkpoint, llama = tiny
+    decisions = []
+    for batch in ("1", "8"):
+        result = pytester.runpytest(
+            f"--model=med-flamingo:{checkpoint}", f"--llama-path={llama}", f"--mode={mode}", f"--batch-size={batch}",
+            f"--results-dir=b{batch}", "--max-new-tokens=4", *SAMPLE,
+        )  # fmt: skip
+        document = json.loads((pytester.path / f"b{batch}" / "latest" / "results.json").read_text())
+        assert document["counts"]["pairs_scored"] == 16, result.stdout.str()
+        assert any("ran zero-shot" in w for w in document["warnings"])
+        decisions.append([[a["decision"] for a in p["answers"]] for p in document["pairs"]])
+        if mode != "mc":
+            assert all(set(a["scores"]) == {"A", "B"} for p in document["pairs"] for a in p["answers"])
+    assert decisions[0] == decisions[1]
