@@ -300,6 +300,13 @@ class RunConfig:
         path="path",
     )
     prompts: str | None = opt(None, "prompt file in the MediConfusion paper's format", metavar="FILE", path="path")
+    threads_per_worker: int | None = opt(
+        None,
+        "CPU threads per xdist worker (default: the usable cores divided by the workers, unless "
+        "OMP_NUM_THREADS is set)",
+        metavar="N",
+        parse=positive_int,
+    )
     gpus_per_worker: int = opt(
         1,
         "GPUs given to each xdist worker (default: 1); -n auto then starts one worker per K GPUs",

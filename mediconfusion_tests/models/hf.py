@@ -8,6 +8,7 @@ torch and transformers are imported when a model is created, never before.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import inspect
 import math
@@ -67,6 +68,37 @@ def _divergence(a: Sequence[int], b: Sequence[int]) -> int:
     return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
 
 
+class _ImageMemo:
+    """The processor's image processor, remembering its output per image object: the prefix mode encodes
+    one image three times (the prompt alone and with each option), the pixels once suffice."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._memo: dict[tuple[Any, ...], Any] = {}
+
+    def __call__(self, images: Any = None, *args: Any, **kwargs: Any) -> Any:
+        flat = images if isinstance(images, (list, tuple)) else [images]
+        flat = [i for group in flat for i in (group if isinstance(group, (list, tuple)) else [group])]
+        key = (tuple(id(i) for i in flat), len(args), repr(sorted(kwargs.items())))
+        if key not in self._memo:
+            self._memo[key] = self._inner(images, *args, **kwargs)
+        # A copy: some processors take entries out of what their image processor returned (Idefics3's rows).
+        return copy.copy(self._memo[key])
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def _forwards_logits_to_keep(model: Any, accepted: Any) -> bool:
+    """BLIP-2 and InstructBLIP pass extra keyword arguments on to a language model that takes
+    ``logits_to_keep``: without it they compute the full vocabulary's logits at every position."""
+    passes_on = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    language = getattr(model, "language_model", None)
+    if not passes_on or language is None:
+        return False
+    return "logits_to_keep" in inspect.signature(language.forward).parameters
+
+
 class HFModel(Model):
     def __init__(
         self,
@@ -91,7 +123,7 @@ class HFModel(Model):
             getattr(self.processor, "chat_template", None) or getattr(self.tokenizer, "chat_template", None)
         )
         accepted = inspect.signature(self.model.forward).parameters
-        self._keeps_logits = "logits_to_keep" in accepted
+        self._keeps_logits = "logits_to_keep" in accepted or _forwards_logits_to_keep(self.model, accepted)
         # transformers 5 renamed past_key_values to cache (the old name goes in 5.40).
         self._cache_name = "cache" if "cache" in accepted else "past_key_values"
         local = Path(settings.source)
@@ -271,11 +303,12 @@ class HFModel(Model):
         """
         image = self._image(query.image_path) if query.image_path else None
         prompt = self.render(query.prompt, with_image=image is not None, verbatim=query.verbatim)
-        prompt_ids = self._encode(prompt, image)["input_ids"][0].tolist()
-        joiner = "" if prompt.endswith((" ", "\n")) else " "
+        with self._memo_images():
+            prompt_ids = self._encode(prompt, image)["input_ids"][0].tolist()
+            joiner = "" if prompt.endswith((" ", "\n")) else " "
+            fulls = [self._encode(prompt + joiner + option, image) for option in query.options]
         out = []
-        for option in query.options:
-            full = self._encode(prompt + joiner + option, image)
+        for option, full in zip(query.options, fulls, strict=True):
             full_ids = full["input_ids"][0].tolist()
             start = _divergence(prompt_ids, full_ids)
             tail = _divergence(prompt_ids[start:][::-1], full_ids[start:][::-1])
@@ -283,6 +316,22 @@ class HFModel(Model):
                 raise ModelError(f"{self.name}: option {option!r} produced no tokens after the prompt")
             out.append((full, (len(full_ids), start, len(full_ids) - tail)))
         return out
+
+    @contextmanager
+    def _memo_images(self) -> Iterator[None]:
+        inner = getattr(self.processor, "image_processor", None)
+        if inner is None or isinstance(inner, _ImageMemo):
+            yield
+            return
+        try:
+            self.processor.image_processor = _ImageMemo(inner)
+        except (AttributeError, TypeError, ValueError):  # a processor that refuses the swap: no memo
+            yield
+            return
+        try:
+            yield
+        finally:
+            self.processor.image_processor = inner
 
     def mean_logprobs(
         self, sequences: Sequence[tuple[dict[str, Any], tuple[int, int, int]]], keep_all: bool = False
@@ -295,14 +344,17 @@ class HFModel(Model):
         batch = self._batch([features for features, _ in sequences])
         width = batch["input_ids"].shape[1]
         keep = width if keep_all else max(length - start for _, (length, start, _) in sequences) + 1
-        logprobs = self.torch.log_softmax(self._forward(batch, keep), dim=-1)
+        logits = self._forward(batch, keep)
+        # log p(token) = logit - logsumexp(logits): no normalised copy of the whole vocabulary is made.
+        normaliser = self.torch.logsumexp(logits, dim=-1)
         first = width - keep  # position of logits index 0
+        ids = batch["input_ids"]
         scores = []
         for row, (_, (length, start, end)) in enumerate(sequences):
             offset = width - length  # this row's left padding
-            positions = range(offset + start, offset + end)
-            total = sum(float(logprobs[row, p - 1 - first, batch["input_ids"][row, p]]) for p in positions)
-            scores.append(total / (end - start))
+            positions = self.torch.arange(offset + start, offset + end, device=ids.device)
+            read = logits[row, positions - 1 - first, ids[row, positions]] - normaliser[row, positions - 1 - first]
+            scores.append(float(read.sum()) / (end - start))
         return scores
 
     def shared_prefix_logprobs(

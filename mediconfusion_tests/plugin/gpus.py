@@ -39,3 +39,22 @@ def gpus_for_worker(worker_id: str, gpus: list[str], per_worker: int = 1) -> str
     count = min(per_worker, len(gpus))
     start = (int(match.group(1)) * count) % len(gpus)
     return ",".join(gpus[(start + offset) % len(gpus)] for offset in range(count))
+
+
+#: Thread-count variables of the math libraries torch uses; a worker sets each one the user did not.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def threads_for_worker(workers: int, cores: int, requested: int | None) -> int:
+    """Each xdist worker's share of the CPU cores (at least one): without it, every worker starts
+    torch's default of one thread per core, and N workers oversubscribe the cores N times."""
+    if requested:
+        return requested
+    return max(1, cores // max(1, workers))

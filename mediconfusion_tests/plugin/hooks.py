@@ -104,6 +104,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(fixtures, "mediconfusion-fixtures")
     if workerinput is not None:
         _pin_gpu(workerinput)
+        _pin_threads(workerinput)
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         # `pytest --model=X` with no paths runs the shipped suite, not the project's testpaths.
         config.args = [str(SUITE_DIR)]
@@ -112,6 +113,24 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(TerminalHooks(config, config.stash[STATE]), "mediconfusion-terminal")
         if config.pluginmanager.hasplugin("xdist"):
             config.pluginmanager.register(XdistHooks(), "mediconfusion-xdist")
+
+
+def _pin_threads(workerinput: dict[str, Any]) -> None:
+    """CPU threads per worker: its share of the cores (or --threads-per-worker), unless the user set them."""
+    from mediconfusion_tests.plugin.gpus import THREAD_VARIABLES, threads_for_worker, usable_cores
+
+    settings = workerinput.get(PLAN_KEY, {}).get("config", {})
+    requested = settings.get("threads_per_worker")
+    if not requested and any(name in os.environ for name in THREAD_VARIABLES):
+        return
+    threads = threads_for_worker(int(workerinput.get("workercount", 1) or 1), usable_cores(), requested)
+    for name in THREAD_VARIABLES:
+        os.environ[name] = str(threads)
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None:  # already imported (a conftest did): set it directly as well
+        torch.set_num_threads(threads)
 
 
 def _pin_gpu(workerinput: dict[str, Any]) -> None:
