@@ -70,3 +70,12 @@ def make_document(
         metrics=MetricsRecord.model_validate(compute_metrics(outcomes).to_dict()),
         pairs=pair_records(pairs, {o.pair_id: o for o in outcomes}, {}),
     )
+
+
+def dtype_options() -> tuple[str, ...]:
+    """``--dtype`` for pytester runs when MEDICONFUSION_TEST_DTYPE is set: the GPU checks run the model tests
+    in the machine's default dtype and again in fp32 (pytester's runs drop PYTEST_ADDOPTS)."""
+    import os
+
+    dtype = os.environ.get("MEDICONFUSION_TEST_DTYPE")
+    return (f"--dtype={dtype}",) if dtype else ()

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from helpers import dtype_options
 from llava_med_tiny import HIDDEN, VISION_PREFIX, build_llava_med
 
 from mediconfusion_tests.errors import ModelError
@@ -19,15 +19,12 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("safetensors")
 
-#: The GPU check runs these tests in the machine's default dtype and again with MEDICONFUSION_TEST_DTYPE=fp32
-#: (pytester's runs drop PYTEST_ADDOPTS, so the dtype is passed explicitly).
-TEST_DTYPE = os.environ.get("MEDICONFUSION_TEST_DTYPE")
 SAMPLE = (
     "--dataset=sample",
     "-p",
     "no:cacheprovider",
     "--no-store",
-    *([f"--dtype={TEST_DTYPE}"] if TEST_DTYPE else []),
+    *dtype_options(),
 )
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from helpers import dtype_options
 from med_flamingo_tiny import build_med_flamingo
 
 from mediconfusion_tests.errors import ModelError
@@ -17,15 +17,12 @@ if TYPE_CHECKING:
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-#: The GPU check runs these tests in the machine's default dtype and again with MEDICONFUSION_TEST_DTYPE=fp32
-#: (pytester's runs drop PYTEST_ADDOPTS, so the dtype is passed explicitly).
-TEST_DTYPE = os.environ.get("MEDICONFUSION_TEST_DTYPE")
 SAMPLE = (
     "--dataset=sample",
     "-p",
     "no:cacheprovider",
     "--no-store",
-    *([f"--dtype={TEST_DTYPE}"] if TEST_DTYPE else []),
+    *dtype_options(),
 )
 
 

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
-from helpers import read_results
+from helpers import dtype_options, read_results
 from radfm_tiny import GRID, LATENTS, PATCH, VOCAB, build_tiny_radfm, published_tensors
 from split_zips import write_split_zip
 
@@ -38,10 +38,7 @@ from mediconfusion_tests.models.radfm.shapes import (
     infer_shape,
 )
 
-#: The GPU check runs these tests in the machine's default dtype and again with MEDICONFUSION_TEST_DTYPE=fp32
-#: (pytester's runs drop PYTEST_ADDOPTS, so the dtype is passed explicitly).
-TEST_DTYPE = os.environ.get("MEDICONFUSION_TEST_DTYPE")
-SAMPLE = ("--dataset=sample", "-p", "no:cacheprovider", *([f"--dtype={TEST_DTYPE}"] if TEST_DTYPE else []))
+SAMPLE = ("--dataset=sample", "-p", "no:cacheprovider", *dtype_options())
 
 #: The published model's sizes, as its checkpoint has them.
 PUBLISHED = RadFMShape(

@@ -178,6 +178,11 @@ def timing(instances: Mapping[str, Mapping[str, Any]], wall_s: float, scored_pai
             pairs_from_store=int(facts.get("pairs_from_store", 0)),
             pairs_per_s=round(pairs / answering, 3) if answering > 0 and pairs else None,
         )
+    return timing_of(workers, wall_s)
+
+
+def timing_of(workers: dict[str, WorkerTiming], wall_s: float) -> TimingRecord:
+    """Overall pairs/s: the pairs every worker answered over the longest answering time among them."""
     longest = max((w.answering_s for w in workers.values()), default=0.0)
     answered = sum(w.pairs for w in workers.values())
     return TimingRecord(

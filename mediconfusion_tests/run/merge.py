@@ -41,6 +41,7 @@ from mediconfusion_tests.results.document import (
     read_document,
 )
 from mediconfusion_tests.results.gate import evaluate
+from mediconfusion_tests.run.assemble import timing_of
 from mediconfusion_tests.run.plan import gate_conditions, make_run_id, read_baseline
 from mediconfusion_tests.scoring.harness import total_table
 from mediconfusion_tests.scoring.metrics import category_names, compute_metrics, scored
@@ -308,13 +309,7 @@ def _timing(shards: Sequence[Shard], wall_s: float) -> TimingRecord:
     for shard in shards:
         if shard.document.timing is not None:
             workers.update({f"{shard.label}:{k}": v for k, v in shard.document.timing.workers.items()})
-    longest = max((w.answering_s for w in workers.values()), default=0.0)
-    answered = sum(w.pairs for w in workers.values())
-    return TimingRecord(
-        wall_s=round(wall_s, 3),
-        workers=workers,
-        pairs_per_s=round(answered / longest, 3) if longest > 0 and answered else None,
-    )
+    return timing_of(workers, wall_s)
 
 
 def _usage(shards: Sequence[Shard]) -> UsageRecord | None:

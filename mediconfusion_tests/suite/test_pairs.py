@@ -7,7 +7,7 @@ per category) and rolls every outcome up into the run's metrics and gate.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
@@ -24,6 +24,12 @@ if TYPE_CHECKING:
     from mediconfusion_tests.scoring.probes import ProbeOutcome
 
 
+def _stop(request: pytest.FixtureRequest, exc: RunStopped) -> NoReturn:
+    """A spent budget: stop here, keeping every pair answered so far (the gate then fails: a partial run)."""
+    request.session.shouldstop = f"MediConfusion: {exc}"
+    pytest.skip(f"{NOT_RUN}{exc}")
+
+
 def test_pair(
     mediconfusion_pair: Pair,
     mediconfusion_engine: Engine,
@@ -33,9 +39,7 @@ def test_pair(
     try:
         outcome = mediconfusion_engine.run_pair(mediconfusion_pair)
     except RunStopped as exc:
-        # A spent budget: stop here, keeping every pair answered so far (the gate then fails: a partial run).
-        request.session.shouldstop = f"MediConfusion: {exc}"
-        pytest.skip(f"{NOT_RUN}{exc}")
+        _stop(request, exc)
     mediconfusion_record_outcome(outcome)
     report = outcome.failure_report()
     if report is not None:
@@ -56,8 +60,7 @@ def test_probe(
     try:
         outcome = run_probe(mediconfusion_engine, pair, probe, mediconfusion_probe_settings)
     except RunStopped as exc:
-        request.session.shouldstop = f"MediConfusion: {exc}"
-        pytest.skip(f"{NOT_RUN}{exc}")
+        _stop(request, exc)
     mediconfusion_record_probe(outcome)
     message = outcome.failure_message()
     if message is not None:
