@@ -68,6 +68,19 @@ def _divergence(a: Sequence[int], b: Sequence[int]) -> int:
     return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
 
 
+def answer_by_mode(model: Any, queries: Sequence[Query]) -> list[Answer]:
+    """The mode's answering method of a local model (this adapter's, RadFM's), in inference mode, with an
+    out-of-memory error the batcher understands."""
+    mode = queries[0].mode
+    methods = {"greedy": model._next_letter, "prefix": model._option_likelihood}
+    method = model._generate if mode in GENERATING else methods.get(mode)
+    if method is None:
+        raise ModelError(f"{model.name}: unsupported mode {mode!r}")
+    with model.torch.inference_mode(), model._memory_guard():
+        answers: list[Answer] = method(queries)
+    return answers
+
+
 class _ImageMemo:
     """The processor's image processor, remembering its output per image object: the prefix mode encodes
     one image three times (the prompt alone and with each option), the pixels once suffice."""
@@ -166,15 +179,7 @@ class HFModel(Model):
     def answer(self, queries: Sequence[Query]) -> list[Answer]:
         if not queries:
             return []
-        mode = queries[0].mode
-        with self.torch.inference_mode(), self._memory_guard():
-            if mode in GENERATING:
-                return self._generate(queries)
-            if mode == "greedy":
-                return self._next_letter(queries)
-            if mode == "prefix":
-                return self._option_likelihood(queries)
-        raise ModelError(f"{self.name}: unsupported mode {mode!r}")
+        return answer_by_mode(self, queries)
 
     def close(self) -> None:
         del self.model

@@ -51,6 +51,11 @@ def _properties(report: pytest.TestReport) -> dict[str, Any]:
     return {p[0]: p[1] for p in report.user_properties if len(p) == 2}
 
 
+def _skip_reason(report: pytest.TestReport) -> str:
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else "skipped"
+    return str(reason).removeprefix("Skipped: ")
+
+
 def _crash_line(report: pytest.TestReport) -> str:
     crash = getattr(report.longrepr, "reprcrash", None)
     if crash is not None:
@@ -96,8 +101,7 @@ class ControllerHooks:
         if outcome is not None and report.when == "call":
             collector.add_outcome(outcome)
         elif report.skipped and report.when in ("setup", "call"):
-            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else "skipped"
-            collector.add_skip(pair_id, str(reason).removeprefix("Skipped: "))
+            collector.add_skip(pair_id, _skip_reason(report))
         elif report.failed and report.when in ("setup", "call"):
             collector.add_error(pair_id, _crash_line(report))
         elif report.failed:
@@ -110,8 +114,7 @@ class ControllerHooks:
         if outcome is not None and report.when == "call":
             collector.add_probe(outcome)
         elif report.skipped and report.when in ("setup", "call"):
-            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else "skipped"
-            collector.add_probe_skip(probe, str(reason).removeprefix("Skipped: "))
+            collector.add_probe_skip(probe, _skip_reason(report))
         elif report.failed and report.when in ("setup", "call"):
             collector.add_probe_error(probe, _crash_line(report))
         elif report.failed:

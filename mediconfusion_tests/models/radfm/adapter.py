@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.errors import ModelError, ModelOutOfMemory
 from mediconfusion_tests.models.base import Answer, Model, Query
+from mediconfusion_tests.models.hf import answer_by_mode
 from mediconfusion_tests.models.radfm.tokens import EOS, PAD, RadFMTokens
 from mediconfusion_tests.scoring.letters import LETTERS, Letter
 
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     from mediconfusion_tests.models.base import ModelSpec
     from mediconfusion_tests.models.radfm.files import RadFMFiles
 
-GENERATING = ("mc", "freeform", "judge")
 DEVIATION = "deterministic 512x512 bicubic resize instead of the original harness's random resized crop"
 
 
@@ -112,15 +112,7 @@ class RadFMModel(Model):
     def answer(self, queries: Sequence[Query]) -> list[Answer]:
         if not queries:
             return []
-        mode = queries[0].mode
-        with self.torch.inference_mode(), self._memory_guard():
-            if mode in GENERATING:
-                return self._generate(queries)
-            if mode == "greedy":
-                return self._next_letter(queries)
-            if mode == "prefix":
-                return self._option_likelihood(queries)
-        raise ModelError(f"{self.name}: unsupported mode {mode!r}")
+        return answer_by_mode(self, queries)
 
     @contextmanager
     def _memory_guard(self) -> Iterator[None]:
