@@ -33,6 +33,10 @@ else:  # pragma: no cover
 DEFAULT_IMAGES = "data/images"
 DEFAULT_RESULTS_DIR = "reports"
 DEFAULT_MAX_NEW_TOKENS = 32
+#: --prefix-tokens, --letter-tokens, --generation (models/paper_rules.py says what "paper" is per family).
+PREFIX_TOKEN_CHOICES = ("paper", "context")
+LETTER_TOKEN_CHOICES = ("paper", "context")
+GENERATION_CHOICES = ("greedy", "paper")
 DTYPES = ("auto", "bf16", "fp16", "fp32")
 DEVICES = ("auto", "cpu", "cuda")
 #: Pairs answered together when --batch-size is auto; the model splits them as memory allows.
@@ -164,6 +168,24 @@ class RunConfig:
     )
     answer_parser: str = opt(
         "paper", "mc mode: 'paper' (the MediConfusion harness, default) or 'robust'", choices=tuple(PARSERS)
+    )
+    prefix_tokens: str = opt(
+        "paper",
+        "prefix mode: 'paper' scores the option tokens as the original harness's code for the model's family "
+        "did (its sequence, tokens and score; default), 'context' the tokens where prompt and prompt+option part",
+        choices=PREFIX_TOKEN_CHOICES,
+    )
+    letter_tokens: str = opt(
+        "paper",
+        "greedy mode: 'paper' reads the logits of the letters as the original encoded them alone (default), "
+        "'context' every token that reads as the letter after the prompt, with or without a space",
+        choices=LETTER_TOKEN_CHOICES,
+    )
+    generation: str = opt(
+        "greedy",
+        "mc and freeform decoding: 'greedy' (default, one beam, --max-new-tokens) or 'paper' (the original's "
+        "per-model settings: beams, sampling seeded by --seed, penalties, lengths)",
+        choices=GENERATION_CHOICES,
     )
     judge_threshold: float = opt(
         DEFAULT_THRESHOLD,

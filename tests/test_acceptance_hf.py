@@ -126,3 +126,36 @@ def test_auto_workers_follow_gpu_groups(pytester: pytest.Pytester, monkeypatch: 
     assert results["environment"]["xdist_workers"] == 2
     devices = {name: i["cuda_visible_devices"] for name, i in results["model"]["instances"].items()}
     assert devices == {"gw0": "0,1", "gw1": "2,3"}
+
+
+@pytest.mark.usefixtures("hf_ready")
+def test_prefix_fallbacks_are_counted_and_named(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    """Tiny Llama 3.2 Vision with a "role: text" template: each option follows a space, so the option encoded
+    alone (the original's rule for Llama) is mostly not in the sequence; those images fall back to context."""
+    folder = build_tiny("mllama", tmp_path / "mllama")
+    result = pytester.runpytest(f"--model=hf:{folder}", "--mode=prefix", "--no-store", "--limit=3", *SAMPLE)
+    document = read_results(pytester.path)
+    fidelity = document["fidelity"]
+    assert fidelity["prefix_tokens"] == "paper"
+    assert fidelity["paper_rule"] == "Models/llama.py"
+    count = fidelity["fallbacks"]
+    assert count > 0
+    assert fidelity["paper_images"] + count == 6
+    assert len(fidelity["fallback_images"]) == count
+    assert all("not in the sequence" in why for why in fidelity["fallback_images"].values())
+    fell_back = {
+        f"{p['pair_id']}/{index}"
+        for p in document["pairs"]
+        for index, answer in enumerate(p["answers"])
+        if answer["meta"].get("prefix_fallback")
+    }
+    assert fell_back == set(fidelity["fallback_images"])
+    assert any(f"{count} image(s) scored by context" in w for w in document["warnings"])
+    assert all(a["decision"] in ("A", "B") for p in document["pairs"] for a in p["answers"])
+    result.stdout.fnmatch_lines([f"*{count} image(s) scored by context*"])
+
+    pytester.runpytest(
+        f"--model=hf:{folder}", "--mode=prefix", "--no-store", "--limit=3", "--prefix-tokens=context", *SAMPLE
+    )
+    fidelity = read_results(pytester.path)["fidelity"]
+    assert (fidelity["prefix_tokens"], fidelity["fallbacks"]) == ("context", 0)

@@ -315,7 +315,8 @@ def decisions(pytester: pytest.Pytester) -> list[list[str | None]]:
 def test_a_served_model_gives_the_decisions_it_gives_in_process(
     demo_server: FakeAPI, pytester: pytest.Pytester, mode: str
 ) -> None:
-    pytester.runpytest("--model=demo", f"--mode={mode}", *SAMPLE)
+    # A served model's prompt log-probabilities are read by context (no family rule applies over HTTP).
+    pytester.runpytest("--model=demo", f"--mode={mode}", "--prefix-tokens=context", *SAMPLE)
     local = decisions(pytester)
     served = f"--model=openai-compatible:demo@{demo_server.url}/v1"
     result = pytester.runpytest(served, f"--mode={mode}", "--concurrency=4", *SAMPLE)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mediconfusion_tests.models.hf import HFModel
-from mediconfusion_tests.models.hf_factories import generation
+from mediconfusion_tests.models.hf_factories import fidelity, generation
 from mediconfusion_tests.models.hf_loading import LoadSettings, require_transformers
 from mediconfusion_tests.sample.build_cache import build_once, cache_root
 
@@ -37,4 +37,4 @@ def demo_checkpoint() -> str:
 def make_demo(spec: ModelSpec, config: RunConfig) -> Model:
     require_transformers()
     settings = LoadSettings(demo_checkpoint(), dtype="fp32", device="cpu" if config.device == "auto" else config.device)
-    return HFModel(settings, name="demo", generation=generation(config))
+    return HFModel(settings, name="demo", generation=generation(config), fidelity=fidelity(config))

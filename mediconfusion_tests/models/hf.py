@@ -22,12 +22,14 @@ from mediconfusion_tests.models.base import Answer, Model, Query
 from mediconfusion_tests.models.families import SEQUENCE_KEYS
 from mediconfusion_tests.models.hf_inputs import collate
 from mediconfusion_tests.models.hf_loading import LoadSettings, load, require_transformers
+from mediconfusion_tests.models.paper_rules import as_log, decide_as_paper, last_occurrence, rule_for, score_as_paper
 from mediconfusion_tests.scoring.letters import LETTERS, Letter
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
     from mediconfusion_tests.models.families import Family
+    from mediconfusion_tests.models.paper_rules import PaperRule
 
 _HASHED_FILES = (
     "config.json",
@@ -46,10 +48,20 @@ class Generation:
     temperature: float = 0.0
     top_p: float | None = None
     seed: int = 0
+    #: "paper": the original harness's per-family settings (paper_rules) replace the values above.
+    preset: str = "greedy"
 
     @property
     def sampling(self) -> bool:
         return self.temperature > 0
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """Which tokens greedy and prefix read: as the original harness did ("paper") or ours ("context")."""
+
+    prefix_tokens: str = "paper"
+    letter_tokens: str = "paper"
 
 
 def folder_fingerprint(folder: Path) -> str:
@@ -121,6 +133,7 @@ class HFModel(Model):
         generation: Generation | None = None,
         prompt_key: str | None = None,
         loaded: tuple[Any, Any, Family, str] | None = None,
+        fidelity: Fidelity | None = None,
     ) -> None:
         """``loaded`` (processor, model, family, device) replaces transformers' own loading, for checkpoints
         in their authors' layout (LLaVA-Med)."""
@@ -144,15 +157,39 @@ class HFModel(Model):
         self._fingerprint = f"hf:{settings.source}@{version or settings.revision or 'main'}:{settings.dtype}"
         self._letters: dict[str, dict[str, list[int]]] = {}
         self._prompt_key = prompt_key
+        self.fidelity = fidelity or Fidelity()
+        self.rule = rule_for(self.family.name)
 
     # -- protocol ---------------------------------------------------------------------
     def fingerprint(self) -> str:
         return self._fingerprint
 
     def generation_settings(self) -> dict[str, Any]:
-        return (
+        settings: dict[str, Any] = (
             asdict(self.generation) if self.generation.sampling else {"max_new_tokens": self.generation.max_new_tokens}
         )
+        settings.pop("preset", None)
+        # In the answer store's key: a stored answer is reused only under the same reading rules.
+        if self.rule is not None:
+            settings.update(asdict(self.fidelity))
+            if self.generation.preset == "paper":
+                settings["generation"] = {
+                    "mc": self.rule.generation("mc"),
+                    "freeform": self.rule.generation("freeform"),
+                }
+        return settings
+
+    def fidelity_facts(self) -> dict[str, Any]:
+        """How close to the original harness this model is asked, for results.json."""
+        facts: dict[str, Any] = {
+            "paper_rule": self.rule.source if self.rule else None,
+            "prefix_tokens": self.fidelity.prefix_tokens if self.rule else "context",
+            "letter_tokens": self.fidelity.letter_tokens if self.rule else "context",
+            "generation": self.generation.preset if self.rule else "greedy",
+        }
+        if self.rule and self.generation.preset == "paper":
+            facts["paper_generation"] = {"mc": self.rule.generation("mc"), "freeform": self.rule.generation("freeform")}
+        return facts
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -166,7 +203,17 @@ class HFModel(Model):
             "dtype": str(self.model.dtype).removeprefix("torch."),
             "prompt_style": self.prompt_style,
             "generation": asdict(self.generation),
+            "fidelity": self.fidelity_facts(),
+            "warnings": self.fidelity_warnings(),
         }
+
+    def fidelity_warnings(self) -> list[str]:
+        if self.rule is not None or self.generation.preset != "paper":
+            return []
+        return [
+            f"{self.name}: the original harness never ran the {self.family.name} family: --generation=paper "
+            "decodes greedily here, and prefix and letter tokens are read by context"
+        ]
 
     @property
     def prompt_style(self) -> str:
@@ -201,7 +248,10 @@ class HFModel(Model):
             body = prompt if verbatim or not with_image else self.family.plain_template.format(prompt=prompt)
             return (self.family.image_marker if with_image else "") + body
         content: list[dict[str, str]] = [{"type": "image"}] if with_image else []
-        content.append({"type": "text", "text": prompt})
+        if verbatim and self.rule is not None and self.rule.text_before_image:
+            content.insert(0, {"type": "text", "text": prompt})
+        else:
+            content.append({"type": "text", "text": prompt})
         text: str = self.processor.apply_chat_template(
             [{"role": "user", "content": content}], add_generation_prompt=True
         )
@@ -213,8 +263,10 @@ class HFModel(Model):
         with Image.open(path) as image:
             return image.convert("RGB")
 
-    def _encode(self, text: str, image: Any | None) -> dict[str, Any]:
+    def _encode(self, text: str, image: Any | None, special_tokens: bool = True) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"text": [text], "return_tensors": "pt"}
+        if not special_tokens:
+            kwargs["add_special_tokens"] = False
         if image is not None:
             kwargs["images"] = [[image]] if self.family.nested_images else [image]
         features = dict(self.processor(**kwargs))
@@ -235,7 +287,8 @@ class HFModel(Model):
             image = self._image(query.image_path) if query.image_path else None
             text = self.render(query.prompt, with_image=image is not None, verbatim=query.verbatim)
             texts.append(text)
-            features.append(self._encode(text, image))
+            plain = query.verbatim and self.rule is not None and self.rule.no_special_tokens
+            features.append(self._encode(text, image, special_tokens=not plain))
         return texts, features
 
     def _forward(self, batch: dict[str, Any], keep: int) -> Any:
@@ -249,7 +302,11 @@ class HFModel(Model):
         _, features = self._encoded(queries)
         batch = self._batch(features)
         options: dict[str, Any] = {"max_new_tokens": self.generation.max_new_tokens, "do_sample": False}
-        if self.generation.sampling:
+        if self.generation.preset == "paper" and self.rule is not None:
+            options = self.rule.generation(queries[0].mode)
+            if options.get("do_sample"):
+                self.torch.manual_seed(self.generation.seed)
+        elif self.generation.sampling:
             self.torch.manual_seed(self.generation.seed)
             options.update(do_sample=True, temperature=self.generation.temperature, top_p=self.generation.top_p)
         output = self.model.generate(**batch, **options, pad_token_id=self.tokenizer.pad_token_id)
@@ -264,6 +321,10 @@ class HFModel(Model):
         """
         if text in self._letters:
             return self._letters[text]
+        paper = self.paper_letter_ids()
+        if paper is not None:
+            self._letters[text] = paper
+            return paper
         tokenizer = self.tokenizer
         base = tokenizer(text, add_special_tokens=False)["input_ids"]
         found: dict[str, list[int]] = {}
@@ -282,6 +343,18 @@ class HFModel(Model):
         self._letters[text] = found
         return found
 
+    def paper_letter_ids(self) -> dict[str, list[int]] | None:
+        """The letters as the original encoded them (``tokenizer("A", add_special_tokens=False)``), where
+        --letter-tokens=paper applies and each letter is one token; None: read by context."""
+        if self.fidelity.letter_tokens != "paper" or self.rule is None:
+            return None
+        if not hasattr(self, "_paper_letters"):
+            found: dict[str, list[int]] = {
+                letter: list(self.tokenizer(letter, add_special_tokens=False)["input_ids"]) for letter in LETTERS
+            }
+            self._paper_letters = found if all(len(ids) == 1 for ids in found.values()) else None
+        return self._paper_letters
+
     def _next_letter(self, queries: Sequence[Query]) -> list[Answer]:
         texts, features = self._encoded(queries)
         logits = self._forward(self._batch(features), keep=1)[:, -1, :]
@@ -294,7 +367,11 @@ class HFModel(Model):
             total = sum(math.exp(s - top) for s in scores.values())
             probs: dict[str, float] = {letter: math.exp(scores[letter] - top) / total for letter in LETTERS}
             letter: Letter = "A" if probs["A"] >= probs["B"] else "B"
-            meta = {"p_vocab": {k: math.exp(v) for k, v in scores.items()}, "token_ids": ids}
+            meta = {
+                "p_vocab": {k: math.exp(v) for k, v in scores.items()},
+                "token_ids": ids,
+                "letter_tokens": "paper" if self.paper_letter_ids() == ids else "context",
+            }
             answers.append(Answer(letter, probs, letter, meta))
         return answers
 
@@ -322,6 +399,45 @@ class HFModel(Model):
             out.append((full, (len(full_ids), start, len(full_ids) - tail)))
         return out
 
+    def paper_prefix_text(self, rule: PaperRule, query: Query, option: str, with_image: bool) -> str:
+        """The prompt+option text as the original's ``do_prefix_forward`` for this family wrote it."""
+        question = query.prompt
+        if query.verbatim and rule.prefix_question is not None:
+            question = rule.prefix_question.format(question=query.question)
+        if rule.conversation and self.prompt_style == "chat":
+            content: list[dict[str, str]] = [{"type": "image"}] if with_image else []
+            content.append({"type": "text", "text": question})
+            conversation = [
+                {"role": "user", "content": content},
+                {"role": "assistant", "content": [{"type": "text", "text": option}]},
+            ]
+            text: str = self.processor.apply_chat_template(conversation, add_generation_prompt=True)
+            return text
+        prompt = self.render(question, with_image=with_image, verbatim=query.verbatim)
+        return prompt + ("" if prompt.endswith((" ", "\n")) else " ") + option
+
+    def paper_sequences(
+        self, rule: PaperRule, query: Query
+    ) -> tuple[list[tuple[dict[str, Any], tuple[int, int, int]]] | None, str]:
+        """Per option: the encoded sequence and (length, first, end) of the option tokens as the original
+        found them (the family's encoding of the option, at its last occurrence). (None, why) when they
+        are not there: the original raised; the caller scores this image by context."""
+        image = self._image(query.image_path) if query.image_path else None
+        out = []
+        with self._memo_images():
+            for letter, option in zip(LETTERS, query.options, strict=True):
+                full = self._encode(self.paper_prefix_text(rule, query, option, image is not None), image)
+                ids = full["input_ids"][0].tolist()
+                tokens = rule.option_ids(lambda t: self.tokenizer.encode(t, add_special_tokens=False), option)
+                start = last_occurrence(ids, tokens)
+                if start is None or start < 1:
+                    return None, (
+                        f"option {letter} {option!r}: its tokens {tokens} (as {rule.source} encodes it) are not "
+                        "in the sequence; the original raised here, scored by context"
+                    )
+                out.append((full, (len(ids), start, start + len(tokens))))
+        return out, ""
+
     @contextmanager
     def _memo_images(self) -> Iterator[None]:
         inner = getattr(self.processor, "image_processor", None)
@@ -339,12 +455,16 @@ class HFModel(Model):
             self.processor.image_processor = inner
 
     def mean_logprobs(
-        self, sequences: Sequence[tuple[dict[str, Any], tuple[int, int, int]]], keep_all: bool = False
+        self,
+        sequences: Sequence[tuple[dict[str, Any], tuple[int, int, int]]],
+        keep_all: bool = False,
+        paper: Sequence[bool] = (),
     ) -> list[float]:
         """Mean log-probability of each sequence's option tokens, from one batched forward.
 
         Only the logits of the last positions are computed (``logits_to_keep``);
         ``keep_all`` computes them everywhere, as the original harness did.
+        Rows marked in ``paper`` get the original's score instead (paper_rules.score_as_paper).
         """
         batch = self._batch([features for features, _ in sequences])
         width = batch["input_ids"].shape[1]
@@ -357,6 +477,10 @@ class HFModel(Model):
         scores = []
         for row, (_, (length, start, end)) in enumerate(sequences):
             offset = width - length  # this row's left padding
+            if row < len(paper) and paper[row]:
+                tokens = ids[row, offset + start : offset + end].tolist()
+                scores.append(score_as_paper(self.torch, logits[row, offset + start - 1 - first], tokens))
+                continue
             positions = self.torch.arange(offset + start, offset + end, device=ids.device)
             read = logits[row, positions - 1 - first, ids[row, positions]] - normaliser[row, positions - 1 - first]
             scores.append(float(read.sum()) / (end - start))
@@ -419,15 +543,33 @@ class HFModel(Model):
         return scores
 
     def _option_likelihood(self, queries: Sequence[Query]) -> list[Answer]:
-        """Both options of every query; the higher mean log-probability wins."""
-        groups = [self.option_sequences(query) for query in queries]
-        if self.family.shares_prompt_cache:
+        """Both options of every query; the higher score wins, B on ties (as the original decided).
+
+        --prefix-tokens=paper (families with a paper rule): the original's sequence, tokens and score;
+        else the mean log-probability of the tokens where prompt and prompt+option part.
+        """
+        rule = self.rule if self.fidelity.prefix_tokens == "paper" else None
+        groups, paper, notes = [], [], []
+        for query in queries:
+            found, why = self.paper_sequences(rule, query) if rule is not None else (None, "")
+            groups.append(found if found is not None else self.option_sequences(query))
+            paper.append(found is not None)
+            notes.append(why)
+        if self.family.shares_prompt_cache and not any(paper):
             scores = self.shared_prefix_logprobs(groups)
         else:
-            scores = self.mean_logprobs([item for group in groups for item in group])
+            flags = [flag for flag in paper for _ in range(2)]
+            scores = self.mean_logprobs([item for group in groups for item in group], paper=flags)
         answers = []
         for index in range(len(queries)):
             a, b = scores[2 * index], scores[2 * index + 1]
-            letter: Letter | None = "A" if a > b else ("B" if b > a else None)
-            answers.append(Answer(letter, {"A": a, "B": b}, letter))
+            letter = decide_as_paper(a, b)
+            meta: dict[str, Any] = {"prefix_tokens": "paper" if paper[index] else "context"}
+            if paper[index]:
+                # Decided on the original's geometric means; reported, like context scores, as logs.
+                meta["geometric_mean"] = {"A": a, "B": b}
+                a, b = as_log(a), as_log(b)
+            if notes[index]:
+                meta["prefix_fallback"] = notes[index]
+            answers.append(Answer(letter, {"A": a, "B": b}, letter, meta))
         return answers

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mediconfusion_tests.models.hf import Generation, HFModel
+from mediconfusion_tests.models.hf import Fidelity, Generation, HFModel
 from mediconfusion_tests.models.hf_loading import LoadSettings
 from mediconfusion_tests.models.presets import BY_NAME, Preset
 
@@ -29,15 +29,26 @@ def load_settings(source: str, config: RunConfig, preset: Preset | None = None) 
 
 
 def generation(config: RunConfig) -> Generation:
-    return Generation(config.max_new_tokens, config.temperature, config.top_p, config.seed)
+    return Generation(config.max_new_tokens, config.temperature, config.top_p, config.seed, config.generation)
+
+
+def fidelity(config: RunConfig) -> Fidelity:
+    return Fidelity(config.prefix_tokens, config.letter_tokens)
 
 
 def make_hf(spec: ModelSpec, config: RunConfig) -> Model:
     """--model=hf:REPO_ID_OR_LOCAL_PATH: any checkpoint, family from its config."""
-    return HFModel(load_settings(spec.argument or "", config), name=spec.raw, generation=generation(config))
+    return HFModel(
+        load_settings(spec.argument or "", config),
+        name=spec.raw,
+        generation=generation(config),
+        fidelity=fidelity(config),
+    )
 
 
 def make_preset(spec: ModelSpec, config: RunConfig) -> Model:
     preset = BY_NAME[spec.name]
     settings = load_settings(preset.checkpoint, config, preset)
-    return HFModel(settings, name=spec.name, generation=generation(config), prompt_key=preset.prompt_key)
+    return HFModel(
+        settings, name=spec.name, generation=generation(config), prompt_key=preset.prompt_key, fidelity=fidelity(config)
+    )

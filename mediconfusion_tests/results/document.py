@@ -469,6 +469,21 @@ def figures_record(outcomes: Sequence[ProbeOutcome], skipped: Mapping[str, int])
     }
 
 
+class FidelityRecord(Record):
+    """How the model was asked against how the original harness asked it (--prefix-tokens, --letter-tokens,
+    --generation), and the images where the original's rule could not be applied."""
+
+    prefix_tokens: str
+    letter_tokens: str
+    generation: str
+    #: The original's model file whose rules applied (None: a family the paper never ran).
+    paper_rule: str | None = None
+    #: Images scored with the original's prefix tokens, and those that fell back to context.
+    paper_images: int = 0
+    fallbacks: int = 0
+    fallback_images: dict[str, str] = Field(default_factory=dict)
+
+
 class ProbesRecord(Record):
     """--probes: what was asked and how consistently the model answered."""
 
@@ -507,6 +522,7 @@ class ResultsDocument(Record):
     timing: TimingRecord | None = None
     usage: UsageRecord | None = None
     probes: ProbesRecord | None = None
+    fidelity: FidelityRecord | None = None
     pairs: list[PairRecord] = Field(default_factory=list)
 
     def outcomes(self) -> list[PairOutcome]:

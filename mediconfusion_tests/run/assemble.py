@@ -16,6 +16,7 @@ from mediconfusion_tests.results.document import (
     CrashRecord,
     DatasetRecord,
     EnvironmentRecord,
+    FidelityRecord,
     GateRecord,
     InstanceRecord,
     JudgeRecord,
@@ -281,6 +282,46 @@ def probes_record(config: RunConfig, pairs: Sequence[Pair], collector: Collector
     )
 
 
+def fallbacks(outcomes: Sequence[PairOutcome]) -> dict[str, str]:
+    """{pair/image: why} for images whose prefix score fell back from the original's tokens to context."""
+    return {
+        f"{o.pair_id}/{index}": str(answer.meta["prefix_fallback"])
+        for o in outcomes
+        for index, answer in enumerate(o.answers or ())
+        if answer.meta.get("prefix_fallback")
+    }
+
+
+def fidelity_warnings(outcomes: Sequence[PairOutcome]) -> list[str]:
+    found = fallbacks(outcomes)
+    if not found:
+        return []
+    first = ", ".join(list(found)[:5]) + (", ..." if len(found) > 5 else "")
+    return [
+        f"prefix: {len(found)} image(s) scored by context because the original's option tokens are not in their "
+        f"sequence ({first}); results.json fidelity.fallback_images says why"
+    ]
+
+
+def fidelity_record(
+    config: RunConfig, instances: Mapping[str, Mapping[str, Any]], outcomes: Sequence[PairOutcome]
+) -> FidelityRecord | None:
+    facts = next((info["fidelity"] for info in instances.values() if isinstance(info.get("fidelity"), dict)), None)
+    if facts is None:
+        return None
+    paper = sum(answer.meta.get("prefix_tokens") == "paper" for o in outcomes for answer in o.answers or ())
+    found = fallbacks(outcomes)
+    return FidelityRecord(
+        prefix_tokens=str(facts.get("prefix_tokens", config.prefix_tokens)),
+        letter_tokens=str(facts.get("letter_tokens", config.letter_tokens)),
+        generation=str(facts.get("generation", config.generation)),
+        paper_rule=facts.get("paper_rule"),
+        paper_images=paper,
+        fallbacks=len(found),
+        fallback_images=found,
+    )
+
+
 def _instance(info: Mapping[str, Any]) -> InstanceRecord:
     kept = {k: v for k, v in info.items() if k not in (TIMING, USAGE)}
     return InstanceRecord.model_validate(kept)
@@ -366,5 +407,6 @@ def assemble(
         timing=timing(collector.instances, finished - context.started, len(answered)),
         usage=usage(collector.instances),
         probes=probes_record(config, context.pairs, collector),
+        fidelity=fidelity_record(config, collector.instances, outcomes),
         pairs=pair_records(context.pairs, collector.outcomes, skips(plan, collector)),
     )

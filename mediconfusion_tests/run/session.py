@@ -18,7 +18,14 @@ from mediconfusion_tests.results.comparison import Comparison, compare, regressi
 from mediconfusion_tests.results.decision import GATEABLE, decide, exit_status
 from mediconfusion_tests.results.document import AuditRecord, ResultsDocument
 from mediconfusion_tests.results.gate import CheckResult, ConditionResult, evaluate
-from mediconfusion_tests.run.assemble import RunContext, assemble, audit_warnings, instance_warnings, run_facts
+from mediconfusion_tests.run.assemble import (
+    RunContext,
+    assemble,
+    audit_warnings,
+    fidelity_warnings,
+    instance_warnings,
+    run_facts,
+)
 from mediconfusion_tests.run.collector import Collector
 from mediconfusion_tests.run.plan import RunPlan, gate_conditions, read_baseline, run_identity
 from mediconfusion_tests.run.writer import write_outputs
@@ -85,7 +92,12 @@ class RunSession:
         facts = run_facts(
             self.collector, self.pairs, outcomes, stopped_early, comparison, config.allow_baseline_mismatch
         )
-        warnings = [*self.plan.warnings, *instance_warnings(self.collector.instances), *audit_warnings(audit)]
+        warnings = [
+            *self.plan.warnings,
+            *instance_warnings(self.collector.instances),
+            *audit_warnings(audit),
+            *fidelity_warnings(outcomes),
+        ]
         from_file = config.gates_from_file and config.gate_min_pairs == "all"
         verdict = decide(results, facts, warnings, config.gate_min_pairs, from_file)
         complete = not stopped_early and pytest_status in GATEABLE and not self.collector.silent()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from mediconfusion_tests.errors import ModelError
 from mediconfusion_tests.models.families import Family
 from mediconfusion_tests.models.hf import HFModel
-from mediconfusion_tests.models.hf_factories import generation, load_settings
+from mediconfusion_tests.models.hf_factories import fidelity, generation, load_settings
 from mediconfusion_tests.models.hf_loading import require_transformers, resolve_device, resolve_dtype
 
 if TYPE_CHECKING:
@@ -84,7 +84,11 @@ def make_llava_med(spec: ModelSpec, config: RunConfig) -> Model:
     grid = vision.image_size // vision.patch_size
     processor = LlavaMedProcessor(tokenizer, vision.image_size, grid * grid)
     adapter = LlavaMedModel(
-        settings, name=spec.raw, generation=generation(config), loaded=(processor, model, FAMILY, device)
+        settings,
+        name=spec.raw,
+        generation=generation(config),
+        fidelity=fidelity(config),
+        loaded=(processor, model, FAMILY, device),
     )
     adapter.load_facts = facts
     return adapter

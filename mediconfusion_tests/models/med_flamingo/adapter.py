@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from mediconfusion_tests.errors import ModelError
 from mediconfusion_tests.models.families import Family
 from mediconfusion_tests.models.hf import HFModel
-from mediconfusion_tests.models.hf_factories import generation, load_settings
+from mediconfusion_tests.models.hf_factories import fidelity, generation, load_settings
 from mediconfusion_tests.models.hf_loading import require_transformers, resolve_device, resolve_dtype
 
 if TYPE_CHECKING:
@@ -135,8 +135,9 @@ class MedFlamingoModel(HFModel):
         return text if with_image else text.replace("<image>", "")
 
     def describe(self) -> dict[str, Any]:
-        warnings = [] if self.few_shot else [ZERO_SHOT_WARNING]
-        return {**super().describe(), "loaded": self.facts, "few_shot": self.few_shot, "warnings": warnings}
+        described = super().describe()
+        warnings = [*described["warnings"], *([] if self.few_shot else [ZERO_SHOT_WARNING])]
+        return {**described, "loaded": self.facts, "few_shot": self.few_shot, "warnings": warnings}
 
 
 def few_shot_images(folder: str | None) -> list[Path]:
@@ -212,7 +213,11 @@ def make_med_flamingo(spec: ModelSpec, config: RunConfig) -> Model:
     tokenizer.padding_side = "left"
     processor = MedFlamingoProcessor(tokenizer, vision.config.image_size, few_shot_images(config.few_shot_dir))
     adapter = MedFlamingoModel(
-        settings, name=spec.raw, generation=generation(config), loaded=(processor, model, FAMILY, device)
+        settings,
+        name=spec.raw,
+        generation=generation(config),
+        fidelity=fidelity(config),
+        loaded=(processor, model, FAMILY, device),
     )
     adapter.few_shot = bool(processor.few_shot)
     adapter.facts = {**facts, "llama": config.llama_path, "vision": str(vision_source)}

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from mediconfusion_tests.errors import ModelError, ModelOutOfMemory
 from mediconfusion_tests.models.base import Answer, Model, Query
 from mediconfusion_tests.models.hf import answer_by_mode
+from mediconfusion_tests.models.paper_rules import RULES, as_log, decide_as_paper, last_occurrence, score_as_paper
 from mediconfusion_tests.models.radfm.tokens import EOS, PAD, RadFMTokens
 from mediconfusion_tests.scoring.letters import LETTERS, Letter
 
@@ -65,6 +66,7 @@ class RadFMModel(Model):
         device: str,
         max_new_tokens: int,
         device_map: str | None = None,
+        prefix_tokens: str = "paper",
     ) -> None:
         from mediconfusion_tests.models.hf_loading import require_transformers, resolve_device, resolve_dtype
         from mediconfusion_tests.models.radfm.checkpoint import load_checkpoint
@@ -76,6 +78,7 @@ class RadFMModel(Model):
         self.device = resolve_device(torch, device)
         self.dtype = resolve_dtype(torch, dtype, self.device)
         self.max_new_tokens = max_new_tokens
+        self.rule = RULES["radfm"] if prefix_tokens == "paper" else None
         self.device_map = device_map
         loaded = load_checkpoint(files.folder, self.dtype, "cpu" if device_map else self.device)
         self.model, self.shape, self.loaded = loaded.model, loaded.shape, loaded
@@ -89,7 +92,7 @@ class RadFMModel(Model):
         return f"radfm:{self.files.version}:{str(self.dtype).removeprefix('torch.')}:resize512"
 
     def generation_settings(self) -> dict[str, Any]:
-        return {"max_new_tokens": self.max_new_tokens}
+        return {"max_new_tokens": self.max_new_tokens, "prefix_tokens": "paper" if self.rule else "context"}
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -102,6 +105,13 @@ class RadFMModel(Model):
             "dtype": str(self.dtype).removeprefix("torch."),
             "loaded": self.loaded.summary(),
             "deviation": DEVIATION,
+            "fidelity": {
+                "paper_rule": RULES["radfm"].source,
+                "prefix_tokens": "paper" if self.rule else "context",
+                # The original's letters are "▁A"/"▁B", what tokens.letter reads in either setting.
+                "letter_tokens": "paper",
+                "generation": "greedy",
+            },
         }
 
     def close(self) -> None:
@@ -200,28 +210,56 @@ class RadFMModel(Model):
             rows.append((full, start))
         return rows
 
+    def paper_rows(self, query: Query) -> tuple[list[tuple[list[int], int, int]] | None, str]:
+        """Per option: the ids of ``"{} {}".format(question, option)`` and where the original found the
+        option's tokens (``encode(" " + option)[1:]``, last occurrence); (None, why) when they are not there."""
+        rows = []
+        for letter, option, (full, _) in zip(LETTERS, query.options, self.option_rows(query), strict=True):
+            tokens = self.tokens.text(" " + option)[1:]
+            start = last_occurrence(full, tokens)
+            if start is None or start < 1:
+                return None, (
+                    f"option {letter} {option!r}: its tokens {tokens} (as Models/radfm.py encodes it) are not in "
+                    "the sequence; the original raised here, scored by context"
+                )
+            rows.append((full, start, start + len(tokens)))
+        return rows, ""
+
     def _option_likelihood(self, queries: Sequence[Query]) -> list[Answer]:
+        """B wins ties, as in the original; --prefix-tokens=paper scores as the original did (paper_rules)."""
         torch = self.torch
-        rows: list[list[int]] = []
-        starts: list[int] = []
+        rows: list[tuple[list[int], int, int]] = []
+        paper: list[bool] = []
+        notes: list[str] = []
         for query in queries:
-            for ids, start in self.option_rows(query):
-                rows.append(ids)
-                starts.append(start)
+            found, why = self.paper_rows(query) if self.rule else (None, "")
+            rows += found if found is not None else [(ids, start, len(ids)) for ids, start in self.option_rows(query)]
+            paper.append(found is not None)
+            notes.append(why)
         scans = self._scans(queries).repeat_interleave(2, dim=0)
-        embeds, mask = self._embedded(rows, scans)
-        logprobs = torch.log_softmax(self._logits(embeds, mask), dim=-1)
+        embeds, mask = self._embedded([ids for ids, _, _ in rows], scans)
+        logits = self._logits(embeds, mask).float()
+        logprobs = torch.log_softmax(logits, dim=-1)
         width = embeds.shape[1]
         scores = []
-        for index, (ids, start) in enumerate(zip(rows, starts, strict=True)):
+        for index, (ids, start, end) in enumerate(rows):
             offset = width - len(ids)
-            total = sum(float(logprobs[index, offset + p - 1, ids[p]]) for p in range(start, len(ids)))
-            scores.append(total / (len(ids) - start))
+            if paper[index // 2]:
+                scores.append(score_as_paper(torch, logits[index, offset + start - 1], ids[start:end]))
+                continue
+            total = sum(float(logprobs[index, offset + p - 1, ids[p]]) for p in range(start, end))
+            scores.append(total / (end - start))
         answers = []
         for index in range(len(queries)):
             a, b = scores[2 * index], scores[2 * index + 1]
-            letter: Letter | None = "A" if a > b else ("B" if b > a else None)
-            answers.append(Answer(letter, {"A": a, "B": b}, letter))
+            letter = decide_as_paper(a, b)
+            meta: dict[str, Any] = {"prefix_tokens": "paper" if paper[index] else "context"}
+            if paper[index]:
+                meta["geometric_mean"] = {"A": a, "B": b}
+                a, b = as_log(a), as_log(b)
+            if notes[index]:
+                meta["prefix_fallback"] = notes[index]
+            answers.append(Answer(letter, {"A": a, "B": b}, letter, meta))
         return answers
 
 
@@ -257,4 +295,5 @@ def make_radfm(spec: ModelSpec, config: RunConfig) -> Model:
         device=config.device,
         max_new_tokens=config.max_new_tokens,
         device_map=config.device_map,
+        prefix_tokens=config.prefix_tokens,
     )

@@ -1,0 +1,194 @@
+"""How the original MediConfusion harness asked each model family, where it differs from our defaults.
+
+Read from github MShahabSepehri/MediConfusion (``Models/*.py``, ``utils/answering.py``,
+``configs/Models/*/vanilla.json``). Each rule says, per family:
+
+- which tokens prefix mode scores (``do_prefix_forward``'s ``answer_tokens``), found at their last
+  occurrence in the prompt+option ids;
+- how the prefix sequence is written (the prompt file's template with the option, or a chat
+  conversation whose assistant turn is the option);
+- how greedy/mc/freeform prompts are laid out with the paper's prompt file (LLaVA put the text
+  before the image; Llama 3.2 Vision encoded without special tokens);
+- the generation settings of ``--generation=paper``: mc overrides temperature (0), top_p (none) and
+  the length (32) and keeps the model config's beams; free-form uses the config as it is.
+
+Scoring as the original computed it: a softmax over the vocabulary at the positions before the
+option tokens, then ``torch.gather(probs, 1, ids.unsqueeze(0))``, which reads every option token from
+the *first* of those rows, and the geometric mean of what it read; B wins ties. ``score_as_paper``
+does exactly that on one row.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from mediconfusion_tests.scoring.letters import Letter
+
+#: "space": encode(" " + option); "space-drop-first": encode(" " + option)[1:]; "bare": encode(option).
+TokenRule = Literal["space", "space-drop-first", "bare"]
+
+
+@dataclass(frozen=True)
+class PaperRule:
+    family: str
+    #: The original's model file, for messages and the README's fidelity table.
+    source: str
+    option_tokens: TokenRule
+    #: Prefix sequence as a conversation (user: image + question, assistant: option), else prompt + option.
+    conversation: bool = False
+    #: With the paper's prompts, the prefix prompt built from the bare question like this; None: the
+    #: prompt file's prefix template (BLIP-2, InstructBLIP, RadFM and Med-Flamingo read it, LLaVA did not).
+    prefix_question: str | None = None
+    #: greedy/mc/freeform with the paper's prompts: the text part before the image part.
+    text_before_image: bool = False
+    #: greedy/mc/freeform with the paper's prompts: the processor adds no special tokens.
+    no_special_tokens: bool = False
+    mc_generation: dict[str, Any] = field(default_factory=dict)
+    freeform_generation: dict[str, Any] = field(default_factory=dict)
+
+    def option_ids(self, encode: Any, option: str) -> list[int]:
+        """``encode(text)`` is the tokenizer's ``encode(text, add_special_tokens=False)``."""
+        if self.option_tokens == "bare":
+            return list(encode(option))
+        ids = list(encode(" " + option))
+        return ids[1:] if self.option_tokens == "space-drop-first" else ids
+
+    def generation(self, mode: str) -> dict[str, Any]:
+        return dict(self.mc_generation if mode == "mc" else self.freeform_generation)
+
+
+def _mc(num_beams: int = 1, max_new_tokens: int = 32, **extra: float) -> dict[str, Any]:
+    return {"do_sample": False, "num_beams": num_beams, "max_new_tokens": max_new_tokens, **extra}
+
+
+def _free(
+    temperature: float, top_p: float | None, num_beams: int, max_new_tokens: int, **extra: float
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "do_sample": temperature > 0,
+        "num_beams": num_beams,
+        "max_new_tokens": max_new_tokens,
+        **extra,
+    }
+    if temperature > 0:
+        out["temperature"] = temperature
+        if top_p is not None:
+            out["top_p"] = top_p
+    return out
+
+
+_INSTRUCTBLIP_EXTRA: dict[str, float] = {"repetition_penalty": 1.5, "length_penalty": 1.0, "min_length": 1}
+# LLaVA-NeXT and Llama 3.2 Vision: the answering class does not pass its 32 on to ask_question,
+# whose default is 100 new tokens; their configs hold temperature 0.2, one beam.
+_LLAVA_MC = _mc(1, 100)
+_LLAVA_FREE = _free(0.2, None, 1, 100)
+
+RULES: dict[str, PaperRule] = {
+    rule.family: rule
+    for rule in (
+        PaperRule(
+            "blip2",
+            "Models/blip2.py",
+            "space",
+            mc_generation=_mc(5),
+            freeform_generation=_free(1.0, 0.9, 5, 30),
+        ),
+        PaperRule(
+            "instructblip",
+            "Models/instructblip.py",
+            "space-drop-first",
+            mc_generation={**_mc(5), **_INSTRUCTBLIP_EXTRA},
+            freeform_generation=_free(1.0, 0.9, 5, 128, **_INSTRUCTBLIP_EXTRA),
+        ),
+        PaperRule(
+            "llava-next",
+            "Models/llava.py",
+            "space-drop-first",
+            conversation=True,
+            prefix_question="{question}",
+            text_before_image=True,
+            mc_generation=_LLAVA_MC,
+            freeform_generation=_LLAVA_FREE,
+        ),
+        PaperRule(
+            "llava",
+            "Models/llava.py",
+            "space-drop-first",
+            conversation=True,
+            prefix_question="{question}",
+            text_before_image=True,
+            mc_generation=_LLAVA_MC,
+            freeform_generation=_LLAVA_FREE,
+        ),
+        PaperRule(
+            "mllama",
+            "Models/llama.py",
+            "bare",
+            conversation=True,
+            prefix_question="Question: {question}",
+            no_special_tokens=True,
+            mc_generation=_LLAVA_MC,
+            freeform_generation=_LLAVA_FREE,
+        ),
+        PaperRule(
+            "llava-med",
+            "Models/llava_med.py",
+            "space-drop-first",
+            prefix_question="{question}",
+            mc_generation=_mc(1, 32),
+            freeform_generation=_free(0.2, None, 1, 100),
+        ),
+        PaperRule(
+            "med-flamingo",
+            "Models/med_flamingo.py",
+            "space-drop-first",
+            # Its ask_question passes only the length on to generate: greedy, the config's 10 tokens free-form.
+            mc_generation=_mc(1, 32),
+            freeform_generation=_mc(1, 10),
+        ),
+        PaperRule("radfm", "Models/radfm.py", "space-drop-first"),
+    )
+}
+
+
+def rule_for(family: str) -> PaperRule | None:
+    return RULES.get(family)
+
+
+def last_occurrence(sequence: Sequence[int], tokens: Sequence[int]) -> int | None:
+    """Start of the last place ``tokens`` stand in ``sequence`` (the original's sliding search)."""
+    width = len(tokens)
+    if width == 0:
+        return None
+    target = list(tokens)
+    for start in range(len(sequence) - width, -1, -1):
+        if list(sequence[start : start + width]) == target:
+            return start
+    return None
+
+
+def score_as_paper(torch: Any, row_logits: Any, tokens: Sequence[int]) -> float:
+    """The original's prefix score from the logits row before the option's first token.
+
+    ``softmax`` over the vocabulary, every option token read from that one row (what its
+    ``torch.gather`` with a (1, n) index does), geometric mean as a product of n-th roots.
+    """
+    probs = torch.softmax(row_logits.float(), dim=-1)
+    picked = probs[torch.tensor(list(tokens), device=probs.device)]
+    return float(torch.prod(picked.pow(1 / len(tokens))))
+
+
+def decide_as_paper(score_a: float, score_b: float) -> Letter:
+    """``"A" if scores[0] > scores[1] else "B"``: B on ties."""
+    return "A" if score_a > score_b else "B"
+
+
+def as_log(score: float) -> float:
+    """A paper score as a log-probability, finite also when the probability underflowed to 0."""
+    return math.log(max(score, sys.float_info.min * sys.float_info.epsilon))
