@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mediconfusion_tests.errors import DataError
 from mediconfusion_tests.reporting.allure_build import build_allure
 from mediconfusion_tests.reporting.html_report import write_report
 from mediconfusion_tests.reporting.tables import interval_line, terminal_table
@@ -74,13 +75,50 @@ def html(path: Path, output: Path | None) -> int:
     return 0
 
 
-def schema(output: Path | None) -> int:
-    text = json.dumps(json_schema(), indent=2) + "\n"
+def schema(output: Path | None, pairs: bool = False) -> int:
+    from mediconfusion_tests.data.own_pairs import PAIR_SCHEMA
+
+    text = json.dumps(PAIR_SCHEMA if pairs else json_schema(), indent=2) + "\n"
     if output is None:
         sys.stdout.write(text)
     else:
         output.write_text(text, encoding="utf-8")
         print(f"schema: {output}")
+    return 0
+
+
+def validate_pairs_command(source: str, revision: str | None) -> int:
+    from mediconfusion_tests.data.own_pairs import validate_pairs
+
+    try:
+        good, problems = validate_pairs(source, revision)
+    except DataError as exc:
+        print(f"mediconfusion validate-pairs: {exc}", file=sys.stderr)
+        return 4
+    for problem in problems:
+        print(f"  - {problem}")
+    if problems:
+        print(f"{source}: {len(problems)} problem(s); {good} pair(s) are usable")
+        return 1
+    print(f"{source}: {good} pair(s), no problems")
+    return 0
+
+
+def make_pairs_command(args: argparse.Namespace) -> int:
+    from mediconfusion_tests.data.own_pairs import make_pairs
+
+    if args.output is None and args.push_to_hub is None:
+        print("mediconfusion make-pairs: give -o FOLDER and/or --push-to-hub ORG/NAME", file=sys.stderr)
+        return 2
+    if args.output is not None and args.output.exists() and any(args.output.iterdir()):
+        print(f"mediconfusion make-pairs: {args.output} exists and is not empty", file=sys.stderr)
+        return 2
+    try:
+        count, where = make_pairs(args.csv, args.output, args.push_to_hub, args.private, args.split)
+    except DataError as exc:
+        print(f"mediconfusion make-pairs: {exc}", file=sys.stderr)
+        return 4
+    print(f"{count} pair(s) written to {where}; run them with --dataset={args.output or 'hf:' + args.push_to_hub}")
     return 0
 
 
@@ -371,6 +409,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     cleaner.add_argument("--dry-run", action="store_true", help="say what would be removed, remove nothing")
     described = commands.add_parser("schema", help="print the JSON Schema of results.json (schema version 2)")
     described.add_argument("-o", "--output", type=Path, help="write it to this file instead")
+    described.add_argument("--pairs", action="store_true", help="the schema of a pair record (own datasets) instead")
+    checker = commands.add_parser(
+        "validate-pairs",
+        help="check a pair dataset (hf:ORG/NAME[@REV][:SPLIT], save_to_disk folder, parquet, dataset.json/csv)",
+        description="Reports every problem at once, naming row and field; exit 0 when the dataset is usable.",
+    )
+    checker.add_argument("source", help="what --dataset would be given")
+    checker.add_argument("--revision", help="hub revision (also hf:ORG/NAME@REV)")
+    maker = commands.add_parser(
+        "make-pairs",
+        help="build a pair dataset from a CSV of image paths, question, options, answers and categories",
+        description="CSV columns: image_1, image_2, question, option_a, option_b, answer_1, answer_2, categories "
+        "(';' between several; optional id, categories_2). Image paths are relative to the CSV. The two answers "
+        "must differ and both images must decode. Writes with save_to_disk (-o) and/or pushes to the hub.",
+    )
+    maker.add_argument("csv", type=Path)
+    maker.add_argument("-o", "--output", type=Path, help="folder for datasets' save_to_disk")
+    maker.add_argument("--push-to-hub", metavar="ORG/NAME", help="push the dataset (HF_TOKEN or a saved login)")
+    maker.add_argument("--private", action="store_true", help="with --push-to-hub: a private dataset repo")
+    maker.add_argument("--split", default="test", help="split name (default: test)")
     _add_image_commands(commands)
     _add_merge_commands(commands)
     args = parser.parse_args(argv)
@@ -379,7 +437,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "merge-stores":
         return merge_stores_command(args.into, args.sources)
     if args.command == "schema":
-        return schema(args.output)
+        return schema(args.output, args.pairs)
+    if args.command == "validate-pairs":
+        return validate_pairs_command(args.source, args.revision)
+    if args.command == "make-pairs":
+        return make_pairs_command(args)
     if args.command == "fetch-images":
         return fetch_images_command(args)
     if args.command == "verify-images":

@@ -160,6 +160,13 @@ class RunConfig:
         metavar="N",
         parse=positive_int,
     )
+    images_in_report: bool = opt(
+        True,
+        "keep the images out of report.html and the Allure attachments (patient data: only metadata leaves)",
+        switch=True,
+        flip=True,
+        flag="--no-images-in-report",
+    )
     allow_missing_images: bool = opt(
         False, "skip pairs whose images are missing or corrupt instead of failing", switch=True
     )

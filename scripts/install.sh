@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 EXTRAS=dev
 EDITABLE=-e
 case "${1:-}" in
-  --user) EXTRAS=hf,fetch,allure,api; EDITABLE= ;;
+  --user) EXTRAS=hf,fetch,allure,api,pairs; EDITABLE= ;;
   "") ;;
   *) echo "usage: bash scripts/install.sh [--user]" >&2; exit 2 ;;
 esac

@@ -160,9 +160,10 @@ def _extra(record: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
     return tuple(kept)
 
 
-def parse_record(pair_id: str, record: object, problems: RecordProblems) -> Pair | None:
-    """A validated Pair, or None after adding every problem found to ``problems``."""
-    where = f"pair {pair_id}"
+def parse_record(pair_id: str, record: object, problems: RecordProblems, where: str | None = None) -> Pair | None:
+    """A validated Pair, or None after adding every problem found to ``problems`` (at ``where``, by
+    default "pair ID"; tables name the row)."""
+    where = where or f"pair {pair_id}"
     if not isinstance(record, Mapping):
         problems.add(where, f"record must be an object, got {type(record).__name__}")
         return None

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.data.files import find_dataset_file, read_pairs
 from mediconfusion_tests.data.hub import HUB_REPO, download_dataset_file
+from mediconfusion_tests.data.pair_tables import materialize, parse_table_source
 
 if TYPE_CHECKING:
     from mediconfusion_tests.data.schema import Pair
@@ -28,6 +29,12 @@ class DatasetInfo:
     requested_revision: str | None = None
     revision: str | None = None
     images: str | None = None
+    #: Tables (hf:ORG/NAME, save_to_disk folders, parquet): what the user named, the split, the
+    #: table's fingerprint, and whether its images were embedded (then ``images`` is their cache folder).
+    origin: str | None = None
+    split: str | None = None
+    fingerprint: str | None = None
+    embedded: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -52,6 +59,25 @@ def resolve_dataset(source: str, revision: str | None = None) -> DatasetInfo:
         folder = sample_folder()
         path = folder / "dataset.json"
         return DatasetInfo(SAMPLE, str(path), _sha256(path), images=str(folder / "images"))
+    table = parse_table_source(source, revision)
+    if table is not None:
+        from mediconfusion_tests.sample.build_cache import cache_root
+
+        folder, facts = materialize(table, cache_root())
+        path = folder / "dataset.json"
+        return DatasetInfo(
+            "hf-dataset" if table.kind == "hub" else "table",
+            str(path),
+            _sha256(path),
+            repo=table.location if table.kind == "hub" else None,
+            requested_revision=table.revision if table.kind == "hub" else None,
+            revision=facts.get("revision"),
+            images=str(folder / "images") if facts["embedded"] else None,
+            origin=table.label,
+            split=facts.get("split"),
+            fingerprint=facts.get("fingerprint"),
+            embedded=bool(facts["embedded"]),
+        )
     path = find_dataset_file(Path(source).expanduser())
     return DatasetInfo("path", str(path.resolve()), _sha256(path))
 

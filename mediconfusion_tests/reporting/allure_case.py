@@ -74,7 +74,7 @@ def annotate(outcome: PairOutcome, pair: Pair, layout: ImageLayout | None, confi
     dynamic.parameter("mediconfusion_pair", pair.id)
     dynamic.parameter("truth", f"image 1: {pair.truth[0]}, image 2: {pair.truth[1]}")
     dynamic.description(_description(pair, outcome))
-    if layout is not None:
+    if layout is not None and config.images_in_report:
         for index, image in enumerate(pair.images, start=1):
             path = layout.path(image)
             if path.is_file():

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from mediconfusion_tests.results.document import ResultsDocument
+
 MISSING = "n/a"
 
 
@@ -27,3 +29,8 @@ def with_interval(value: float | None, ci: Sequence[float] | None, digits: int =
     if value is None:
         return missing
     return percent(value, digits) + (f" [{100 * ci[0]:.{digits}f}-{100 * ci[1]:.{digits}f}]" if ci else "")
+
+
+def benchmark_name(document: ResultsDocument) -> str:
+    """ "MediConfusion", or the user's own pair dataset by name (its reports do not speak for the paper's)."""
+    return "MediConfusion" if document.dataset.is_mediconfusion else f"Pairs {document.dataset.label}"

@@ -21,7 +21,7 @@ from mediconfusion_tests.atomic import write_text_atomic
 from mediconfusion_tests.data.images import ImageLayout
 from mediconfusion_tests.data.schema import ImageRef
 from mediconfusion_tests.reporting.comparison_text import html_comparison
-from mediconfusion_tests.reporting.formatting import percent
+from mediconfusion_tests.reporting.formatting import benchmark_name, percent
 from mediconfusion_tests.reporting.hints import hints
 from mediconfusion_tests.reporting.html_assets import SCRIPT, STYLE
 from mediconfusion_tests.reporting.html_charts import interval_chart, letter_bias_chart, outcome_chart, worst_first
@@ -331,10 +331,10 @@ def _probes(document: ResultsDocument) -> str:
 
 
 def render(document: ResultsDocument) -> str:
-    embedder = ImageEmbedder(document.dataset.layout)
+    embedder = ImageEmbedder(document.dataset.layout if document.config.images_in_report else None)
     pairs_section, data = _pairs(document, embedder)
     note = document.model.note
-    title = f"MediConfusion: {document.model.spec} ({document.config.mode})"
+    title = f"{benchmark_name(document)}: {document.model.spec} ({document.config.mode})"
     categories = (
         f'<section id="categories"><h2>By category</h2>{outcome_chart(document)}{letter_bias_chart(document)}'
         f"{interval_chart(document)}{_table(document)}</section>"

@@ -11,7 +11,7 @@ import html
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mediconfusion_tests.reporting.formatting import with_interval
+from mediconfusion_tests.reporting.formatting import benchmark_name, with_interval
 from mediconfusion_tests.reporting.html_assets import STYLE
 from mediconfusion_tests.reporting.markdown_text import md
 from mediconfusion_tests.results.comparison import Identity
@@ -104,6 +104,8 @@ class Board:
     categories: list[str]
     #: What the runs do not share (dataset, mode, prompts, scoring rules): compare with care.
     differences: list[str]
+    #: "MediConfusion", or the user's own pair dataset the runs share ("Pairs ORG/NAME").
+    benchmark: str = "MediConfusion"
 
 
 def _pct(figure: Proportion | None) -> str:
@@ -166,7 +168,7 @@ def build(entries: Sequence[Entry]) -> Board:
         Row(position, entry, None if position == 1 else significance(top, entry))
         for position, entry in enumerate(entries, start=1)
     ]
-    return Board(rows, categories(entries), differing)
+    return Board(rows, categories(entries), differing, benchmark_name(top.document))
 
 
 def _vs_top(row: Row) -> str:
@@ -208,7 +210,7 @@ def terminal(board: Board) -> list[str]:
 def markdown(board: Board) -> str:
     cats = board.categories
     lines = [
-        "# MediConfusion leaderboard",
+        f"# {board.benchmark} leaderboard",
         "",
         "Set accuracy, confusion and invalid rate in %, with 95% intervals. *vs top*: exact McNemar test of the "
         "top run against each run on the pairs both scored (p; pairs only the top run got right / only this one).",
@@ -285,8 +287,8 @@ def page(board: Board) -> str:
     )
     charts = difference_charts(board) if len(board.rows) > 1 else ""
     return (
-        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>MediConfusion leaderboard</title>"
-        f"<style>{STYLE}</style></head><body><section><h1>MediConfusion leaderboard</h1>{warning}"
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{esc(board.benchmark)} leaderboard</title>"
+        f"<style>{STYLE}</style></head><body><section><h1>{esc(board.benchmark)} leaderboard</h1>{warning}"
         "<div class='wide'>"
         f"<table class='paper' id='leaderboard'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
         "<p class='legend'>Percentages with 95% intervals. vs top: exact McNemar test of the top run against each "

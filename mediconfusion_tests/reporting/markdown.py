@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mediconfusion_tests.reporting.comparison_text import markdown_comparison
+from mediconfusion_tests.reporting.formatting import benchmark_name
 from mediconfusion_tests.reporting.hints import hints
 from mediconfusion_tests.reporting.markdown_text import code, md
 from mediconfusion_tests.reporting.tables import interval_line, markdown_table, probe_markdown
@@ -61,11 +62,13 @@ def markdown_summary(document: ResultsDocument) -> str:
         lines += [f"- **Problem:** {md(problem)}" for problem in document.problems]
         lines += [f"- **Warning:** {md(warning)}" for warning in document.warnings]
         lines.append("")
-    lines += [f"# MediConfusion: {md(model.spec)} ({md(config.mode)})", ""]
+    dataset = document.dataset
+    dataset_name = dataset.source if dataset.is_mediconfusion else dataset.label
+    lines += [f"# {md(benchmark_name(document))}: {md(model.spec)} ({md(config.mode)})", ""]
     if model.note:
         lines += [f"> {md(model.note)}", ""]
     lines.append(
-        f"Dataset {md(document.dataset.source)} · {counts.pairs_scored} of {counts.pairs_in_dataset} "
+        f"Dataset {md(dataset_name)} · {counts.pairs_scored} of {counts.pairs_in_dataset} "
         f"pairs scored · {counts.pairs_skipped} skipped · {counts.pairs_errored} errored"
     )
     lines += ["", *markdown_table(document.metrics), "", interval_line(document.metrics.overall), ""]

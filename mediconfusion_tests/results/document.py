@@ -137,14 +137,26 @@ class DatasetRecord(Record):
     requested_revision: str | None = None
     revision: str | None = None
     images: str | None = None
+    origin: str | None = None
+    split: str | None = None
+    fingerprint: str | None = None
+    embedded: bool = False
     layout: LayoutRecord | None = None
 
     @property
     def label(self) -> str:
         """Where the pairs came from, as a reader wants it: hub id and revision, or the file."""
-        if self.source == "hub":
-            return f"{self.repo}@{(self.revision or self.requested_revision or 'main')[:12]}"
+        if self.source in ("hub", "hf-dataset"):
+            split = f":{self.split}" if self.split else ""
+            return f"{self.repo}@{(self.revision or self.requested_revision or 'main')[:12]}{split}"
+        if self.source == "table":
+            return self.origin or self.file
         return self.source if self.source == "sample" else self.file
+
+    @property
+    def is_mediconfusion(self) -> bool:
+        """False for the user's own pair tables: reports then name that dataset instead of MediConfusion."""
+        return self.source not in ("hf-dataset", "table")
 
 
 class AuditMismatch(Record):

@@ -229,8 +229,9 @@ def prepare_run(
     gate_conditions(config, categories)
     layout = None
     skipped: dict[str, str] = {}
-    # The sample's images ship with the package: its report shows them even for models that read no pixels.
-    if entry.needs_images or config.images or (source == "sample" and info.images):
+    # The sample's images ship with the package and embedded images are in the cache: the report shows them
+    # even for models that read no pixels.
+    if entry.needs_images or config.images or ((source == "sample" or info.embedded) and info.images):
         root = _images_root(config, info).resolve()
         layout = detect_layout(root, distinct_images(pairs))
         skipped.update(_image_skips(layout, pairs, config.allow_missing_images))
