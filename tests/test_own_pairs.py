@@ -13,7 +13,7 @@ datasets = pytest.importorskip("datasets")
 
 from mediconfusion_tests.cli import main as cli  # noqa: E402
 from mediconfusion_tests.data import pair_tables  # noqa: E402
-from mediconfusion_tests.data.own_pairs import PAIR_SCHEMA  # noqa: E402
+from mediconfusion_tests.data.own_pairs import PAIR_SCHEMA, pair_features  # noqa: E402
 from mediconfusion_tests.data.pair_tables import parse_table_source  # noqa: E402
 from mediconfusion_tests.data.sources import load_pairs, resolve_dataset  # noqa: E402
 from mediconfusion_tests.errors import DataError  # noqa: E402
@@ -58,22 +58,7 @@ def rows(count: int = 4) -> list[dict[str, Any]]:
 
 
 def table(records: list[dict[str, Any]]) -> Any:
-    features = datasets.Features(
-        {
-            "id": datasets.Value("string"),
-            "question": datasets.Value("string"),
-            "option_A": datasets.Value("string"),
-            "option_B": datasets.Value("string"),
-            "im_1_correct": datasets.Value("string"),
-            "im_2_correct": datasets.Value("string"),
-            "category_1": datasets.List(datasets.Value("string")),
-            "category_2": datasets.List(datasets.Value("string")),
-            "AI_question": datasets.Value("string"),
-            "image_1": datasets.Image(),
-            "image_2": datasets.Image(),
-        }
-    )
-    return datasets.Dataset.from_list(records, features=features)
+    return datasets.Dataset.from_list(records, features=pair_features("AI_question"))
 
 
 @pytest.fixture

@@ -144,6 +144,22 @@ def rows_from_csv(path: Path) -> tuple[list[dict[str, Any]], RecordProblems]:
     return rows, problems
 
 
+def pair_features(*texts: str) -> Any:
+    """``datasets.Features`` of a pair table with embedded images, plus optional text columns (``AI_question``...)."""
+    datasets = require_datasets()
+    text = datasets.Value("string")
+    names = ("id", "question", "option_A", "option_B", "im_1_correct", "im_2_correct", *texts)
+    return datasets.Features(
+        {
+            **dict.fromkeys(names, text),
+            "category_1": datasets.List(text),
+            "category_2": datasets.List(text),
+            "image_1": datasets.Image(),
+            "image_2": datasets.Image(),
+        }
+    )
+
+
 def make_pairs(
     csv_path: Path, output: Path | None, push_to: str | None, private: bool, split: str = "test"
 ) -> tuple[int, str]:
@@ -151,21 +167,7 @@ def make_pairs(
     with save_to_disk and/or push it. Returns (pairs, where)."""
     datasets = require_datasets()
     rows, problems = rows_from_csv(csv_path)
-    features = datasets.Features(
-        {
-            "id": datasets.Value("string"),
-            "question": datasets.Value("string"),
-            "option_A": datasets.Value("string"),
-            "option_B": datasets.Value("string"),
-            "im_1_correct": datasets.Value("string"),
-            "im_2_correct": datasets.Value("string"),
-            "category_1": datasets.List(datasets.Value("string")),
-            "category_2": datasets.List(datasets.Value("string")),
-            "image_1": datasets.Image(),
-            "image_2": datasets.Image(),
-        }
-    )
-    table = datasets.Dataset.from_list(rows, features=features)
+    table = datasets.Dataset.from_list(rows, features=pair_features())
     checked = read_rows(table, str(csv_path))
     problems.problems += checked.problems.problems
     problems.raise_if_any()

@@ -80,6 +80,23 @@ def _divergence(a: Sequence[int], b: Sequence[int]) -> int:
     return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
 
 
+def prefix_answers(scores: Sequence[float], paper: Sequence[bool], notes: Sequence[str]) -> list[Answer]:
+    """Answers from the two option scores of each query (A's, then B's), B on ties. Rows scored the
+    original's way hold geometric means: decided on those, reported, like context scores, as logs."""
+    answers = []
+    for index, (by_paper, note) in enumerate(zip(paper, notes, strict=True)):
+        a, b = scores[2 * index], scores[2 * index + 1]
+        letter = decide_as_paper(a, b)
+        meta: dict[str, Any] = {"prefix_tokens": "paper" if by_paper else "context"}
+        if by_paper:
+            meta["geometric_mean"] = {"A": a, "B": b}
+            a, b = as_log(a), as_log(b)
+        if note:
+            meta["prefix_fallback"] = note
+        answers.append(Answer(letter, {"A": a, "B": b}, letter, meta))
+    return answers
+
+
 def answer_by_mode(model: Any, queries: Sequence[Query]) -> list[Answer]:
     """The mode's answering method of a local model (this adapter's, RadFM's), in inference mode, with an
     out-of-memory error the batcher understands."""
@@ -560,16 +577,4 @@ class HFModel(Model):
         else:
             flags = [flag for flag in paper for _ in range(2)]
             scores = self.mean_logprobs([item for group in groups for item in group], paper=flags)
-        answers = []
-        for index in range(len(queries)):
-            a, b = scores[2 * index], scores[2 * index + 1]
-            letter = decide_as_paper(a, b)
-            meta: dict[str, Any] = {"prefix_tokens": "paper" if paper[index] else "context"}
-            if paper[index]:
-                # Decided on the original's geometric means; reported, like context scores, as logs.
-                meta["geometric_mean"] = {"A": a, "B": b}
-                a, b = as_log(a), as_log(b)
-            if notes[index]:
-                meta["prefix_fallback"] = notes[index]
-            answers.append(Answer(letter, {"A": a, "B": b}, letter, meta))
-        return answers
+        return prefix_answers(scores, paper, notes)

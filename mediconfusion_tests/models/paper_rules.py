@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -89,6 +89,17 @@ _INSTRUCTBLIP_EXTRA: dict[str, float] = {"repetition_penalty": 1.5, "length_pena
 _LLAVA_MC = _mc(1, 100)
 _LLAVA_FREE = _free(0.2, None, 1, 100)
 
+_LLAVA_NEXT = PaperRule(
+    "llava-next",
+    "Models/llava.py",
+    "space-drop-first",
+    conversation=True,
+    prefix_question="{question}",
+    text_before_image=True,
+    mc_generation=_LLAVA_MC,
+    freeform_generation=_LLAVA_FREE,
+)
+
 RULES: dict[str, PaperRule] = {
     rule.family: rule
     for rule in (
@@ -106,26 +117,8 @@ RULES: dict[str, PaperRule] = {
             mc_generation={**_mc(5), **_INSTRUCTBLIP_EXTRA},
             freeform_generation=_free(1.0, 0.9, 5, 128, **_INSTRUCTBLIP_EXTRA),
         ),
-        PaperRule(
-            "llava-next",
-            "Models/llava.py",
-            "space-drop-first",
-            conversation=True,
-            prefix_question="{question}",
-            text_before_image=True,
-            mc_generation=_LLAVA_MC,
-            freeform_generation=_LLAVA_FREE,
-        ),
-        PaperRule(
-            "llava",
-            "Models/llava.py",
-            "space-drop-first",
-            conversation=True,
-            prefix_question="{question}",
-            text_before_image=True,
-            mc_generation=_LLAVA_MC,
-            freeform_generation=_LLAVA_FREE,
-        ),
+        _LLAVA_NEXT,
+        replace(_LLAVA_NEXT, family="llava"),
         PaperRule(
             "mllama",
             "Models/llama.py",

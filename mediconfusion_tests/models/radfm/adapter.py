@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.errors import ModelError, ModelOutOfMemory
 from mediconfusion_tests.models.base import Answer, Model, Query
-from mediconfusion_tests.models.hf import answer_by_mode
-from mediconfusion_tests.models.paper_rules import RULES, as_log, decide_as_paper, last_occurrence, score_as_paper
+from mediconfusion_tests.models.hf import answer_by_mode, prefix_answers
+from mediconfusion_tests.models.paper_rules import RULES, last_occurrence, score_as_paper
 from mediconfusion_tests.models.radfm.tokens import EOS, PAD, RadFMTokens
 from mediconfusion_tests.scoring.letters import LETTERS, Letter
 
@@ -249,18 +249,7 @@ class RadFMModel(Model):
                 continue
             total = sum(float(logprobs[index, offset + p - 1, ids[p]]) for p in range(start, end))
             scores.append(total / (end - start))
-        answers = []
-        for index in range(len(queries)):
-            a, b = scores[2 * index], scores[2 * index + 1]
-            letter = decide_as_paper(a, b)
-            meta: dict[str, Any] = {"prefix_tokens": "paper" if paper[index] else "context"}
-            if paper[index]:
-                meta["geometric_mean"] = {"A": a, "B": b}
-                a, b = as_log(a), as_log(b)
-            if notes[index]:
-                meta["prefix_fallback"] = notes[index]
-            answers.append(Answer(letter, {"A": a, "B": b}, letter, meta))
-        return answers
+        return prefix_answers(scores, paper, notes)
 
 
 def spread(model: Any, device_map: str, dtype: Any) -> str:
