@@ -6,6 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from mediconfusion_tests.redaction import scrub
+
 
 def write_bytes_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -22,4 +24,5 @@ def write_bytes_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    write_bytes_atomic(path, text.encode("utf-8"))
+    """Text files (results, reports, Allure's files) never hold a known secret, whoever built the text."""
+    write_bytes_atomic(path, scrub(text).encode("utf-8"))

@@ -31,6 +31,9 @@ from mediconfusion_tests.scoring.metrics import compute_metrics
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+#: Exit status for input that cannot be used (a malformed dataset, a tampered shard), as a run's usage error.
+BAD_INPUT = 4
+
 
 def _read(path: Path) -> ResultsDocument | None:
     """The validated document, or None after one line on stderr saying what is wrong with the file."""
@@ -321,6 +324,11 @@ def _add_merge_commands(commands: Any) -> None:
     )
     joined.add_argument("--gate-min-pairs", metavar="N|all", help="with --gate: pairs the gate needs scored")
     joined.add_argument("--baseline", metavar="RESULTS", help="compare with this run (default: the shards' baseline)")
+    joined.add_argument(
+        "--dataset",
+        metavar="SOURCE",
+        help="the dataset the shards ran on, when their own --dataset is not readable here (checked by its SHA-256)",
+    )
     stores = commands.add_parser(
         "merge-stores",
         help="copy the answers of other answer stores (e.g. the shards') into one",
@@ -340,12 +348,13 @@ def merge_command(args: argparse.Namespace) -> int:
         gates=tuple(args.gate) if args.gate else None,
         gate_min_pairs=args.gate_min_pairs,
         baseline=args.baseline,
+        dataset=args.dataset,
     )
     try:
         merged = merge(args.runs, options)
     except MediConfusionError as exc:
         print(f"mediconfusion merge: {exc}", file=sys.stderr)
-        return 2
+        return BAD_INPUT
     shards = ", ".join(s.shard for s in merged.document.run.merged_from)
     print(f"merged shards {shards} into {merged.document.run.id}")
     for text, _kind in terminal_summary(merged.document, merged.written, merged.status, Path.cwd()):

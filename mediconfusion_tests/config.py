@@ -43,6 +43,10 @@ DEVICES = ("auto", "cpu", "cuda")
 AUTO_CHUNK_PAIRS = 8
 #: Fields whose value is a path, made absolute against the directory pytest was started in.
 PathKind = Literal["path", "dataset", "model"]
+#: Bounds of options whose large values only burn time or money: image-probe examples per pair (each
+#: costs two answers) and retries of one request.
+MAX_PROBE_EXAMPLES = 100
+MAX_RETRIES = 100
 
 
 # -- parsers for option values (argparse ``type=``; messages name the value) ------------------------------------------
@@ -53,6 +57,28 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def bounded_int(low: int, high: int) -> Callable[[str], int]:
+    """An integer parser accepting low..high, whose message names the range."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number from {low} to {high}, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected a whole number from {low} to {high}, got {text!r}")
+        return value
+
+    return parse
+
+
+def positive_float(text: str) -> float:
+    value = non_negative_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number above 0, got {text!r}")
     return value
 
 
@@ -267,13 +293,14 @@ class RunConfig:
         120.0,
         "API and served models: seconds per request before it is retried (default: 120)",
         metavar="S",
-        parse=non_negative_float,
+        parse=positive_float,
     )
     max_retries: int = opt(
         6,
-        "API and served models: retries of a request on 429, 5xx and timeouts, with backoff (default: 6)",
+        f"API and served models: retries of a request on 429, 5xx and timeouts, with backoff (default: 6, "
+        f"at most {MAX_RETRIES})",
         metavar="N",
-        parse=whole_number,
+        parse=bounded_int(0, MAX_RETRIES),
     )
     max_requests: int | None = opt(
         None,
@@ -310,9 +337,10 @@ class RunConfig:
     )
     probe_examples: int = opt(
         3,
-        "image probe: perturbed examples per pair drawn by hypothesis (default: 3; each costs two answers)",
+        f"image probe: perturbed examples per pair drawn by hypothesis (default: 3, at most {MAX_PROBE_EXAMPLES}; "
+        "each costs two answers)",
         metavar="N",
-        parse=positive_int,
+        parse=bounded_int(1, MAX_PROBE_EXAMPLES),
     )
     llama_path: str | None = opt(
         None,
@@ -490,8 +518,14 @@ def validate(config: RunConfig) -> RunConfig:
             config = replace(config, probes=",".join(parse_probes(str(config.probes))))
         except ValueError as exc:
             raise ConfigError(f"probes: {exc}") from None
-    if not fits(config.probe_examples, int) or config.probe_examples < 1:
-        raise ConfigError(f"probe examples must be a positive integer, got {config.probe_examples!r}")
+    if not fits(config.probe_examples, int) or not 1 <= config.probe_examples <= MAX_PROBE_EXAMPLES:
+        raise ConfigError(
+            f"probe examples must be a whole number from 1 to {MAX_PROBE_EXAMPLES}, got {config.probe_examples!r}"
+        )
+    if not fits(config.max_retries, int) or not 0 <= config.max_retries <= MAX_RETRIES:
+        raise ConfigError(f"max retries must be a whole number from 0 to {MAX_RETRIES}, got {config.max_retries!r}")
+    if not fits(config.request_timeout, float) or config.request_timeout <= 0:
+        raise ConfigError(f"request timeout must be a number of seconds above 0, got {config.request_timeout!r}")
     if not fits(config.max_new_tokens, int) or config.max_new_tokens < 1:
         raise ConfigError(f"max_new_tokens must be a positive integer, got {config.max_new_tokens!r}")
     for name in ("judge_threshold", "temperature", "top_p", "alpha"):

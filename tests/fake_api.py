@@ -25,7 +25,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 #: vLLM's OpenAI server returns prompt_logprobs at the top level of the completion.
 LETTER_PROBE = re.compile(r"\[Answer A\]")
@@ -53,11 +56,13 @@ class Parsed:
 
 @dataclass
 class Action:
-    kind: str  # status | hang | malformed | refuse
+    kind: str  # status | hang | malformed | refuse | custom
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     text: str = ""
+    #: kind "custom": (request headers, request body) -> (status, body, content type), a hostile server's reply.
+    respond: Callable[[dict[str, str], dict[str, Any]], tuple[int, bytes, str]] | None = None
 
 
 class ScriptedResponder:
@@ -314,9 +319,11 @@ def _handler(api: FakeAPI) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def _send(self, status: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
+        def _send(
+            self, status: int, payload: bytes, headers: dict[str, str] | None = None, kind: str = "application/json"
+        ) -> None:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(payload)))
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
@@ -340,6 +347,10 @@ def _handler(api: FakeAPI) -> type[BaseHTTPRequestHandler]:
                 if action is not None and action.kind == "status":
                     error = {"error": {"message": action.text or f"scripted {action.status}", "type": "scripted"}}
                     self._send(action.status, json.dumps(error).encode(), action.headers)
+                    return
+                if action is not None and action.kind == "custom" and action.respond is not None:
+                    status, payload, kind = action.respond(headers, body)
+                    self._send(status, payload, kind=kind)
                     return
                 if action is not None and action.kind == "malformed":
                     self._send(200, b'{"choices": [ this is not json')

@@ -95,4 +95,19 @@ def test_no_output_carries_hostile_markup(hostile: pytest.Pytester) -> None:
     assert descriptions
     assert all("<" not in text for text in descriptions)
     assert any("&lt;script&gt;" in text for text in descriptions)
+    # Names, labels and parameters are shown unescaped by Allure: no markup reaches them at all.
+    shown = [
+        str(value)
+        for path in (hostile.path / "allure-results").glob("*-result.json")
+        for result_ in [json.loads(path.read_text())]
+        for value in (
+            result_.get("name", ""),
+            *(label["value"] for label in result_.get("labels", [])),
+            *(parameter["value"] for parameter in result_.get("parameters", [])),
+        )
+    ]
+    assert any("‹script›" in text or "alert('pwned')" in text for text in shown)
+    for text in shown:
+        assert "<" not in text, text
+        assert ">" not in text, text
     assert results["counts"]["pairs_scored"] == 16

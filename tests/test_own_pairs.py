@@ -227,3 +227,130 @@ def test_make_pairs_from_a_csv(tmp_path: Path, pytester: pytest.Pytester, capsys
 
 def test_pair_schema_file_is_current() -> None:
     assert json.loads((REPO_DOCS / "pairs.schema.json").read_text()) == PAIR_SCHEMA
+
+
+# -- where image references may point (data/image_files.py) ---------------------------------------------------
+def path_rows(tmp_path: Path, image_1: str, image_2: str | None = None) -> Path:
+    """A parquet table in its own folder whose first row references its images by path."""
+    import os
+
+    folder = tmp_path / "table"
+    (folder / "images").mkdir(parents=True)
+    (folder / "images" / "a.jpg").write_bytes(image_bytes((10, 60, 90), "JPEG"))
+    (folder / "images" / "b.jpg").write_bytes(image_bytes((90, 10, 60), "JPEG"))
+    (tmp_path / "outside.jpg").write_bytes(image_bytes((50, 50, 50), "JPEG"))
+    os.mkfifo(tmp_path / "fifo.jpg")
+    records = rows(2)
+    records[0]["image_1"] = {"bytes": None, "path": image_1}
+    records[0]["image_2"] = {"bytes": None, "path": image_2 or "images/b.jpg"}
+    # Plain structs, not datasets.Image: datasets would look the paths up from the working directory.
+    datasets.Dataset.from_list(records).to_parquet(str(folder / "pairs.parquet"))
+    return folder / "pairs.parquet"
+
+
+@pytest.mark.parametrize(
+    ("reference", "problem"),
+    [
+        ("../outside.jpg", "'../outside.jpg' climbs out of the table's folder"),
+        ("images/../../outside.jpg", "climbs out of the table's folder"),
+        ("FIFO", "is not a regular file (a device, FIFO or socket is never read)"),
+        ("/dev/zero", "/dev/zero is not a regular file"),
+    ],
+    ids=["parent", "nested-parent", "fifo", "dev-zero"],
+)
+def test_a_local_table_reads_only_regular_files_inside_its_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], reference: str, problem: str
+) -> None:
+    reference = str(tmp_path / "fifo.jpg") if reference == "FIFO" else reference
+    parquet = path_rows(tmp_path, reference)
+    status = cli(["validate-pairs", str(parquet)])  # a FIFO would hang here if it were opened for reading
+    out = capsys.readouterr().out
+    assert status == 1, out
+    assert "row 1 (pair site-1), field 'image_1'" in out
+    assert problem in out
+    assert "1 pair(s) are usable" in out
+
+
+def test_a_local_table_reads_relative_paths_in_its_folder_and_absolute_ones_as_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parquet = path_rows(tmp_path, "images/a.jpg", str(tmp_path / "outside.jpg"))
+    assert cli(["validate-pairs", str(parquet)]) == 0, capsys.readouterr().out
+    info = resolve_dataset(str(parquet))
+    pair = load_pairs(info)[0]
+    assert (pair.images[0].roco_path, pair.images[1].roco_path) == ("a.jpg", "outside.jpg")  # names, not paths
+
+
+def test_a_hub_table_reads_only_files_of_its_own_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mediconfusion_tests.data import image_files
+
+    snapshot = tmp_path / "snapshot"
+    (snapshot / "images").mkdir(parents=True)
+    (snapshot / "images" / "a.jpg").write_bytes(image_bytes((10, 60, 90), "JPEG"))
+    (snapshot / "images" / "b.jpg").write_bytes(image_bytes((90, 10, 60), "JPEG"))
+    (tmp_path / "secret.jpg").write_bytes(image_bytes((1, 2, 3), "JPEG"))
+    asked: list[tuple[str, str, str | None]] = []
+
+    def download(repo: str, filename: str, repo_type: str, revision: str | None) -> str:
+        asked.append((repo, filename, revision))
+        return str(snapshot / filename)
+
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", download)
+    monkeypatch.setattr(image_files, "_hf_caches", lambda: [snapshot.resolve()])
+
+    def hub_table(image_1: str) -> Any:
+        records = rows(1)
+        records[0]["image_1"] = {"bytes": None, "path": image_1}
+        records[0]["image_2"] = {"bytes": None, "path": "images/b.jpg"}
+        loaded = datasets.Dataset.from_list(records, features=pair_features("AI_question"))
+        return lambda name, revision=None, token=None: datasets.DatasetDict({"test": loaded})
+
+    monkeypatch.setattr(pair_tables, "_hub_commit", lambda repo, revision: None)
+    monkeypatch.chdir(tmp_path)  # a relative path must not resolve against the working directory
+    monkeypatch.setattr(datasets, "load_dataset", hub_table("images/a.jpg"))
+    assert cli(["validate-pairs", "hf:hospital/pairs@v3"]) == 0, capsys.readouterr().out
+    assert asked[0] == ("hospital/pairs", "images/a.jpg", "v3")
+    for reference, problem in [
+        ("secret.jpg", "'secret.jpg' is not a file of hospital/pairs"),
+        (str(tmp_path / "secret.jpg"), "is outside the dataset's own snapshot"),
+        ("../secret.jpg", "climbs out of its folder with '..'"),
+    ]:
+        monkeypatch.setattr(datasets, "load_dataset", hub_table(reference))
+        if reference == "secret.jpg":
+            monkeypatch.setattr("huggingface_hub.hf_hub_download", _not_in_repo)
+        assert cli(["validate-pairs", "hf:hospital/pairs"]) == 1
+        out = capsys.readouterr().out
+        assert problem in out, out
+
+
+def _not_in_repo(repo: str, filename: str, repo_type: str, revision: str | None) -> str:
+    raise FileNotFoundError(filename)
+
+
+def test_dataset_json_image_paths_stay_under_the_images_folder(pytester: pytest.Pytester, sample_dir: Path) -> None:
+    records = json.loads((sample_dir / "dataset.json").read_text())
+    first, second = list(records)[:2]
+    records[first]["im_1"] = "/etc/hosts"
+    records[second]["im_2"] = "../../outside/ROCO_1.jpg"
+    folder = pytester.path / "tampered"
+    folder.mkdir()
+    (folder / "dataset.json").write_text(json.dumps(records))
+    result = pytester.runpytest("--model=random", f"--dataset={folder}", f"--images={sample_dir / 'images'}", *QUIET)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            f"*pair {first}*field 'im_1': '/etc/hosts' is an absolute path; image paths are relative*",
+            f"*pair {second}*field 'im_2': '../../outside/ROCO_1.jpg' climbs out of its folder*",
+        ]
+    )
+
+
+def test_a_pair_with_the_same_image_twice_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    records = rows(2)
+    records[1]["image_2"] = records[1]["image_1"]
+    parquet = tmp_path / "twice.parquet"
+    table(records).to_parquet(str(parquet))
+    assert cli(["validate-pairs", str(parquet)]) == 1
+    assert "row 2 (pair site-2): both images are image 3: a confusing pair has two images" in capsys.readouterr().out

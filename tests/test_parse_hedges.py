@@ -16,6 +16,15 @@ from mediconfusion_tests.scoring.parse import robust_letter
 LETTER_FORMS = ["{L}", "({L})", "[{L}]", "{L})", "{L}.", "{L}:", '"{L}"', "option {L}", "**{L}**"]
 JOINERS = [" or ", " and ", " / ", " - or maybe ", " or maybe ", " rather than ", " vs ", ", or ", " nor "]
 PREFIXES = ["", "The answer is ", "Answer: ", "I think ", "It could be ", "Either "]
+CONCESSIONS = [
+    "{X} seems right, but it could also be {Y}.",
+    "I would say {X}, but {Y} is also possible",
+    "The answer is {X}. However, {Y} is also plausible.",
+    "{X} (or possibly {Y})",
+    "Probably {X}, though it might also be option {Y}.",
+    "The answer is {X}; {Y} may be equally likely.",
+    "{X}, or perhaps {Y}",
+]
 
 
 def _sample_options() -> list[tuple[str, str]]:
@@ -39,7 +48,10 @@ def _norm(text: str) -> str:
 @st.composite
 def hedges(draw: st.DrawFn, options: tuple[str, str]) -> str:
     a, b = options
-    kind = draw(st.sampled_from(["letters", "texts", "listed", "taken back", "negated"]))
+    kind = draw(st.sampled_from(["letters", "texts", "listed", "taken back", "negated", "conceded"]))
+    if kind == "conceded":  # one option chosen, the other granted beside it
+        first, second = draw(st.permutations(["A", "B"]))
+        return draw(st.sampled_from(CONCESSIONS)).format(X=first, Y=second)
     if kind == "letters":
         first, second = draw(st.permutations([draw(st.sampled_from(LETTER_FORMS)).format(L=x) for x in "AB"]))
         return draw(st.sampled_from(PREFIXES)) + first + draw(st.sampled_from(JOINERS)) + second
@@ -72,3 +84,27 @@ def test_generated_hedges_stay_invalid(source: str) -> None:
         assert robust_letter(text, options) is None, (text, options)
 
     check()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Answer: A\n" * 6_000,
+        "answer" + " " * 60_000 + "x",
+        "A" + " , " * 20_000 + "x",
+        "(A) not " * 7_500,
+        "could also be " * 4_000 + "B",
+        "Effaced " * 7_500,
+    ],
+    ids=["repeated-answer", "spaces-after-cue", "separators", "negations", "concessions", "option-text"],
+)
+def test_no_answer_makes_the_parser_hang(text: str) -> None:
+    """A hang guard, not a speed target (benchmarks/parse_scaling.py measures the scaling): 60 KB took
+    99 s when the parser rescanned the text before every mention; it now reads windows in linear time."""
+    import threading
+
+    done: list[object] = []
+    worker = threading.Thread(target=lambda: done.append(robust_letter(text, ("Effaced", "Not effaced"))), daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert done, f"robust_letter did not finish on {len(text)} characters within 30 s"

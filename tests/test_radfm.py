@@ -164,6 +164,45 @@ def test_not_enough_disk_space_says_how_much_is_needed(tmp_path: Path, monkeypat
         SplitZip(parts).extract("pytorch_model.bin", tmp_path / "w.bin")
 
 
+@pytest.mark.unit
+def test_extraction_holds_at_most_a_chunk_in_memory_and_writes_no_more_than_declared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A member of 256 KiB of zeros (a few hundred compressed bytes): each inflate call gives at most a
+    chunk; declared smaller than it inflates, extraction stops at the declared size; declared beyond what
+    deflate can produce, nothing is written at all."""
+    import tracemalloc
+
+    monkeypatch.setattr(archive, "CHUNK", 4096)
+    monkeypatch.setattr(archive, "MARGIN", 0)
+    zeros = bytes(256 * 1024)
+    parts = write_split_zip(tmp_path, "Z", {"pytorch_model.bin": zeros}, 10**6)
+    tracemalloc.start()
+    out = SplitZip(parts).extract("pytorch_model.bin", tmp_path / "ok.bin")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert out.read_bytes() == zeros
+    assert peak < 128 * 1024  # one decompress of the member's single compressed chunk allocates its 256 KiB
+
+    def declaring(size: int) -> SplitZip:
+        archive_ = SplitZip(parts)
+        member = archive_.members[0]
+        archive_.members = [archive.Member(member.name, member.method, member.compressed, size, member.crc,
+                                           member.disk, member.offset)]  # fmt: skip
+        return archive_
+
+    written: list[int] = []
+    with pytest.raises(ModelError, match="inflates past the 10000 bytes its directory declares"):
+        declaring(10_000).extract("pytorch_model.bin", tmp_path / "bomb.bin", lambda done, _: written.append(done))
+    assert max(written) <= 10_000
+    assert not (tmp_path / "bomb.bin").exists()
+    assert not list(tmp_path.glob(".bomb.bin*"))
+    compressed = declaring(10).members[0].compressed
+    with pytest.raises(ModelError, match="more than its compression can produce"):
+        declaring(compressed * 2000).extract("pytorch_model.bin", tmp_path / "big.bin")
+    assert not list(tmp_path.glob("*big.bin*"))
+
+
 # -- with torch: the network, the forward pass, loading ----------------------------------------------
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -324,6 +363,44 @@ def test_strict_loading_names_the_tensor_at_fault(tiny: Path, tmp_path: Path) ->
         torch.save(broken, folder / "pytorch_model.bin")
         with pytest.raises(ModelError, match=message):
             load_checkpoint(folder, torch.float32, "cpu")
+
+
+@pytest.mark.parametrize("kind", ["not-torch", "code"])
+def test_a_file_that_is_not_a_checkpoint_is_refused_in_one_line_without_running_it(
+    tiny: Path, pytester: pytest.Pytester, kind: str
+) -> None:
+    import shutil
+
+    import torch
+
+    folder = pytester.path / "hostile"
+    shutil.copytree(tiny, folder)
+    marker = pytester.path / "ran"
+    if kind == "not-torch":
+        (folder / "pytorch_model.bin").write_bytes(os.urandom(4096))
+    else:
+        torch.save({"weights": torch.zeros(2), "payload": _Payload(str(marker))}, folder / "pytorch_model.bin")
+    result = run(pytester, f"--model=radfm:{folder}", "--no-store", "--tb=long")
+    terminal = result.stdout.str() + result.stderr.str()
+    assert result.ret == 1
+    assert not marker.exists()
+    assert "weights_only=False" not in terminal
+    assert "weights_only` set to `False" not in terminal
+    assert "Traceback" not in terminal
+    line = next(line for line in terminal.splitlines() if "is not a RadFM checkpoint" in line)
+    assert f"{folder / 'pytorch_model.bin'} is not a RadFM checkpoint: " in line
+    if kind == "code":
+        assert "it holds Python objects, not only tensors" in line
+
+
+class _Payload:
+    """Pickles to a call that would create a file: it must never run."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (Path.touch, (self.path,))
 
 
 # -- through the suite ------------------------------------------------------------------------------

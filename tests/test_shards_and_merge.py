@@ -6,16 +6,14 @@ import json
 import random
 import sqlite3
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mediconfusion_tests.cli import main
 from mediconfusion_tests.data.sources import load_pairs, resolve_dataset
 from mediconfusion_tests.run.shards import assignment, select
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 SAMPLE = ("--dataset=sample", "-p", "no:cacheprovider")
 #: What a merged run must share with a single full run of the same model and settings.
@@ -157,7 +155,7 @@ def test_merge_refuses_shards_that_are_not_one_run(
     ]
     for paths, message in cases:
         status, out, err = merge(*paths, "-o", pytester.path / "m", capsys=capsys)
-        assert status == 2, (paths, out)
+        assert status == 4, (paths, out)
         assert message in err, err
     assert not (pytester.path / "m").exists()  # nothing written for a refused merge
 
@@ -168,7 +166,7 @@ def test_merge_refuses_shards_that_are_not_one_run(
     document["pairs"].append(latest(pytester.path / "a1")["pairs"][0])
     (overlap / "results.json").write_text(json.dumps(document))
     status, _, err = merge(a1, overlap, "-o", pytester.path / "m", capsys=capsys)
-    assert status == 2
+    assert status == 4
     assert f"both hold pair {document['pairs'][-1]['pair_id']}; shards must not overlap" in err
 
 
@@ -236,3 +234,71 @@ def test_merged_answer_stores_answer_a_full_run(scripted: pytest.Pytester, capsy
 def newest_dir(folder: Path) -> Path:
     runs = sorted(folder.glob("*/results.json"), key=lambda p: p.stat().st_mtime)
     return runs[-1].parent
+
+
+@pytest.mark.acceptance
+def test_merge_counts_only_what_each_shard_was_dealt(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Tampered shard files: invented pairs, another shard's pairs, indexes out of range, numbers that
+    overflow. Each is refused (exit 4) naming the file and the pair; nothing is written."""
+    assert run_shard(pytester, "1/2", "a1", "--model=always-a").ret == 0
+    assert run_shard(pytester, "2/2", "a2", "--model=always-a").ret == 0
+    a1, a2 = latest(pytester.path / "a1"), latest(pytester.path / "a2")
+
+    def tampered(name: str, change: Any) -> Path:
+        document = json.loads(json.dumps(a1))
+        change(document)
+        folder = pytester.path / name
+        folder.mkdir()
+        text = json.dumps(document) if not isinstance(document, str) else document
+        (folder / "results.json").write_text(text.replace('"9e9999"', "1e999"))
+        return folder
+
+    def invented(document: dict[str, Any]) -> None:
+        for number in range(20):
+            record = json.loads(json.dumps(document["pairs"][0]))
+            record["pair_id"] = f"invented-{number}"
+            document["pairs"].append(record)
+
+    def stolen(document: dict[str, Any]) -> None:
+        document["pairs"].append(a2["pairs"][0])
+
+    def index(value: int) -> Any:
+        return lambda document: document["run"]["shard"].update(index=value)
+
+    def overflow(document: dict[str, Any]) -> None:
+        document["metrics"]["overall"]["set_accuracy"] = "9e9999"
+
+    other = a2["pairs"][0]["pair_id"]
+    cases = [
+        (invented, "pair invented-0 is not in the dataset sample"),
+        (stolen, f"pair {other} was dealt to shard 2/2, not to this shard 1/2"),
+        (index(0), "shard index 0/2 is out of range (1 to 2)"),
+        (index(3), "shard index 3/2 is out of range (1 to 2)"),
+        (overflow, "the number 1e999 is too large: it overflows to infinity"),
+    ]
+    for number, (change, message) in enumerate(cases):
+        folder = tampered(f"t{number}", change)
+        status, out, err = merge(folder, *([pytester.path / "a2/latest"] if change is invented else []),
+                                 "-o", pytester.path / "m", capsys=capsys)  # fmt: skip
+        assert status == 4, (message, out, err)
+        assert message in err, err
+        assert str(folder) in err, err
+    assert not (pytester.path / "m").exists()
+
+    # The dataset the shards name must be the one they ran on.
+    other_dataset = pytester.path / "other"
+    other_dataset.mkdir()
+    records = json.loads(Path(resolve_dataset("sample").file).read_text())
+    records.popitem()
+    (other_dataset / "dataset.json").write_text(json.dumps(records))
+    status, _, err = merge(pytester.path / "a1/latest", pytester.path / "a2/latest", "--dataset", other_dataset,
+                           "-o", pytester.path / "m", capsys=capsys)  # fmt: skip
+    assert status == 4
+    assert "is not the dataset the shards ran on" in err
+
+    status, out, _ = merge(pytester.path / "a1/latest", pytester.path / "a2/latest", "-o", pytester.path / "m",
+                           capsys=capsys)  # fmt: skip
+    merged = newest(pytester.path / "m")
+    assert merged["counts"]["pairs_scored"] == merged["counts"]["pairs_in_dataset"] == 16, out

@@ -8,6 +8,7 @@ import io
 import json
 from typing import TYPE_CHECKING, Any
 
+from mediconfusion_tests import strict_json
 from mediconfusion_tests.data.schema import Pair, parse_records
 from mediconfusion_tests.errors import DataError
 
@@ -37,10 +38,12 @@ def read_json_rows(path: Path) -> list[tuple[str, object]]:
     text = _utf8_text(path)
     try:
         # Duplicate ids only matter at the top level; nested objects may repeat keys harmlessly.
-        data = json.loads(text)
-        top = json.loads(text, object_pairs_hook=lambda items: items)
+        data = strict_json.loads(text)
+        top = strict_json.loads(text, object_pairs_hook=lambda items: items)
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: line {exc.lineno}, column {exc.colno}: invalid JSON ({exc.msg})") from exc
+    except strict_json.StrictJSONError as exc:
+        raise DataError(f"{path}: {exc}") from None
     except RecursionError:
         raise DataError(f"{path}: the JSON is nested too deeply to be a dataset") from None
     if not isinstance(data, dict):
@@ -61,7 +64,7 @@ def _csv_value(name: str, raw: str, where: str) -> object:
         return list(value) if isinstance(value, (list, tuple)) else value
     if name in _CSV_INT_FIELDS:
         text = raw.strip()
-        return int(text) if text.isascii() and text.isdigit() else raw
+        return int(text) if text.isascii() and text.isdigit() and len(text) <= strict_json.MAX_INTEGER_DIGITS else raw
     if name in _CSV_FLOAT_FIELDS:
         try:
             return float(raw)

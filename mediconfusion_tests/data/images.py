@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Literal
 
 from PIL import Image
 
+from mediconfusion_tests.data.image_files import MAX_IMAGE_BYTES
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
@@ -103,8 +105,11 @@ def decode_problem(source: bytes | Path) -> str | None:
 
 def image_problem(path: Path) -> str | None:
     """None when the file exists and decodes, else why not."""
-    if not path.is_file():
-        return "missing"
+    if not path.is_file():  # also for a FIFO or a device: only regular files are images
+        return "missing" if not path.exists() else "not a regular file"
+    size = path.stat().st_size
+    if size > MAX_IMAGE_BYTES:
+        return f"is {size} bytes, over the {MAX_IMAGE_BYTES} bytes an image may have"
     problem = decode_problem(path)
     return None if problem is None else f"cannot be decoded ({problem})"
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mediconfusion_tests.data.files import read_pairs
+from mediconfusion_tests.data.image_files import ImageReferenceError, local_files, read_image_file
 from mediconfusion_tests.data.pair_tables import parse_table_source, read_rows, require_datasets
 from mediconfusion_tests.data.schema import RecordProblems
 from mediconfusion_tests.errors import DataError
@@ -85,12 +86,10 @@ def validate_pairs(source: str, revision: str | None = None) -> tuple[int, list[
         except DataError as exc:
             return 0, str(exc).splitlines()[1:] or [str(exc)]
         return len(pairs), []
-    from mediconfusion_tests.data.pair_tables import load_table
+    from mediconfusion_tests.data.pair_tables import image_files, load_table
 
     loaded, _ = load_table(table)
-    location = Path(table.location)
-    base = location.parent if location.is_file() else (location if table.kind != "hub" else None)
-    rows = read_rows(loaded, f"--dataset={table.label}", base)
+    rows = read_rows(loaded, f"--dataset={table.label}", image_files(table))
     return len(rows.records), list(rows.problems.problems)
 
 
@@ -113,6 +112,7 @@ def rows_from_csv(path: Path) -> tuple[list[dict[str, Any]], RecordProblems]:
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: cannot read the CSV ({exc})") from None
     reader = csv.DictReader(io.StringIO(text))
+    files = local_files(path.parent)
     names = [_ALIASES.get(n.strip(), n.strip()) for n in reader.fieldnames or ()]
     missing = [c for c in CSV_COLUMNS if c not in names]
     if missing:
@@ -132,13 +132,11 @@ def rows_from_csv(path: Path) -> tuple[list[dict[str, Any]], RecordProblems]:
             "category_2": _categories(row.get("categories_2") or row["categories"]),
         }
         for column in ("image_1", "image_2"):
-            file = Path(row[column]).expanduser()
-            if not file.is_absolute():
-                file = path.parent / file
             try:
-                out[column] = {"bytes": file.read_bytes(), "path": file.name}
-            except OSError as exc:
-                problems.add(where, f"column {column!r}: cannot read {file} ({exc.strerror or exc})")
+                file = files(row[column])
+                out[column] = {"bytes": read_image_file(file), "path": file.name}
+            except ImageReferenceError as exc:
+                problems.add(where, f"column {column!r}: {exc}")
                 out[column] = None
         rows.append(out)
     return rows, problems

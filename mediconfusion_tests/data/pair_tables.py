@@ -18,14 +18,17 @@ import io
 import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from mediconfusion_tests.data.image_files import ImageReferenceError, hub_files, local_files, read_image_file
 from mediconfusion_tests.data.schema import RecordProblems, parse_record
 from mediconfusion_tests.errors import DataError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
+
+    ImageFiles = Callable[[str], Path]
 
 HF_PREFIX = "hf:"
 IMAGE_COLUMNS = ("image_1", "image_2")
@@ -149,7 +152,7 @@ def _undecoded(table: Any) -> Any:
     return table
 
 
-def _image_bytes(value: Any, base: Path | None, where: str, problems: RecordProblems) -> bytes | None:
+def _image_bytes(value: Any, files: ImageFiles | None, where: str, problems: RecordProblems) -> bytes | None:
     if isinstance(value, (bytes, bytearray)):
         return bytes(value)
     if isinstance(value, str):
@@ -160,14 +163,16 @@ def _image_bytes(value: Any, base: Path | None, where: str, problems: RecordProb
     if value.get("bytes"):
         return bytes(value["bytes"])
     path = value.get("path")
-    if not path:
+    if not path or not isinstance(path, str):
         problems.add(where, "holds neither image bytes nor a path")
         return None
-    file = Path(path) if Path(path).is_absolute() or base is None else base / path
+    if files is None:
+        problems.add(where, f"references the file {path!r}, but this table's images must be embedded")
+        return None
     try:
-        return file.read_bytes()
-    except OSError as exc:
-        problems.add(where, f"cannot read the image file {file} ({exc.strerror or exc})")
+        return read_image_file(files(path))
+    except ImageReferenceError as exc:
+        problems.add(where, str(exc))
         return None
 
 
@@ -195,8 +200,9 @@ class TableRows:
     problems: RecordProblems
 
 
-def read_rows(table: Any, label: str, base: Path | None = None) -> TableRows:
-    """Every row checked (all problems collected, row number and field named); images decoded once."""
+def read_rows(table: Any, label: str, files: ImageFiles | None = None) -> TableRows:
+    """Every row checked (all problems collected, row number and field named); images decoded once.
+    ``files`` resolves the image paths a row references (data/image_files.py says where they may point)."""
     table = _undecoded(table)
     problems = RecordProblems(label)
     records: dict[str, dict[str, Any]] = {}
@@ -223,7 +229,7 @@ def read_rows(table: Any, label: str, base: Path | None = None) -> TableRows:
                 continue
             at = f"{where}, field {column!r}"
             value = row.get(column)
-            data = None if value is None else _image_bytes(value, base, at, problems)
+            data = None if value is None else _image_bytes(value, files, at, problems)
             if value is None:
                 problems.add(at, "is empty")
             if data is None or not _decodes(data, at, problems):
@@ -232,7 +238,9 @@ def read_rows(table: Any, label: str, base: Path | None = None) -> TableRows:
             local = local_ids.setdefault(digest, len(local_ids) + 1)
             images[local] = data
             path = value.get("path") if isinstance(value, dict) else None
-            record.setdefault(f"im_{index}", path or f"embedded:{digest[:16]}")
+            # A label only (the bytes are embedded): the file's name, never where it lay.
+            name = PurePosixPath(str(path).replace("\\", "/")).name if path else ""
+            record.setdefault(f"im_{index}", name or f"embedded:{digest[:16]}")
             record.setdefault(f"im_{index}_local", local)
         for name in ("category_1", "category_2"):
             # Free text: one category may be given as a plain string.
@@ -247,20 +255,25 @@ def read_rows(table: Any, label: str, base: Path | None = None) -> TableRows:
     return TableRows(records, images, problems)
 
 
+def image_files(source: TableSource) -> ImageFiles:
+    """Where this table's image references may point: its snapshot (hub) or its own folder (local)."""
+    if source.kind == "hub":
+        return hub_files(source.location, source.revision)
+    location = Path(source.location)
+    return local_files(location.parent if location.is_file() else location)
+
+
 def materialize(source: TableSource, cache: Path) -> tuple[Path, dict[str, Any]]:
     """The table as a dataset folder in the cache (dataset.json, images/); built once per fingerprint."""
     from mediconfusion_tests.sample.build_cache import build_once
 
     table, facts = load_table(source)
-    base = Path(source.location).parent if source.kind == "parquet" and Path(source.location).is_file() else None
-    if source.kind in ("disk", "parquet") and base is None:
-        base = Path(source.location)
     key = hashlib.sha256(
         json.dumps([TABLE_FORMAT, source.kind, source.location, facts.get("split"), facts["fingerprint"]]).encode()
     ).hexdigest()[:20]
 
     def build(folder: Path) -> None:
-        rows = read_rows(table, f"--dataset={source.label}", base)
+        rows = read_rows(table, f"--dataset={source.label}", image_files(source))
         rows.problems.raise_if_any()
         (folder / "dataset.json").write_text(json.dumps(rows.records, ensure_ascii=False, indent=1), encoding="utf-8")
         if rows.images:

@@ -12,9 +12,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from mediconfusion_tests.data.image_files import relative_problem
 from mediconfusion_tests.errors import DataError
 from mediconfusion_tests.nodeids import marker_name, marker_problem, pair_test_id
+from mediconfusion_tests.quoting import shown
 from mediconfusion_tests.scoring.letters import LETTERS, Letter
+from mediconfusion_tests.strict_json import MAX_INTEGER_DIGITS
 
 REQUIRED_FIELDS = (
     "im_1",
@@ -105,7 +108,7 @@ class RecordProblems:
 def _text(record: Mapping[str, Any], name: str, where: str, problems: RecordProblems) -> str:
     value = record.get(name)
     if not isinstance(value, str) or not value.strip():
-        problems.add(where, f"field {name!r} must be a non-empty string, got {value!r}")
+        problems.add(where, f"field {name!r} must be a non-empty string, got {shown(value)}")
         return ""
     return value
 
@@ -116,10 +119,11 @@ def _local_id(record: Mapping[str, Any], name: str, where: str, problems: Record
         value = None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        value = int(value.strip())
+    digits = value.strip() if isinstance(value, str) else ""
+    if digits.isascii() and digits.isdigit() and len(digits) <= MAX_INTEGER_DIGITS:
+        value = int(digits)
     if not isinstance(value, int) or value < 0:
-        problems.add(where, f"field {name!r} must be a non-negative integer image id, got {record.get(name)!r}")
+        problems.add(where, f"field {name!r} must be a non-negative integer image id, got {shown(record.get(name))}")
         return -1
     return value
 
@@ -127,10 +131,10 @@ def _local_id(record: Mapping[str, Any], name: str, where: str, problems: Record
 def _categories(record: Mapping[str, Any], name: str, where: str, problems: RecordProblems) -> tuple[str, ...]:
     value = record.get(name)
     if not isinstance(value, Sequence) or isinstance(value, str) or not value:
-        problems.add(where, f"field {name!r} must be a non-empty list of category names, got {value!r}")
+        problems.add(where, f"field {name!r} must be a non-empty list of category names, got {shown(value)}")
         return ()
     if not all(isinstance(c, str) and c.strip() for c in value):
-        problems.add(where, f"field {name!r} holds a category that is not a non-empty string: {value!r}")
+        problems.add(where, f"field {name!r} holds a category that is not a non-empty string: {shown(value)}")
         return ()
     names = tuple(" ".join(c.split()) for c in value)
     for category in names:
@@ -144,7 +148,7 @@ def _categories(record: Mapping[str, Any], name: str, where: str, problems: Reco
 def _letter(record: Mapping[str, Any], name: str, where: str, problems: RecordProblems) -> Letter:
     value = record.get(name)
     if value not in LETTERS:
-        problems.add(where, f"field {name!r} must be 'A' or 'B', got {value!r}")
+        problems.add(where, f"field {name!r} must be 'A' or 'B', got {shown(value)}")
         return "A"
     return "A" if value == "A" else "B"
 
@@ -196,6 +200,12 @@ def parse_record(pair_id: str, record: object, problems: RecordProblems, where: 
             f"im_1_correct and im_2_correct are both {pair.truth[0]!r}: a confusing pair has a "
             "different right answer for each image",
         )
+    if len(problems.problems) == before and pair.images[0].local_id == pair.images[1].local_id:
+        problems.add(where, f"both images are image {pair.images[0].local_id}: a confusing pair has two images")
+    for index, image in enumerate(pair.images if len(problems.problems) == before else (), start=1):
+        reason = relative_problem(image.roco_path)
+        if reason is not None:
+            problems.add(where, f"field 'im_{index}': {reason}; image paths are relative to the images folder")
     return pair if len(problems.problems) == before else None
 
 

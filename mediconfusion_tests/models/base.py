@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mediconfusion_tests.config import RunConfig
     from mediconfusion_tests.scoring.letters import Letter
+from mediconfusion_tests.redaction import scrub, scrub_value
 from mediconfusion_tests.scoring.modes import MODES
+
+#: What is kept of one answer's text (characters). An mc answer is at most a few dozen tokens and a
+#: free-form one a few hundred; anything longer is cut here, noted in ``meta["truncated"]``, and parsed
+#: on the kept part, so one hostile reply cannot slow parsing down or grow the store and reports.
+MAX_ANSWER_CHARS = 16_384
+#: The same bound for every string in an answer's metadata, and the longest list kept there.
+MAX_META_ITEMS = 1_000
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,25 @@ def check_answer(answer: object) -> Answer:
     except (TypeError, ValueError) as exc:
         raise AnswerTypeError(f"Answer.meta must hold JSON values only ({exc})") from None
     return answer
+
+
+def _bounded(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_ANSWER_CHARS:
+        return value[:MAX_ANSWER_CHARS] + f"... [{len(value) - MAX_ANSWER_CHARS} more characters not kept]"
+    if isinstance(value, dict):
+        return {k: _bounded(v) for k, v in list(value.items())[:MAX_META_ITEMS]}
+    if isinstance(value, list):
+        return [_bounded(v) for v in value[:MAX_META_ITEMS]]
+    return value
+
+
+def seal_answer(answer: Answer) -> Answer:
+    """The answer as the run keeps it: every known secret scrubbed out, text and metadata bounded."""
+    text, meta = answer.text, answer.meta
+    if text is not None and len(text) > MAX_ANSWER_CHARS:
+        meta = {**meta, "truncated": {"chars": len(text), "kept": MAX_ANSWER_CHARS}}
+        text = text[:MAX_ANSWER_CHARS]
+    return Answer(None if text is None else scrub(text), answer.scores, answer.letter, scrub_value(_bounded(meta)))
 
 
 class Model(ABC):

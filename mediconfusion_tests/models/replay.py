@@ -16,12 +16,12 @@ recorded judge scores A and B decide through the threshold rule.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mediconfusion_tests import strict_json
 from mediconfusion_tests.errors import DataError
 from mediconfusion_tests.models.base import Answer, AnswerTypeError, Model, Query, check_answer
 from mediconfusion_tests.results.document import SCHEMA, parse_document
@@ -57,10 +57,6 @@ def _checked(where: str, answer: Answer) -> Answer:
         return check_answer(answer)
     except AnswerTypeError as exc:
         raise DataError(f"{where}: {exc}") from None
-
-
-def _reject_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a number JSON allows (scores must be finite)")
 
 
 def _harness_answer(where: str, raw: object, mode: str) -> Answer:
@@ -163,7 +159,7 @@ def _read_ours(path: Path, data: Mapping[str, Any]) -> tuple[dict[str, tuple[Ans
 def read_replay(path: Path, mode: str) -> ReplayFile:
     try:
         raw = path.read_bytes()
-        data = json.loads(raw, parse_constant=_reject_constant)
+        data = strict_json.loads(raw)
     except OSError as exc:
         raise DataError(f"replay file {path}: cannot be read ({exc})") from exc
     except RecursionError:

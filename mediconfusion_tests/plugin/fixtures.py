@@ -10,10 +10,12 @@ import pytest
 
 from mediconfusion_tests.errors import MediConfusionError
 from mediconfusion_tests.plugin.state import ALLURE_OPTION, OUTCOME_KEY, PROBE_KEY, require
+from mediconfusion_tests.redaction import scrub
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from mediconfusion_tests.config import RunConfig
     from mediconfusion_tests.models.base import Model
     from mediconfusion_tests.run.engine import Engine
     from mediconfusion_tests.run.probing import ProbeSettings
@@ -24,23 +26,9 @@ if TYPE_CHECKING:
 @pytest.fixture(scope="session")
 def mediconfusion_model(request: pytest.FixtureRequest) -> Iterator[Model]:
     """The model under test, loaded once per process (one per xdist worker)."""
-    from mediconfusion_tests.run.runtime import load_model
-
     state, plan = require(request.config)
-    spec = plan.config.model or ""
     started = time.perf_counter()
-    failure: str | None = None
-    try:
-        model = load_model(state.registry, spec, plan.config)
-    except MediConfusionError as exc:
-        failure = str(exc)
-    if failure is not None:
-        # A complete message (what is missing, what to install); the traceback adds nothing. Once is
-        # enough: this process stops instead of failing every pair the same way.
-        message = f"cannot load model {spec!r}: {failure}"
-        request.session.shouldfail = message
-        state.model_info["load_error"] = failure
-        pytest.fail(message, pytrace=False)
+    model = _load_or_stop(request, plan.config.model or "", plan.config, "model")
     state.model_info.update(model.describe(), cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"))
     state.model_info["timing"] = {"model_load_s": round(time.perf_counter() - started, 3)}
     yield model
@@ -50,19 +38,45 @@ def mediconfusion_model(request: pytest.FixtureRequest) -> Iterator[Model]:
 @pytest.fixture(scope="session")
 def mediconfusion_judge(request: pytest.FixtureRequest) -> Iterator[Model | None]:
     """The judge that scores free-form answers (--judge), or None."""
-    from mediconfusion_tests.run.runtime import judge_config, load_model
+    from mediconfusion_tests.run.runtime import judge_config
 
     state, plan = require(request.config)
     if not plan.config.judge or plan.config.mode != "freeform":
         yield None
         return
-    try:
-        judge = load_model(state.registry, plan.config.judge, judge_config(plan.config))
-    except MediConfusionError as exc:
-        pytest.fail(f"cannot load judge {plan.config.judge!r}: {exc}", pytrace=False)
+    judge = _load_or_stop(request, plan.config.judge, judge_config(plan.config), "judge")
     state.model_info["judge"] = judge.describe()
     yield judge
     judge.close()
+
+
+def _load_or_stop(request: pytest.FixtureRequest, spec: str, config: RunConfig, role: str) -> Model:
+    """The model, or one failure that stops this process: a complete message (what is missing, what to
+    install), scrubbed of secrets, instead of every pair failing with the same traceback."""
+    from mediconfusion_tests.run.runtime import load_model
+
+    state, _ = require(request.config)
+    try:
+        return load_model(state.registry, spec, config)
+    except MediConfusionError as exc:
+        failure = scrub(str(exc))
+    except Exception as exc:  # noqa: BLE001 - an SDK or library refusing its settings: the same one stop
+        failure = scrub(_unexpected_load_failure(exc, request.config))
+    message = f"cannot load {role} {spec!r}: {failure}"
+    request.session.shouldfail = message
+    state.model_info["load_error"] = failure if role == "model" else f"the judge {spec!r}: {failure}"
+    pytest.fail(message, pytrace=False)
+
+
+def _unexpected_load_failure(exc: Exception, config: pytest.Config) -> str:
+    """Not one of ours: its type and message, and with -v its traceback (never its frames' locals,
+    which may hold a key)."""
+    import traceback
+
+    message = f"{type(exc).__name__}: {exc}"
+    if config.get_verbosity() > 0:
+        return message + "\n" + "".join(traceback.format_exception(exc))
+    return message + " (run with -v for the traceback)"
 
 
 @pytest.fixture(scope="session")

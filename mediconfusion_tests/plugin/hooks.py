@@ -88,6 +88,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     workerinput = getattr(config, "workerinput", None)
     try:
+        _register_secrets(run_config.env_file)
         registry = _registry(config)
         registry.parse(run_config.model)
     except MediConfusionError as exc:
@@ -113,6 +114,14 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(TerminalHooks(config, config.stash[STATE]), "mediconfusion-terminal")
         if config.pluginmanager.hasplugin("xdist"):
             config.pluginmanager.register(XdistHooks(), "mediconfusion-xdist")
+
+
+def _register_secrets(env_file: str | None) -> None:
+    """Before any model is built, in every process: the credentials every written text is scrubbed of."""
+    from mediconfusion_tests.models.api.secrets import read_env_file
+    from mediconfusion_tests.redaction import register_environment
+
+    register_environment(read_env_file(Path(env_file)) if env_file else None)
 
 
 def _pin_threads(workerinput: dict[str, Any]) -> None:
@@ -269,16 +278,34 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.user_properties.append((PROBE_PROPERTY, f"{probe[0]}:{probe[1].id}"))
 
 
-@pytest.hookimpl(wrapper=True)
+@pytest.hookimpl(wrapper=True, trylast=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    # Innermost (trylast): the report is scrubbed before any other plugin (Allure, JUnit, xdist) reads it.
     report = yield
     if call.when == "call" and OUTCOME_KEY in item.stash:
         report.mediconfusion_outcome = item.stash[OUTCOME_KEY]  # type: ignore[attr-defined]
     if call.when == "call" and PROBE_KEY in item.stash:
         report.mediconfusion_probe = item.stash[PROBE_KEY]  # type: ignore[attr-defined]
+    _scrub_report(report)
     return report
+
+
+def _scrub_report(report: pytest.TestReport) -> None:
+    """No secret in a traceback (with -l its locals), a captured output section or a skip reason."""
+    from mediconfusion_tests.redaction import contains_secret, known, scrub
+
+    if not known():
+        return
+    if isinstance(report.longrepr, tuple):  # a skip: (file, line, reason)
+        path, line, reason = report.longrepr
+        report.longrepr = (path, line, scrub(reason))
+    elif report.longrepr is not None:
+        text = str(report.longrepr)
+        if contains_secret([text]):
+            report.longrepr = scrub(text)
+    report.sections = [(name, scrub(content)) for name, content in report.sections]
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.atomic import write_text_atomic
 from mediconfusion_tests.reporting.gate_text import describe
-from mediconfusion_tests.reporting.markdown_text import md
+from mediconfusion_tests.reporting.markdown_text import md, plain
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -63,15 +63,16 @@ def annotate(outcome: PairOutcome, pair: Pair, layout: ImageLayout | None, confi
     dynamic.epic(EPIC)
     # One feature per pair, so Allure's tree counts each pair once (a feature per category
     # made 16 pairs read as 19); each category is also a tag to filter on.
-    dynamic.feature(" + ".join(pair.all_categories))
+    # Names, labels and parameters are shown as they are: dataset text reaches them without markup.
+    dynamic.feature(plain(" + ".join(pair.all_categories)))
     for category in pair.all_categories:
-        dynamic.tag(f"category:{category}")
+        dynamic.tag(plain(f"category:{category}"))
     dynamic.story(outcome.failure_class or "passed")
     dynamic.severity(SEVERITY[outcome.failure_class])
-    dynamic.tag(f"model:{config.model}")
+    dynamic.tag(plain(f"model:{config.model}"))
     dynamic.tag(f"mode:{config.mode}")
-    dynamic.title(f"pair {pair.id}: {pair.question}")
-    dynamic.parameter("mediconfusion_pair", pair.id)
+    dynamic.title(plain(f"pair {pair.id}: {pair.question}"))
+    dynamic.parameter("mediconfusion_pair", plain(pair.id))
     dynamic.parameter("truth", f"image 1: {pair.truth[0]}, image 2: {pair.truth[1]}")
     dynamic.description(_description(pair, outcome))
     if layout is not None and config.images_in_report:
@@ -304,10 +305,10 @@ def annotate_probe(outcome: ProbeOutcome) -> None:
     dynamic.feature(f"probe: {outcome.probe}")
     dynamic.story(outcome.probe)
     for category in outcome.all_categories:
-        dynamic.tag(f"category:{category}")
+        dynamic.tag(plain(f"category:{category}"))
     dynamic.tag("probe")
-    dynamic.title(f"{outcome.probe} probe of pair {outcome.pair_id}")
-    dynamic.parameter("mediconfusion_probe", f"{outcome.probe}:{outcome.pair_id}")
+    dynamic.title(plain(f"{outcome.probe} probe of pair {outcome.pair_id}"))
+    dynamic.parameter("mediconfusion_probe", plain(f"{outcome.probe}:{outcome.pair_id}"))
     if outcome.seed is not None:
         dynamic.parameter("hypothesis seed", str(outcome.seed))
     allure.attach(

@@ -29,3 +29,14 @@ def code(value: object) -> str:
     fence = "`" * (longest + 1)
     padding = " " if flat.startswith("`") or flat.endswith("`") else ""
     return f"{fence}{padding}{flat}{padding}{fence}"
+
+
+_TAG = re.compile(r"<[^<>]*>")
+
+
+def plain(value: object, limit: int = 200) -> str:
+    """Text for a place that shows it without escaping it first (Allure's names, labels and parameters):
+    markup tags removed, any other angle bracket replaced by a look-alike, one line, at most ``limit``."""
+    flat = " ".join(_TAG.sub(" ", str("" if value is None else value)).split())
+    flat = flat.replace("<", "‹").replace(">", "›")
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -59,6 +59,8 @@ class RunFacts:
     #: Why the run stopped itself (a spent --max-requests / --max-cost budget), and pairs left unanswered.
     budget_stop: str | None = None
     unanswered: int = 0
+    #: Where every answer received is kept (the answer store's path), or None with --no-store.
+    answer_store: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,10 +102,7 @@ def find_problems(facts: RunFacts) -> list[str]:
     if facts.duplicates:
         problems.append(f"pair(s) reported more than once: {', '.join(sorted(set(facts.duplicates)))}")
     if facts.budget_stop:
-        problems.append(
-            f"{BUDGET_STOP}: {facts.budget_stop}; {facts.unanswered} pair(s) were not answered (what was answered "
-            "is kept in the answer store: run again with a larger budget to go on)"
-        )
+        problems.append(f"{BUDGET_STOP}: {facts.budget_stop}; {budget_stop_account(facts)}")
     elif facts.silent:
         problems.append(f"{facts.silent} selected pair(s) reported no outcome (crashed or not run)")
     if facts.other_failures:
@@ -117,6 +116,20 @@ def find_problems(facts: RunFacts) -> list[str]:
     if not facts.mismatch_allowed:
         problems += [f"baseline cannot be compared: {m}" for m in facts.baseline_mismatches]
     return problems
+
+
+def budget_stop_account(facts: RunFacts) -> str:
+    """What a budget stop kept, and where: the pairs scored, those left, the answers paid for."""
+    scored = f"{facts.scored} pair(s) answered before the stop are scored, {facts.unanswered} pair(s) were not answered"
+    if facts.answer_store:
+        return (
+            f"{scored}; every answer received is kept in the answer store {facts.answer_store} "
+            "(run again with a larger budget to go on: what is stored is not asked again)"
+        )
+    return (
+        f"{scored}; with --no-store the answers received are kept only in this run's results.json "
+        "(a rerun pays for them again)"
+    )
 
 
 def baseline_warnings(facts: RunFacts) -> list[str]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from mediconfusion_tests import redaction, strict_json
 from mediconfusion_tests.atomic import write_text_atomic
 from mediconfusion_tests.config import RunConfig
 from mediconfusion_tests.scoring.letters import Letter
@@ -81,6 +82,10 @@ class ShardRecord(Record):
     dealt: list[str]
     #: The dataset's categories, in the order its tables list them.
     categories: list[str] = Field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.index}/{self.count}"
 
 
 class MergedShard(Record):
@@ -564,10 +569,6 @@ def upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:
     return upgraded
 
 
-def _reject_constant(name: str) -> float:
-    raise ValueError(f"{name} is not valid strict JSON")
-
-
 def _first_errors(exc: ValidationError, limit: int = 3) -> str:
     shown = []
     for error in exc.errors()[:limit]:
@@ -582,6 +583,8 @@ def parse_document(data: object, where: str) -> ResultsDocument:
     if not isinstance(data, Mapping) or data.get("schema") != SCHEMA:
         raise ValueError(f"{where}: not a mediconfusion-tests results file (its 'schema' is not {SCHEMA!r})")
     version = data.get("schema_version")
+    if type(version) is not int:  # true == 1 and 2.0 == 2 in Python, but neither is a schema version
+        raise ValueError(f"{where}: schema_version {version!r} is not an integer (1 or {SCHEMA_VERSION})")
     if version == 1:
         data = upgrade_v1(dict(data))
     elif version != SCHEMA_VERSION:
@@ -597,7 +600,7 @@ def parse_document(data: object, where: str) -> ResultsDocument:
 def read_document(path: Path) -> ResultsDocument:
     """A results.json (v1 or v2) validated, or ValueError saying what is wrong with the file."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"), parse_constant=_reject_constant)
+        data = strict_json.loads(path.read_text(encoding="utf-8"))
     except RecursionError:
         raise ValueError(f"{path}: the JSON is nested too deeply") from None
     except UnicodeDecodeError as exc:
@@ -607,6 +610,15 @@ def read_document(path: Path) -> ResultsDocument:
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
     return parse_document(data, str(path))
+
+
+def scrub_document(document: ResultsDocument) -> ResultsDocument:
+    """The document with every known secret masked, wherever a server or a file put it."""
+    if not redaction.known():
+        return document
+    text = document.to_json()
+    clean = redaction.scrub(text)
+    return document if clean == text else ResultsDocument.model_validate(json.loads(clean))
 
 
 def write_document(path: Path, document: ResultsDocument) -> None:

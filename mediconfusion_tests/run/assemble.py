@@ -111,6 +111,7 @@ def run_facts(
     stopped_early: bool,
     comparison: Comparison | None,
     mismatch_allowed: bool,
+    answer_store: str | None = None,
 ) -> RunFacts:
     pair_ids = {pair.id for pair in pairs}
     crashes = [
@@ -141,6 +142,7 @@ def run_facts(
         load_errors=[str(info["load_error"]) for info in collector.instances.values() if info.get("load_error")],
         baseline_mismatches=comparison.mismatches if comparison is not None else (),
         mismatch_allowed=mismatch_allowed,
+        answer_store=answer_store,
     )
 
 

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 
 from mediconfusion_tests.data.images import ImageLayout, file_sha256
 from mediconfusion_tests.errors import ModelOutOfMemory, PartialAnswers, RunStopped
-from mediconfusion_tests.models.base import Answer, Model, Query, check_answer
+from mediconfusion_tests.models.base import Answer, Model, Query, check_answer, seal_answer
 from mediconfusion_tests.prompts import BUILTIN, PromptSet
+from mediconfusion_tests.redaction import scrub
 from mediconfusion_tests.run.store import AnswerStore, answer_key
 from mediconfusion_tests.scoring.decide import decide
 from mediconfusion_tests.scoring.judge import parse_judge_scores
@@ -39,6 +40,10 @@ class _Failure:
     message: str
     detail: str
 
+    def __post_init__(self) -> None:
+        # An exception's text may quote what a server sent, a key included.
+        self.message, self.detail = scrub(self.message), scrub(self.detail)
+
 
 @dataclass
 class Batcher:
@@ -48,6 +53,8 @@ class Batcher:
     store: AnswerStore | None
     batch_size: int | str = "auto"
     calls: int = 0
+    #: Set when the run's budget stopped answering; what was answered before it is still returned.
+    stopped: RunStopped | None = None
     _size: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -62,7 +69,7 @@ class Batcher:
         answers = list(self.model.answer(queries))
         if len(answers) != len(queries):
             raise RuntimeError(f"model returned {len(answers)} answers for {len(queries)} queries")
-        return [check_answer(answer) for answer in answers]
+        return [seal_answer(check_answer(answer)) for answer in answers]
 
     def _fill(self, queries: Sequence[Query], out: dict[str, Answer | _Failure]) -> None:
         """Answer queries in batches; a failing batch is retried one pair at a time."""
@@ -95,7 +102,7 @@ class Batcher:
         stopped: RunStopped | None = None
         for query, answer, error in zip(batch, partial.answers, partial.errors, strict=True):
             if error is None and isinstance(answer, Answer):
-                out[query.key] = check_answer(answer)
+                out[query.key] = seal_answer(check_answer(answer))
             elif isinstance(error, RunStopped):
                 stopped = stopped or error
             else:
@@ -105,42 +112,58 @@ class Batcher:
             raise stopped
 
     def answer(self, queries: Sequence[Query]) -> dict[str, tuple[Answer | _Failure, bool]]:
-        """{query key: (answer or failure, came from the store)}; each pair is stored as soon as it is whole."""
+        """{query key: (answer or failure, came from the store)}; each pair is stored as soon as it is whole.
+
+        When the run's budget stops answering (``self.stopped`` is then set), the queries answered before
+        the stop are still returned, and every answer received is stored, half pairs included: it was
+        paid for. Queries that got no answer are absent from the result.
+        """
         if self.store is None:
             fresh: dict[str, Answer | _Failure] = {}
-            self._fill(queries, fresh)
+            self._fill_until_stopped(queries, fresh)
             return {key: (value, False) for key, value in fresh.items()}
         fingerprint = self.model.fingerprint()
         settings = self.model.generation_settings()
         keys = {q.key: answer_key(fingerprint, q, settings) for q in queries}
         stored = self.store.get_many(list(keys.values()))
         result: dict[str, tuple[Answer | _Failure, bool]] = {
-            q.key: (stored[keys[q.key]], True) for q in queries if keys[q.key] in stored
+            q.key: (seal_answer(stored[keys[q.key]]), True) for q in queries if keys[q.key] in stored
         }
         missing = [q for q in queries if q.key not in result]
         answered: dict[str, Answer | _Failure] = {}
         try:
-            self._fill(missing, answered)
+            self._fill_until_stopped(missing, answered)
         finally:
-            # Also when the run is being stopped: every pair answered whole so far is kept for the next run.
-            self._store_whole_pairs(missing, answered, keys, fingerprint)
+            self._store(missing, answered, keys, fingerprint)
         result.update({key: (value, False) for key, value in answered.items()})
         return result
 
-    def _store_whole_pairs(
+    def _fill_until_stopped(self, queries: Sequence[Query], out: dict[str, Answer | _Failure]) -> None:
+        if self.stopped is not None:
+            return
+        try:
+            self._fill(queries, out)
+        except RunStopped as stop:
+            self.stopped = stop
+
+    def _store(
         self,
         missing: Sequence[Query],
         answered: Mapping[str, Answer | _Failure],
         keys: Mapping[str, str],
         fingerprint: str,
     ) -> None:
+        """Whole pairs; after a stop (or an interruption) also the lone answers of half-answered pairs."""
         if self.store is None:
             return
+        whole_only = self.stopped is None and len(answered) == len(missing)
         for pair_id in dict.fromkeys(q.pair_id for q in missing):
             mine = [q for q in missing if q.pair_id == pair_id]
             values = [answered.get(q.key) for q in mine]
-            if all(isinstance(v, Answer) for v in values):
-                self.store.put_many(fingerprint, [(keys[q.key], q, v) for q, v in zip(mine, values, strict=True)])  # type: ignore[misc]
+            if whole_only and not all(isinstance(v, Answer) for v in values):
+                continue
+            kept = [(keys[q.key], q, v) for q, v in zip(mine, values, strict=True) if isinstance(v, Answer)]
+            self.store.put_many(fingerprint, kept)
 
 
 def _readable(verdict: Answer | _Failure | None) -> bool:
@@ -278,7 +301,10 @@ class Engine:
         retried = self._judge_again(wanted, verdicts)
         out = dict(answers)
         for query in wanted:
-            verdict = verdicts[query.key]
+            verdict = verdicts.get(query.key)
+            if verdict is None:  # the budget stopped the judge first: this answer is not scored
+                del out[query.key]
+                continue
             original = answers[query.key]
             if isinstance(verdict, _Failure):
                 meta = {**original.meta, "judge_error": verdict.message}
@@ -305,7 +331,11 @@ class Engine:
             return {}
         first = {q.key: verdicts[q.key].text for q in unreadable}  # type: ignore[union-attr]
         again: dict[str, Answer | _Failure] = {}
-        judge._fill(unreadable, again)
+        judge._fill_until_stopped(unreadable, again)
+        if judge.stopped is not None:  # not asked again: no second chance, so no verdict yet
+            for query in unreadable:
+                if query.key not in again:
+                    del verdicts[query.key]
         readable = [q for q in unreadable if _readable(again.get(q.key))]
         for query in readable:
             verdicts[query.key] = again[query.key]
@@ -340,7 +370,13 @@ class Engine:
         recorded = [results[q.key][0] for q in queries]
         return tuple(str(a.meta.get("prompt", "")) if isinstance(a, Answer) else "" for a in recorded)
 
+    @property
+    def stopped(self) -> RunStopped | None:
+        """Why the run's budget stopped answering (the model's or the judge's), or None."""
+        return self.batcher.stopped or (self.judge.stopped if self.judge is not None else None)
+
     def _prepare(self, pairs: Sequence[Pair]) -> None:
+        """Answer the pairs; after a budget stop, the pairs answered whole before it still get outcomes."""
         started = time.perf_counter()
         queries = {pair.id: self.queries(pair) for pair in pairs}
         flat = [q for qs in queries.values() for q in qs]
@@ -349,10 +385,13 @@ class Engine:
         good = {key: value for key, (value, _) in results.items() if isinstance(value, Answer)}
         judged = self._judged(pairs, good)
         self.answering_s += time.perf_counter() - started
-        fresh = {q.pair_id for q in flat if not results[q.key][1]}
+        # A query is settled when it failed, or got its answer (and, free-form, the judge's verdict).
+        settled = {key for key, (value, _) in results.items() if key in judged or isinstance(value, _Failure)}
+        whole = [pair for pair in pairs if all(q.key in settled for q in queries[pair.id])]
+        fresh = {q.pair_id for pair in whole for q in queries[pair.id] if not results[q.key][1]}
         self.pairs_answered += len(fresh)
-        self.pairs_from_store += len(pairs) - len(fresh)
-        for pair in pairs:
+        self.pairs_from_store += len(whole) - len(fresh)
+        for pair in whole:
             mine = queries[pair.id]
             failures = [results[q.key][0] for q in mine if isinstance(results[q.key][0], _Failure)]
             prompts = self._prompts(mine, results)
@@ -399,16 +438,22 @@ class Engine:
             self._images.pop(pair.id, None)
 
     def run_pair(self, pair: Pair) -> PairOutcome:
-        """Never raises for model failures: they come back as an outcome with ``error`` set."""
-        if pair.id not in self._ready:
+        """Never raises for model failures: they come back as an outcome with ``error`` set. Raises
+        RunStopped for a pair the run's budget left unanswered (pairs answered before the stop are
+        returned as usual; after it, nothing more is asked)."""
+        if pair.id not in self._ready and self.stopped is None:
             try:
                 self._prepare(self._chunk(pair))
             except RunStopped:
                 raise  # the run stops here; the test case says so
             except Exception as exc:  # noqa: BLE001 - the store, or out of memory at batch size 1
-                error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                error = scrub(f"{type(exc).__name__}: {exc}".splitlines()[0])
                 prompts = tuple(q.prompt for q in self.queries(pair))
-                return PairOutcome(pair.id, pair.categories, pair.truth, None, error, prompts, traceback.format_exc())
+                detail = scrub(traceback.format_exc())
+                return PairOutcome(pair.id, pair.categories, pair.truth, None, error, prompts, detail)
+        if pair.id not in self._ready:
+            assert self.stopped is not None  # noqa: S101 - _prepare readies every pair it is not stopped on
+            raise RunStopped(str(self.stopped))
         outcome = self._ready.pop(pair.id)
         if pair.id in self.scheduled and outcome.error is None:
             self._finished[pair.id] = outcome

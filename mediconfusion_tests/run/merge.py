@@ -5,7 +5,12 @@ records (equal to a single full run's), the gate, the baseline comparison and
 every problem a shard had (a crashed worker, model errors, a budget stop...),
 then the same files as a run writes. Shards of different models, settings,
 datasets or prompts, shards that overlap and files that are not shards are
-refused with what differs. No pytest import here.
+refused with what differs.
+
+A shard counts only what it was dealt: merge reads the dataset the shards ran on
+(checked by its SHA-256), deals it again as ``--shard`` does, and refuses a shard
+whose index is out of range or that holds a pair the dataset lacks or that was
+dealt to another shard, naming the file and the pair. No pytest import here.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.config import RunConfig
+from mediconfusion_tests.data.sources import load_pairs, resolve_dataset
 from mediconfusion_tests.errors import DataError
 from mediconfusion_tests.results.comparison import Comparison, Identity, compare, identity_mismatches, regression_checks
 from mediconfusion_tests.results.decision import NOT_RUN, CrashFact, RunFacts, decide, exit_status
@@ -39,10 +45,12 @@ from mediconfusion_tests.results.document import (
     WorkerTiming,
     figures_record,
     read_document,
+    scrub_document,
 )
 from mediconfusion_tests.results.gate import evaluate
 from mediconfusion_tests.run.assemble import timing_of
 from mediconfusion_tests.run.plan import gate_conditions, make_run_id, read_baseline
+from mediconfusion_tests.run.shards import assignment
 from mediconfusion_tests.scoring.harness import total_table
 from mediconfusion_tests.scoring.metrics import category_names, compute_metrics, scored
 from mediconfusion_tests.scoring.probes import baseline_probe_figures, probe_figures
@@ -50,6 +58,7 @@ from mediconfusion_tests.scoring.probes import baseline_probe_figures, probe_fig
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from mediconfusion_tests.data.schema import Pair
     from mediconfusion_tests.results.decision import Verdict
     from mediconfusion_tests.results.gate import CheckResult, ConditionResult
     from mediconfusion_tests.scoring.outcome import PairOutcome
@@ -95,7 +104,7 @@ class Shard:
     @property
     def label(self) -> str:
         shard = self.document.run.shard
-        return f"{shard.index}/{shard.count}" if shard is not None else "?"
+        return shard.label if shard is not None else "?"
 
 
 @dataclass(frozen=True)
@@ -106,6 +115,8 @@ class MergeOptions:
     gate_min_pairs: str | None = None
     #: A baseline results.json; None keeps the shards' own --baseline when that file is here.
     baseline: str | None = None
+    #: The dataset the shards ran on, when their own --dataset is not readable here.
+    dataset: str | None = None
 
 
 @dataclass(frozen=True)
@@ -201,6 +212,50 @@ def check_shards(shards: Sequence[Shard], options: MergeOptions) -> None:
             owner.setdefault(pair_id, shard)
 
 
+def dataset_pairs(shards: Sequence[Shard], options: MergeOptions) -> list[Pair]:
+    """The dataset the shards were dealt from, read as they read it (or from --dataset), checked by SHA-256."""
+    first = shards[0].document
+    source = options.dataset or first.config.dataset or "hub"
+    try:
+        info = resolve_dataset(source, first.config.dataset_revision)
+        pairs = load_pairs(info)
+    except DataError as exc:
+        raise DataError(
+            f"merge deals the dataset again to check each shard's pairs, and cannot read {source}: {exc} "
+            "(pass --dataset PATH, the dataset the shards ran on)"
+        ) from None
+    if info.sha256 != first.dataset.sha256:
+        raise DataError(
+            f"{source} is not the dataset the shards ran on (sha256 {info.sha256[:12]}, theirs "
+            f"{first.dataset.sha256[:12]}); pass --dataset PATH, the dataset the shards ran on"
+        )
+    return pairs
+
+
+def check_dealt(shards: Sequence[Shard], pairs: Sequence[Pair]) -> None:
+    """Each shard holds only pairs of the dataset that were dealt to it, under an index in range."""
+    first = shards[0]
+    dealt = list(pairs[: first.document.config.limit])
+    count = _shard_of(first).count
+    owner = assignment(dealt, count)
+    known = {pair.id for pair in pairs}
+    for shard in shards:
+        record = _shard_of(shard)
+        if not 1 <= record.index <= record.count:
+            raise DataError(f"{shard.path}: shard index {record.label} is out of range (1 to {record.count})")
+        if record.dealt != [pair.id for pair in dealt]:
+            raise DataError(f"{shard.path}: its list of dealt pairs is not the dataset's (the file was edited)")
+        held = [r.pair_id for r in shard.document.pairs] + list(shard.document.errors)
+        probes = shard.document.probes
+        held += [r.pair_id for r in probes.pairs] if probes is not None else []
+        for pair_id in dict.fromkeys(held):
+            if pair_id not in known:
+                raise DataError(f"{shard.path}: pair {pair_id} is not in the dataset {shard.document.dataset.label}")
+            if owner.get(pair_id) != record.index:
+                where = f"shard {owner[pair_id]}/{count}" if pair_id in owner else "no shard (beyond --limit)"
+                raise DataError(f"{shard.path}: pair {pair_id} was dealt to {where}, not to this shard {record.label}")
+
+
 def _config(shards: Sequence[Shard], options: MergeOptions) -> RunConfig:
     config = shards[0].document.config
     changes: dict[str, Any] = {"shard": None}
@@ -231,8 +286,13 @@ def _pairs(shards: Sequence[Shard]) -> list[PairRecord]:
 
 
 def _facts(
-    shards: Sequence[Shard], outcomes: Sequence[PairOutcome], total: int, comparison: Comparison | None, allowed: bool
+    shards: Sequence[Shard],
+    outcomes: Sequence[PairOutcome],
+    total: int,
+    comparison: Comparison | None,
+    config: RunConfig,
 ) -> RunFacts:
+    allowed = config.allow_baseline_mismatch
     ids = {o.pair_id for o in outcomes}
     dealt = set(_shard_of(shards[0]).dealt)
     crashes = [
@@ -273,6 +333,7 @@ def _facts(
         mismatch_allowed=allowed,
         budget_stop=stops[0] if stops else None,
         unanswered=len(stops),
+        answer_store=str(config.answer_store_path()) if config.use_store else None,
     )
 
 
@@ -352,12 +413,14 @@ def merge(paths: Sequence[Path], options: MergeOptions) -> Merged:
 
     shards = read_shards(paths)
     check_shards(shards, options)
+    dataset = dataset_pairs(shards, options)
+    check_dealt(shards, dataset)
     first = shards[0].document
     split = _shard_of(shards[0])
     config = _config(shards, options)
     records = _pairs(shards)
     outcomes = [o for record in records if (o := record.outcome()) is not None]
-    total = first.counts.pairs_in_dataset
+    total = len(dataset)
     categories = _shard_of(shards[0]).categories or category_names(_pair_views(records))
     metrics = compute_metrics(outcomes)
     comparison: Comparison | None = None
@@ -387,7 +450,7 @@ def merge(paths: Sequence[Path], options: MergeOptions) -> Merged:
         )
     present = {shard.document.run.shard.index for shard in shards if shard.document.run.shard}
     missing = [i for i in range(1, split.count + 1) if i not in present]
-    facts = _facts(shards, outcomes, total, comparison, config.allow_baseline_mismatch)
+    facts = _facts(shards, outcomes, total, comparison, config)
     warnings = list(dict.fromkeys(w for shard in shards for w in shard.document.warnings if "subset" not in w))
     if missing:
         warnings.insert(0, f"shard(s) {', '.join(f'{i}/{split.count}' for i in missing)} are missing from the merge")
@@ -471,6 +534,7 @@ def merge(paths: Sequence[Path], options: MergeOptions) -> Merged:
         probes=probes,
         pairs=records,
     )
+    document = scrub_document(document)
     written = write_outputs(document, Path(config.results_dir))
     return Merged(document, verdict, written, exit_status(0, verdict))
 

@@ -31,6 +31,7 @@ from mediconfusion_tests.prompts import check_prompt_file, prompt_source
 from mediconfusion_tests.results.comparison import Identity, identity_mismatches
 from mediconfusion_tests.results.document import ResultsDocument, read_document
 from mediconfusion_tests.results.gate import Condition, parse_condition, resolve_categories
+from mediconfusion_tests.run.shards import select
 from mediconfusion_tests.run.store import check_store_file
 from mediconfusion_tests.scoring.metrics import category_names
 
@@ -120,6 +121,20 @@ def _image_skips(layout: ImageLayout, pairs: Sequence[Pair], allow_missing: bool
             for pair_id in users:
                 skips.setdefault(pair_id, f"image {local_id} {problems[local_id]}")
     return skips
+
+
+def check_shard(config: RunConfig, pairs: Sequence[Pair]) -> None:
+    """A --shard that would be dealt no pair is a usage error, not an empty run."""
+    if not config.shard:
+        return
+    dealt = pairs[: config.limit]
+    if not select(dealt, config.shard):
+        limited = f"the first {len(dealt)} (--limit {config.limit}) of " if config.limit is not None else ""
+        _, count = config.shard.split("/")
+        raise ConfigError(
+            f"--shard {config.shard} gets no pair: {limited}the dataset's {len(pairs)} pairs dealt among {count} "
+            f"shards leave it empty; use at most {len(dealt)} shards"
+        )
 
 
 def gate_conditions(config: RunConfig, categories: Sequence[str]) -> list[Condition]:
@@ -226,6 +241,7 @@ def prepare_run(
     warnings: list[str] = []
     pairs = load_pairs(info, warnings)
     categories = tuple(category_names(pairs))
+    check_shard(config, pairs)
     gate_conditions(config, categories)
     layout = None
     skipped: dict[str, str] = {}

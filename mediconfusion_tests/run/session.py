@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from mediconfusion_tests.reporting.terminal import Line, terminal_summary
 from mediconfusion_tests.results.comparison import Comparison, compare, regression_checks
 from mediconfusion_tests.results.decision import GATEABLE, decide, exit_status
-from mediconfusion_tests.results.document import AuditRecord, ResultsDocument
+from mediconfusion_tests.results.document import AuditRecord, ResultsDocument, scrub_document
 from mediconfusion_tests.results.gate import CheckResult, ConditionResult, evaluate
 from mediconfusion_tests.run.assemble import (
     RunContext,
@@ -89,8 +89,9 @@ class RunSession:
                 comparison, config.fail_on_significant_regression, config.alpha, config.max_regressed_pairs
             )
         audit = self._audit(outcomes)
+        store = str(config.answer_store_path()) if config.use_store else None
         facts = run_facts(
-            self.collector, self.pairs, outcomes, stopped_early, comparison, config.allow_baseline_mismatch
+            self.collector, self.pairs, outcomes, stopped_early, comparison, config.allow_baseline_mismatch, store
         )
         warnings = [
             *self.plan.warnings,
@@ -100,10 +101,12 @@ class RunSession:
         ]
         from_file = config.gates_from_file and config.gate_min_pairs == "all"
         verdict = decide(results, facts, warnings, config.gate_min_pairs, from_file)
-        complete = not stopped_early and pytest_status in GATEABLE and not self.collector.silent()
+        complete = (
+            not stopped_early and not facts.budget_stop and pytest_status in GATEABLE and not self.collector.silent()
+        )
         context = RunContext(self.plan, self.pairs, self.spec, self.entry, self.rootdir, self.workers, self.started)
-        self.document = assemble(
-            context, self.collector, outcomes, metrics, verdict, comparison, audit, complete, time.time()
+        self.document = scrub_document(
+            assemble(context, self.collector, outcomes, metrics, verdict, comparison, audit, complete, time.time())
         )
         self.written = write_outputs(self.document, Path(config.results_dir), self.allure_dir)
         return exit_status(pytest_status, verdict, deferred=bool(config.shard))

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.errors import ConfigError
 from mediconfusion_tests.models.base import Answer, Query, check_answer
+from mediconfusion_tests.redaction import scrub
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -140,7 +141,7 @@ class AnswerStore:
             return
         now = time.time()
         rows = [
-            (key, fingerprint, q.mode, q.pair_id, q.image_index, json.dumps(a.to_dict(), allow_nan=False), now)
+            (key, fingerprint, q.mode, q.pair_id, q.image_index, scrub(json.dumps(a.to_dict(), allow_nan=False)), now)
             for key, q, a in items
         ]
         db = self._db()

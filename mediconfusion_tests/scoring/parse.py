@@ -1,7 +1,10 @@
 """Turn a model's free text into a decision: "A", "B", or None (invalid).
 
 ``paper`` reproduces the MediConfusion harness exactly; ``robust`` also reads
-answers that the paper's token list misses. Neither parser ever raises.
+answers that the paper's token list misses. Neither parser ever raises, and both
+take time linear in the answer's length: no pattern here can backtrack over a run
+of characters more than once (no two adjacent unbounded repeats), and what is
+read around each mention of an option is a window of ``CONTEXT`` characters.
 """
 
 from __future__ import annotations
@@ -45,9 +48,11 @@ def paper_letter(answer: object, options: Sequence[str] = ()) -> Letter | None:
 
 
 _MARKUP = re.compile(r"[*_`#]+")
+#: "answer is A", "Answer: (B)", "option=A": each optional piece brings its own trailing spaces, so no
+#: run of spaces can be split between two repeats.
 _CUE = re.compile(
-    r"(?i:\b(?:answer|option|choice)\b)\s*(?i:is|would be|should be)?\s*[:=\-]?\s*"
-    r"[\(\[\"'“]?\s*([AB])(?![A-Za-z0-9])"
+    r"(?i:\b(?:answer|option|choice)\b)\s*(?:(?i:is|would be|should be)\s*)?(?:[:=\-]\s*)?"
+    r"(?:[\(\[\"'“]\s*)?([AB])(?![A-Za-z0-9])"
 )
 _LEADING = re.compile(r"^[\s\(\[\"'“]*([AB])(?:\s*$|[\)\]\.:,\"'”]|\s+[-–—]\s)")
 _BRACKETED = re.compile(r"[\(\[]([AB])[\)\]]")
@@ -62,13 +67,23 @@ _LABEL = re.compile(
 )
 #: Two letters joined as alternatives: "A or B", "A - or maybe B", "A/B", "either A or B".
 _ALTERNATIVES = re.compile(
-    r"(?<![A-Za-z0-9])([AB])[\)\]\"'”]?(?:\s*(?:or|and|nor|vs\.?|versus|rather than|than|/|,|-|–|—|maybe|"
+    r"(?<![A-Za-z0-9])([AB])[\)\]\"'”]?\s*(?:(?:or|and|nor|vs\.?|versus|rather than|than|/|,|-|–|—|maybe|"
     r"perhaps|possibly|probably)\s*)+[\(\[\"'“]?([AB])(?![A-Za-z0-9])",
     re.IGNORECASE,
 )
+#: The other option conceded beside the one chosen: "it could also be B", "B is also plausible",
+#: "A (or possibly B)". The letter is group 1 (or 2); the answer is then a hedge.
+_CONCEDED = re.compile(
+    r"\b(?:could|might|may|can)\s+(?:also\s+|well\s+)?be\s+(?:option\s+)?[\(\[\"'“]?([AB])(?![A-Za-z0-9])"
+    r"|(?<![A-Za-z0-9])[\(\[\"'“]?([AB])[\)\]\"'”]?\s+(?:is|seems|would be|could be|might be|may be)\s+"
+    r"(?:also\s+|equally\s+)?(?:possible|plausible|likely|an option|correct too|right too|also)"
+    r"|\bor\s+(?:possibly|perhaps|maybe|probably)\s+(?:option\s+)?[\(\[\"'“]?([AB])(?![A-Za-z0-9])"
+)
+#: Characters read before and after each mention of an option when deciding whether it is negated.
+CONTEXT = 120
 #: What, right after a named option, takes it back: "Effaced? No.", "A is incorrect".
 _NEGATED_AFTER = re.compile(
-    r"^[\s\?\.,:;!\-–—\)\]\"'”]*(?:(?:no|nope)\s*(?:[\.\!,;]|$)|(?:is\s+)?(?:not\s+(?:correct|right|the\s+answer|it)"
+    r"[\s\?\.,:;!\-–—\)\]\"'”]*(?:(?:no|nope)\s*(?:[\.\!,;]|$)|(?:is\s+)?(?:not\s+(?:correct|right|the\s+answer|it)"
     r"|incorrect|wrong|false)\b)",
     re.IGNORECASE,
 )
@@ -140,12 +155,31 @@ def _negated(text: str, letter: Letter, options: Sequence[str]) -> bool:
     mentions = [(m.start(), m.end()) for m in re.finditer(rf"(?<![A-Za-z0-9])[\(\[\"'“]?{letter}[\)\]\"'”]?", text)]
     if own is not None:
         mentions += [(m.start(), m.end()) for m in own.finditer(text)]
+    reach = CONTEXT + (len(options[index]) if own is not None else 0)
     for start, end in mentions:
-        after = text[end:]
-        echoed = own.match(after.lstrip(" .:)-–—")) if own is not None else None
-        if echoed is not None:  # "A. No abnormality": the option's own text, not a "no"
-            after = after.lstrip(" .:)-–—")[echoed.end() :]
-        if _NEGATED_AFTER.match(after) or _NEGATED_BEFORE.search(text[:start]):
+        # A window, not the rest of the text; where it is cut short, a sentinel keeps "$" from matching there.
+        window = text[end : end + reach] + ("\0" if end + reach < len(text) else "")
+        stripped = window.lstrip(" .:)-–—")
+        echoed = own.match(stripped) if own is not None else None
+        # "A. No abnormality": the option's own text, not a "no"
+        after = stripped[echoed.end() :] if echoed is not None else window
+        if _NEGATED_AFTER.match(after) or _NEGATED_BEFORE.search(text[max(0, start - CONTEXT) : start]):
+            return True
+    return False
+
+
+def _conceded_other(text: str, letter: Letter) -> bool:
+    """The answer concedes an option beside the one it chose: the other one ("A is right; B is also
+    possible"), or this one "also" while naming the other anywhere ("A seems right, but it could also be B")."""
+    other = "B" if letter == "A" else "A"
+    named = None
+    for match in _CONCEDED.finditer(text):
+        found = next(group for group in match.groups() if group is not None)
+        if found != letter:
+            return True
+        if named is None:
+            named = re.search(rf"(?<![A-Za-z0-9]){other}(?![A-Za-z0-9])", text) is not None
+        if named:
             return True
     return False
 
@@ -173,7 +207,7 @@ def robust_letter(answer: object, options: Sequence[str] = ()) -> Letter | None:
     if _hedged(text, options):
         return None
     letter = _robust_decision(text, options)
-    if letter is None or _negated(text, letter, options):
+    if letter is None or _negated(text, letter, options) or _conceded_other(text, letter):
         return None
     return letter
 

@@ -24,9 +24,10 @@ if TYPE_CHECKING:
     from mediconfusion_tests.scoring.probes import ProbeOutcome
 
 
-def _stop(request: pytest.FixtureRequest, exc: RunStopped) -> NoReturn:
-    """A spent budget: stop here, keeping every pair answered so far (the gate then fails: a partial run)."""
-    request.session.shouldstop = f"MediConfusion: {exc}"
+def _stop(exc: RunStopped) -> NoReturn:
+    """A spent budget: this case was not answered. The run goes on through the remaining cases without
+    asking the model again, so every pair answered before the stop is still scored (the gate then
+    fails: a partial run)."""
     pytest.skip(f"{NOT_RUN}{exc}")
 
 
@@ -34,12 +35,11 @@ def test_pair(
     mediconfusion_pair: Pair,
     mediconfusion_engine: Engine,
     mediconfusion_record_outcome: Callable[[PairOutcome], None],
-    request: pytest.FixtureRequest,
 ) -> None:
     try:
         outcome = mediconfusion_engine.run_pair(mediconfusion_pair)
     except RunStopped as exc:
-        _stop(request, exc)
+        _stop(exc)
     mediconfusion_record_outcome(outcome)
     report = outcome.failure_report()
     if report is not None:
@@ -51,7 +51,6 @@ def test_probe(
     mediconfusion_engine: Engine,
     mediconfusion_record_probe: Callable[[ProbeOutcome], None],
     mediconfusion_probe_settings: ProbeSettings,
-    request: pytest.FixtureRequest,
 ) -> None:
     """A robustness probe of one pair (--probes): passes when the decisions held (see scoring/probes.py)."""
     from mediconfusion_tests.run.probing import run_probe
@@ -60,7 +59,7 @@ def test_probe(
     try:
         outcome = run_probe(mediconfusion_engine, pair, probe, mediconfusion_probe_settings)
     except RunStopped as exc:
-        _stop(request, exc)
+        _stop(exc)
     mediconfusion_record_probe(outcome)
     message = outcome.failure_message()
     if message is not None:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.errors import ModelError
-from mediconfusion_tests.models.api.client import ApiModel, ApiSettings
+from mediconfusion_tests.models.api.client import ApiModel, ApiSettings, ServerError, reply_object, token_count
 from mediconfusion_tests.models.api.images import inline
 from mediconfusion_tests.models.base import Answer, Query
+from mediconfusion_tests.quoting import shown
 
 if TYPE_CHECKING:
     from mediconfusion_tests.models.api.secrets import Environment
@@ -27,12 +28,15 @@ class AnthropicMessages(ApiModel):
             import anthropic
         except ImportError as exc:
             raise ModelError('this model needs the anthropic package: pip install "mediconfusion-tests[api]"') from exc
+        from mediconfusion_tests.models.api.http import CappedTransport
+
         self.endpoint = env.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com"
         self.client = anthropic.AsyncAnthropic(
             api_key=env.secret("ANTHROPIC_API_KEY"),
             base_url=env.get("ANTHROPIC_BASE_URL"),
             max_retries=0,
             timeout=settings.timeout,
+            http_client=anthropic.DefaultAsyncHttpxClient(transport=CappedTransport()),
         )
 
     def describe(self) -> dict[str, Any]:
@@ -73,16 +77,29 @@ class AnthropicMessages(ApiModel):
         meta: dict[str, Any] = {
             "request": {"model": self.model_name, **request, "messages": [{"role": "user", "content": recorded}]}
         }
-        reply = await self.send(lambda: self.client.messages.create(model=self.model_name, **self._sdk(request)), meta)
-        usage = getattr(reply, "usage", None)
-        if usage is not None:
-            meta["tokens_in"] = int(getattr(usage, "input_tokens", 0) or 0)
-            meta["tokens_out"] = int(getattr(usage, "output_tokens", 0) or 0)
-        meta["response_id"] = getattr(reply, "id", None)
-        meta["finish_reason"] = getattr(reply, "stop_reason", None)
+        reply = await self.send(
+            lambda: self.client.messages.create(model=self.model_name, **self._sdk(request)),
+            meta,
+            self.worst_cost(query),
+        )
+        data = reply_object(reply, self.name, "a message")
+        meta["response_id"] = data.get("id")
+        meta["finish_reason"] = data.get("stop_reason")
         if meta["finish_reason"] == "refusal":
             meta["refusal"] = True
-        text = "".join(
-            getattr(block, "text", "") for block in reply.content or () if getattr(block, "type", "") == "text"
+        blocks = data.get("content") or []
+        if not isinstance(blocks, list) or not all(isinstance(b, dict) for b in blocks):
+            raise ServerError(f"{self.name}: the server's message content is not a list of blocks: {shown(blocks)}")
+        texts = [b.get("text") for b in blocks if b.get("type") == "text"]
+        if not all(isinstance(t, str) for t in texts):
+            raise ServerError(f"{self.name}: the server sent a text block without text: {shown(blocks)}")
+        return Answer("".join(texts), meta=meta)
+
+    def usage(self, reply: Any) -> tuple[int | None, int | None]:
+        usage = reply_object(reply, self.name, "a message").get("usage")
+        if not isinstance(usage, dict):
+            return None, None
+        return (
+            token_count(usage.get("input_tokens"), self.name, "input_tokens"),
+            token_count(usage.get("output_tokens"), self.name, "output_tokens"),
         )
-        return Answer(text, meta=meta)

@@ -12,9 +12,10 @@ import base64
 from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.errors import ModelError
-from mediconfusion_tests.models.api.client import ApiModel, ApiSettings
+from mediconfusion_tests.models.api.client import ApiModel, ApiSettings, ServerError, reply_object, token_count
 from mediconfusion_tests.models.api.images import inline
 from mediconfusion_tests.models.base import Answer, Query
+from mediconfusion_tests.quoting import shown
 
 if TYPE_CHECKING:
     from mediconfusion_tests.models.api.secrets import Environment
@@ -35,7 +36,12 @@ class GeminiContent(ApiModel):
         self.types = types
         base = env.get("GEMINI_BASE_URL") or env.get("GOOGLE_GEMINI_BASE_URL")
         self.endpoint = base or "https://generativelanguage.googleapis.com"
-        options: dict[str, Any] = {"timeout": int(settings.timeout * 1000)}
+        from mediconfusion_tests.models.api.http import CappedTransport
+
+        options: dict[str, Any] = {
+            "timeout": int(settings.timeout * 1000),
+            "async_client_args": {"transport": CappedTransport()},
+        }
         if base:
             options["base_url"] = base
         self.client = genai.Client(
@@ -79,20 +85,33 @@ class GeminiContent(ApiModel):
                 config=types.GenerateContentConfig(**config),
             ),
             meta,
+            self.worst_cost(query),
         )
-        usage = getattr(reply, "usage_metadata", None)
-        if usage is not None:
-            meta["tokens_in"] = int(getattr(usage, "prompt_token_count", 0) or 0)
-            meta["tokens_out"] = int(getattr(usage, "candidates_token_count", 0) or 0)
-        candidates = getattr(reply, "candidates", None) or []
-        reason = getattr(candidates[0], "finish_reason", None) if candidates else None
+        data = reply_object(reply, self.name, "a generateContent response")
+        candidates = data.get("candidates") or []
+        if not isinstance(candidates, list) or not all(isinstance(c, dict) for c in candidates):
+            raise ServerError(f"{self.name}: the server's candidates are not a list of objects: {shown(candidates)}")
+        reason = candidates[0].get("finish_reason") if candidates else None
         meta["finish_reason"] = str(getattr(reason, "value", reason)) if reason is not None else None
         texts = []
         for candidate in candidates[:1]:
-            content = getattr(candidate, "content", None)
-            for part in getattr(content, "parts", None) or []:
-                if getattr(part, "text", None):
-                    texts.append(part.text)
+            content = candidate.get("content") or {}
+            parts_sent = content.get("parts") if isinstance(content, dict) else None
+            for part in parts_sent or []:
+                text = part.get("text") if isinstance(part, dict) else None
+                if text is not None and not isinstance(text, str):
+                    raise ServerError(f"{self.name}: the server sent a part whose text is not text: {shown(part)}")
+                if text:
+                    texts.append(text)
         if not texts and meta["finish_reason"] not in (None, "STOP", "MAX_TOKENS"):
             meta["refusal"] = True
         return Answer("".join(texts), meta=meta)
+
+    def usage(self, reply: Any) -> tuple[int | None, int | None]:
+        usage = reply_object(reply, self.name, "a generateContent response").get("usage_metadata")
+        if not isinstance(usage, dict):
+            return None, None
+        return (
+            token_count(usage.get("prompt_token_count"), self.name, "prompt_token_count"),
+            token_count(usage.get("candidates_token_count"), self.name, "candidates_token_count"),
+        )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,3 +55,22 @@ def inline(path: str) -> InlineImage:
     return InlineImage(
         _mime(raw[:16]), base64.b64encode(raw).decode("ascii"), hashlib.sha256(raw).hexdigest(), len(raw)
     )
+
+
+#: The fewest tokens ``token_bound`` allows for one image. Anthropic charges about width x height / 750
+#: tokens after scaling to at most ~1.15 megapixels (so at most ~1,600), OpenAI at most 1,445 (high
+#: detail: 85 + 170 per 512-pixel tile, after scaling to 2048 x 768), Gemini 258 per 768-pixel tile.
+IMAGE_TOKEN_FLOOR = 1_600
+
+
+def token_bound(path: str) -> int:
+    """At least the tokens any listed provider charges for this image: the larger of the floor and
+    pixels / 750, which is above each provider's rule at every size."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read the image's size ({exc})") from None
+    return max(IMAGE_TOKEN_FLOOR, math.ceil(width * height / 750))

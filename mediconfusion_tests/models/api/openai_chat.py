@@ -21,9 +21,17 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.errors import ModelError
-from mediconfusion_tests.models.api.client import ApiModel, ApiSettings
+from mediconfusion_tests.models.api.client import (
+    ApiModel,
+    ApiSettings,
+    ServerError,
+    log_probability,
+    reply_object,
+    token_count,
+)
 from mediconfusion_tests.models.api.images import inline
 from mediconfusion_tests.models.base import Answer, Query
+from mediconfusion_tests.quoting import shown
 from mediconfusion_tests.scoring.letters import LETTERS, Letter
 
 if TYPE_CHECKING:
@@ -32,13 +40,6 @@ if TYPE_CHECKING:
 #: How many alternatives greedy asks for (OpenAI's maximum).
 TOP_LOGPROBS = 20
 AZURE_API_VERSION = "2024-10-21"
-
-
-def _dump(value: Any) -> dict[str, Any]:
-    if hasattr(value, "model_dump"):
-        dumped: dict[str, Any] = value.model_dump()
-        return dumped
-    return dict(value) if isinstance(value, dict) else {}
 
 
 class OpenAIChat(ApiModel):
@@ -59,7 +60,13 @@ class OpenAIChat(ApiModel):
             import openai
         except ImportError as exc:
             raise ModelError('this model needs the openai package: pip install "mediconfusion-tests[api]"') from exc
-        common: dict[str, Any] = {"max_retries": 0, "timeout": settings.timeout}
+        from mediconfusion_tests.models.api.http import CappedTransport
+
+        common: dict[str, Any] = {
+            "max_retries": 0,
+            "timeout": settings.timeout,
+            "http_client": openai.DefaultAsyncHttpxClient(transport=CappedTransport()),
+        }
         self.client: Any
         if kind == "azure":
             self.client = openai.AsyncAzureOpenAI(
@@ -116,10 +123,40 @@ class OpenAIChat(ApiModel):
         # OpenAI's newer models take only max_completion_tokens; servers of the compatible kind take max_tokens.
         return {"max_tokens": tokens} if self.kind == "compatible" else {"max_completion_tokens": tokens}
 
-    async def _create(self, meta: dict[str, Any], recorded: list[dict[str, Any]], **request: Any) -> Any:
+    async def _create(
+        self, meta: dict[str, Any], recorded: list[dict[str, Any]], worst_cost: float, **request: Any
+    ) -> dict[str, Any]:
+        """The request sent; its reply as a dict (the server's error when it is not a JSON object)."""
         meta["request"] = {"model": self.model_name, **{k: v for k, v in request.items() if k != "messages"}}
         meta["request"]["messages"] = recorded
-        return await self.send(lambda: self.client.chat.completions.create(model=self.model_name, **request), meta)
+        reply = await self.send(
+            lambda: self.client.chat.completions.create(model=self.model_name, **request), meta, worst_cost
+        )
+        data = reply_object(reply, self.name, "a chat completion")
+        meta["response_id"] = data.get("id")
+        meta["response_model"] = data.get("model")
+        return data
+
+    def usage(self, reply: Any) -> tuple[int | None, int | None]:
+        data = reply_object(reply, self.name, "a chat completion")
+        usage = data.get("usage")
+        if usage is None:
+            return None, None
+        if not isinstance(usage, dict):
+            raise ServerError(f"{self.name}: the server stated usage {usage!r:.60}, which is not an object")
+        return (
+            token_count(usage.get("prompt_tokens"), self.name, "prompt_tokens"),
+            token_count(usage.get("completion_tokens"), self.name, "completion_tokens"),
+        )
+
+    def _choice(self, data: dict[str, Any]) -> dict[str, Any]:
+        choices = data.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise ServerError(f"{self.name}: the server's reply has no choices: {shown(choices)}")
+        choice = choices[0]
+        if not isinstance(choice, dict):
+            raise ServerError(f"{self.name}: the server's reply has a choice that is not an object: {shown(choice)}")
+        return choice
 
     async def ask(self, query: Query) -> Answer:
         if query.mode == "greedy":
@@ -132,31 +169,29 @@ class OpenAIChat(ApiModel):
         if self.settings.top_p is not None:
             sampling["top_p"] = self.settings.top_p
         reply = await self._create(
-            meta, recorded, messages=messages, **self._limit(self.settings.max_new_tokens), **sampling
+            meta,
+            recorded,
+            self.worst_cost(query),
+            messages=messages,
+            **self._limit(self.settings.max_new_tokens),
+            **sampling,
         )
         return Answer(self._text(reply, meta), meta=meta)
 
-    def _text(self, reply: Any, meta: dict[str, Any]) -> str:
-        self._usage(reply, meta)
-        if not reply.choices:
-            raise ModelError(f"{self.name}: the reply has no choices")
-        choice = reply.choices[0]
-        message = choice.message
-        meta["finish_reason"] = choice.finish_reason
-        refusal = getattr(message, "refusal", None)
+    def _text(self, reply: dict[str, Any], meta: dict[str, Any]) -> str:
+        choice = self._choice(reply)
+        message = choice.get("message")
+        if not isinstance(message, dict):
+            raise ServerError(f"{self.name}: the server's reply has no message: {shown(message)}")
+        meta["finish_reason"] = choice.get("finish_reason")
+        refusal, content = message.get("refusal"), message.get("content")
         if refusal:
             # A refusal is an answer (invalid, with its words kept), not an error to retry.
             meta["refusal"] = True
             return str(refusal)
-        return str(message.content or "")
-
-    def _usage(self, reply: Any, meta: dict[str, Any]) -> None:
-        usage = getattr(reply, "usage", None)
-        if usage is not None:
-            meta["tokens_in"] = int(getattr(usage, "prompt_tokens", 0) or 0)
-            meta["tokens_out"] = int(getattr(usage, "completion_tokens", 0) or 0)
-        meta["response_id"] = getattr(reply, "id", None)
-        meta["response_model"] = getattr(reply, "model", None)
+        if content is not None and not isinstance(content, str):
+            raise ServerError(f"{self.name}: the server's message content is not text: {shown(content)}")
+        return content or ""
 
     async def _greedy(self, query: Query) -> Answer:
         meta: dict[str, Any] = {}
@@ -164,19 +199,14 @@ class OpenAIChat(ApiModel):
         reply = await self._create(
             meta,
             recorded,
+            self.worst_cost(query, max_tokens=1),
             messages=messages,
             temperature=0.0,
             logprobs=True,
             top_logprobs=TOP_LOGPROBS,
             **self._limit(1),
         )
-        self._usage(reply, meta)
-        choice = reply.choices[0] if reply.choices else None
-        content = getattr(getattr(choice, "logprobs", None), "content", None) or []
-        if not content:
-            raise ModelError(f"{self.name}: the server returned no log-probabilities (it must support logprobs)")
-        top = getattr(content[0], "top_logprobs", None) or []
-        listed = [(str(t.token), float(t.logprob)) for t in top]
+        listed = self._top_logprobs(self._choice(reply))
         meta["top_logprobs"] = [[token, round(logprob, 6)] for token, logprob in listed]
         letters: dict[str, float] = {}
         for letter in LETTERS:
@@ -199,6 +229,25 @@ class OpenAIChat(ApiModel):
         meta["p_vocab"] = {letter: math.exp(value) for letter, value in letters.items()}
         return Answer(top_letter, scores, top_letter if top_letter in ("A", "B") else None, meta)  # type: ignore[arg-type]
 
+    def _top_logprobs(self, choice: dict[str, Any]) -> list[tuple[str, float]]:
+        """(token, log-probability) of the first generated position's alternatives, checked."""
+        logprobs = choice.get("logprobs")
+        content = logprobs.get("content") if isinstance(logprobs, dict) else None
+        if content is None or content == []:
+            raise ModelError(f"{self.name}: the server returned no log-probabilities (it must support logprobs)")
+        if not isinstance(content, list) or not isinstance(content[0], dict):
+            raise ServerError(f"{self.name}: the server's logprobs.content is not a list of tokens: {shown(content)}")
+        top = content[0].get("top_logprobs") or []
+        if not isinstance(top, list):
+            raise ServerError(f"{self.name}: the server's top_logprobs is not a list: {shown(top)}")
+        listed = []
+        for entry in top[:TOP_LOGPROBS]:
+            token = entry.get("token") if isinstance(entry, dict) else None
+            if not isinstance(token, str):
+                raise ServerError(f"{self.name}: the server sent a top_logprobs entry without a token: {shown(entry)}")
+            listed.append((token, log_probability(entry.get("logprob"), self.name, f"the logprob of {token!r:.20}")))
+        return listed
+
     async def _prompt_tokens(
         self, query: Query, option: str | None, meta: dict[str, Any]
     ) -> list[tuple[int, float | None]]:
@@ -210,27 +259,42 @@ class OpenAIChat(ApiModel):
         else:
             extra |= {"add_generation_prompt": False, "continue_final_message": True}
         reply = await self._create(
-            meta, recorded, messages=messages, temperature=0.0, extra_body=extra, **self._limit(1)
+            meta,
+            recorded,
+            self.worst_cost(query, option or "", max_tokens=1),
+            messages=messages,
+            temperature=0.0,
+            extra_body=extra,
+            **self._limit(1),
         )
-        entries = _dump(reply).get("prompt_logprobs")
-        if not isinstance(entries, list):
+        entries = reply.get("prompt_logprobs")
+        if entries is None:
             raise ModelError(
                 f"{self.name}: the server returned no prompt_logprobs; prefix mode needs a server that does "
                 "(vLLM's OpenAI server)"
             )
-        tokens: list[tuple[int, float | None]] = []
-        for entry in entries:
-            if not entry:
-                tokens.append((-1, None))  # the first prompt token has no log-probability
-                continue
-            token, info = next(iter(entry.items()))
-            logprob = info.get("logprob") if isinstance(info, dict) else getattr(info, "logprob", None)
-            tokens.append((int(token), None if logprob is None else float(logprob)))
-        return tokens
+        if not isinstance(entries, list):
+            raise ServerError(f"{self.name}: the server's prompt_logprobs is not a list: {shown(entries)}")
+        return [self._prompt_token(entry) for entry in entries]
+
+    def _prompt_token(self, entry: object) -> tuple[int, float | None]:
+        """One prompt_logprobs entry, {token id: {"logprob": x, ...}}, checked; (-1, None) where empty."""
+        if not entry:
+            return (-1, None)  # the first prompt token has no log-probability
+        if not isinstance(entry, dict):
+            raise ServerError(
+                f"{self.name}: the server sent a prompt_logprobs entry that is not an object: {shown(entry)}"
+            )
+        token, info = next(iter(entry.items()))
+        if not str(token).lstrip("-").isdigit() or len(str(token)) > 12:
+            raise ServerError(f"{self.name}: the server sent {shown(token)} as a prompt token id")
+        logprob = info.get("logprob") if isinstance(info, dict) else None
+        where = f"the prompt logprob of token {token}"
+        return (int(token), None if logprob is None else log_probability(logprob, self.name, where))
 
     async def _prefix(self, query: Query) -> Answer:
         meta: dict[str, Any] = {}
-        base = await self._prompt_tokens(query, None, {})
+        base = await self._prompt_tokens(query, None, meta)
         scores: dict[str, float] = {}
         spans: dict[str, list[int]] = {}
         for letter, option in zip(LETTERS, query.options, strict=True):

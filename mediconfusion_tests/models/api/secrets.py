@@ -1,8 +1,8 @@
 """API keys: read from the environment or a ``.env`` file, and never written anywhere.
 
-Every key read is registered; ``redact`` replaces it (and the bearer form of it) in
-any text before that text reaches an error message, an answer's metadata or a log.
-The answer store, results.json, the reports and Allure only ever see redacted text.
+Every key read is registered with ``mediconfusion_tests.redaction`` and handed to the
+SDK as a ``Secret`` (masked ``repr``); every text the run stores or renders is scrubbed
+of it there.
 """
 
 from __future__ import annotations
@@ -12,23 +12,7 @@ import re
 from pathlib import Path
 
 from mediconfusion_tests.errors import ConfigError
-
-_SECRETS: set[str] = set()
-#: Shorter values would match ordinary text; real keys are far longer.
-MIN_SECRET = 8
-MASK = "***"
-
-
-def register(value: str | None) -> str | None:
-    if value and len(value) >= MIN_SECRET:
-        _SECRETS.add(value)
-    return value
-
-
-def redact(text: str) -> str:
-    for secret in sorted(_SECRETS, key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    return text
+from mediconfusion_tests.redaction import Secret, register, register_credentials
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -60,12 +44,16 @@ class Environment:
     def __init__(self, env_file: str | None = None) -> None:
         self.file = read_env_file(Path(env_file)) if env_file else {}
         self.env_file = env_file
+        register_credentials(self.file)
+
+    def __repr__(self) -> str:
+        return f"Environment(env_file={self.env_file!r})"
 
     def get(self, name: str) -> str | None:
         value = os.environ.get(name) or self.file.get(name)
         return value or None
 
-    def secret(self, name: str) -> str | None:
+    def secret(self, name: str) -> Secret | None:
         return register(self.get(name))
 
     def where(self) -> str:

@@ -6,6 +6,12 @@ the archive's size again on disk. Here the parts are read as one stream: the
 central directory (Zip64 where sizes pass 4 GiB) gives each member's disk and
 offset on that disk, and the member is inflated straight to its file, its CRC-32
 checked, then renamed into place.
+
+A damaged or hostile archive cannot make extraction use more than a few chunks
+of memory or write more than the member declares: each inflate call returns at
+most ``CHUNK`` bytes, the bytes written are checked against the declared size as
+they go, and a declared size deflate could not reach from the compressed bytes
+is refused before anything is written.
 """
 
 from __future__ import annotations
@@ -16,12 +22,12 @@ import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from mediconfusion_tests.errors import ModelError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
 CHUNK = 8 << 20
 EOCD = b"PK\x05\x06"
@@ -32,6 +38,8 @@ LOCAL = b"PK\x03\x04"
 FULL32, FULL16 = 0xFFFFFFFF, 0xFFFF
 #: Room kept free beyond the member's size when checking disk space.
 MARGIN = 1 << 30
+#: Deflate's largest output per input byte (1032:1, its theoretical limit); more is not a deflate stream.
+DEFLATE_RATIO = 1032
 
 
 def split_parts(files: Iterable[str | Path]) -> list[list[str]]:
@@ -149,6 +157,12 @@ class SplitZip:
         member = self.member(name)
         if member.method not in (0, 8):
             raise ModelError(f"{self.parts[-1]}: {member.name} uses compression method {member.method}")
+        most = member.compressed * DEFLATE_RATIO + 1024 if member.method == 8 else member.compressed
+        if member.size > most:
+            raise ModelError(
+                f"{self.parts[-1]}: {member.name} declares {member.size} bytes from {member.compressed} compressed, "
+                "more than its compression can produce: the archive is damaged or hostile"
+            )
         needed = member.size + MARGIN
         target.parent.mkdir(parents=True, exist_ok=True)
         free = shutil.disk_usage(target.parent).free
@@ -166,14 +180,20 @@ class SplitZip:
         scratch = target.with_name(f".{target.name}.part")
         inflate = zlib.decompressobj(-15) if member.method == 8 else None
         crc, written = 0, 0
-        with scratch.open("wb") as out:
-            for chunk in self._stream(data, member.compressed):
-                piece = inflate.decompress(chunk) if inflate is not None else chunk
-                crc, written = self._write(out, piece, crc, written)
-                if progress is not None:
-                    progress(written, member.size)
-            if inflate is not None:
-                crc, written = self._write(out, inflate.flush(), crc, written)
+        try:
+            with scratch.open("wb") as out:
+                for piece in _pieces(self._stream(data, member.compressed), inflate):
+                    if written + len(piece) > member.size:
+                        raise ModelError(
+                            f"{self.parts[-1]}: {member.name} inflates past the {member.size} bytes its directory "
+                            "declares: the archive is damaged or hostile; nothing of it was kept"
+                        )
+                    crc, written = self._write(out, piece, crc, written)
+                    if progress is not None:
+                        progress(written, member.size)
+        except BaseException:
+            scratch.unlink(missing_ok=True)
+            raise
         if written != member.size or crc != member.crc:
             scratch.unlink(missing_ok=True)
             raise ModelError(
@@ -190,6 +210,20 @@ class SplitZip:
 
     def _stream(self, position: int, count: int) -> _Chunks:
         return _Chunks(self, position, count)
+
+
+def _pieces(chunks: Iterable[bytes], inflate: Any) -> Iterator[bytes]:
+    """The member's bytes, at most CHUNK at a time however far each compressed chunk inflates."""
+    for chunk in chunks:
+        if inflate is None:
+            yield chunk
+            continue
+        pending = chunk
+        while pending:
+            yield inflate.decompress(pending, CHUNK)
+            pending = inflate.unconsumed_tail
+    if inflate is not None:
+        yield inflate.flush()  # what zlib still holds: at most its 32 KiB window
 
 
 class _Chunks:

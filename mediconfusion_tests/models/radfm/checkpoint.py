@@ -68,21 +68,37 @@ def read_llama_config(folder: Path) -> dict[str, Any] | None:
 
 
 def open_state(path: Path) -> Mapping[str, Any]:
-    """The checkpoint's tensors, memory-mapped where the file format allows."""
+    """The checkpoint's tensors, memory-mapped where the file format allows, through torch's safe loader
+    only (``weights_only``): a file that is not a checkpoint, or that holds code, is refused in one line."""
+    import zipfile
+
     import torch
 
     try:
-        state = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
-    except RuntimeError:
-        # Files written by torch < 1.6 (not zip-based) cannot be memory-mapped: read them whole.
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, EOFError, ValueError) as exc:
-        raise ModelError(f"RadFM: cannot read {path}: {type(exc).__name__}: {exc}") from exc
+        if zipfile.is_zipfile(path):
+            state = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+        else:
+            # Files written by torch < 1.6 (not zip-based) cannot be memory-mapped: read them whole.
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for a file that is not a checkpoint
+        raise ModelError(f"RadFM: {path} is not a RadFM checkpoint: {_refusal(exc)}") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
         raise ModelError(f"RadFM: {path} holds a {type(state).__name__}, not a state dict")
     return state
+
+
+def _refusal(exc: BaseException) -> str:
+    """One line saying why torch's safe loader refused the file. torch's own message also suggests loading
+    with ``weights_only=False``, which would run whatever code the file holds: that advice is left out."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    unpickler = next((line for line in lines if line.startswith("WeightsUnpickler error:")), None)
+    if unpickler is not None:
+        found = unpickler.removeprefix("WeightsUnpickler error:").strip()
+        return f"it holds Python objects, not only tensors ({found[:160]}); the safe loader refused to run them"
+    first = next((line for line in lines if "weights_only" not in line), type(exc).__name__)
+    return f"{type(exc).__name__}: {first[:200]}"
 
 
 def load_checkpoint(
