@@ -37,7 +37,8 @@ DEFAULT_MAX_NEW_TOKENS = 32
 PREFIX_TOKEN_CHOICES = ("paper", "context")
 LETTER_TOKEN_CHOICES = ("paper", "context")
 GENERATION_CHOICES = ("greedy", "paper")
-DTYPES = ("auto", "bf16", "fp16", "fp32")
+#: "paper": the dtype the original harness loaded the family in (models/paper_rules.py).
+DTYPES = ("auto", "bf16", "fp16", "fp32", "paper")
 DEVICES = ("auto", "cpu", "cuda")
 #: Pairs answered together when --batch-size is auto; the model splits them as memory allows.
 AUTO_CHUNK_PAIRS = 8
@@ -266,7 +267,14 @@ class RunConfig:
     )
     device: str = opt("auto", "where local models run (default: auto)", choices=DEVICES)
     model_revision: str | None = _no_file(None, "checkpoint branch, tag or commit", metavar="REV")
-    dtype: str = opt("auto", "weights dtype (default: auto, bf16/fp16 on GPU)", choices=DTYPES)
+    dtype: str | None = opt(
+        None,
+        "weights dtype: auto (bf16/fp16 on GPU, fp32 on CPU; a preset's own), bf16, fp16, fp32, or paper (the "
+        "dtype the original harness loaded the family in, e.g. fp32 for LLaVA-NeXT, bf16 for Llama 3.2 Vision; "
+        "scores then computed in it). Default: paper when --prefix-tokens, --letter-tokens or --generation is "
+        "paper, else auto",
+        choices=DTYPES,
+    )
     device_map: str | None = _no_file(
         None, "transformers device_map (e.g. auto) for models larger than one GPU", metavar="MAP"
     )
@@ -425,6 +433,13 @@ class RunConfig:
             return max(1, self.batch_size // 2)
         return max(AUTO_CHUNK_PAIRS, self.concurrency)
 
+    @property
+    def effective_dtype(self) -> str:
+        """--dtype as given, else paper while any reading follows the original harness, else auto."""
+        if self.dtype is not None:
+            return self.dtype
+        return "paper" if "paper" in (self.prefix_tokens, self.letter_tokens, self.generation) else "auto"
+
     def answer_store_path(self) -> Path:
         return Path(self.answer_store) if self.answer_store else Path(self.results_dir) / "answers.sqlite"
 
@@ -536,7 +551,7 @@ def validate(config: RunConfig) -> RunConfig:
         raise ConfigError(f"judge threshold must be a non-negative number, got {config.judge_threshold!r}")
     if config.batch_size != "auto" and (not fits(config.batch_size, int) or int(config.batch_size) < 1):
         raise ConfigError(f"batch size must be a positive integer or 'auto', got {config.batch_size!r}")
-    if config.dtype not in DTYPES:
+    if config.dtype is not None and config.dtype not in DTYPES:
         raise ConfigError(f"unknown dtype {config.dtype!r}; choose from {', '.join(DTYPES)}")
     if not fits(config.gpus_per_worker, int) or config.gpus_per_worker < 1:
         raise ConfigError(f"gpus per worker must be a positive integer, got {config.gpus_per_worker!r}")

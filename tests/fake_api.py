@@ -116,7 +116,7 @@ class ModelResponder:
         torch = model.torch
         with self.lock, torch.inference_mode():
             _, features = model._encoded([self._query(request, "greedy")])
-            logits = model._forward(model._batch(features), keep=1)[0, -1]
+            logits = model._forward(model._batch(features), keep=1)[0, -1].float()
             logprobs = torch.log_softmax(logits, dim=-1)
             values, ids = torch.topk(logprobs, k)
             return [(model.tokenizer.decode([int(i)]), float(v)) for v, i in zip(values, ids, strict=True)]

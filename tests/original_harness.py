@@ -6,9 +6,13 @@ on one image and prompt, batch 1; greedy reads the last position's logits of the
 alone and takes the argmax of their softmax (A on ties); prefix writes each option into its own
 sequence, finds the family's encoding of the option at its last occurrence, takes a softmax over the
 vocabulary there and gathers with a (1, n) index, the geometric mean of what that reads, B on ties;
-mc generates with the model config's beams (greedy, 32 new tokens; LLaVA-NeXT and Llama: their
-ask_question's 100), InstructBLIP with its repetition and length penalties. LLaVA's prefix path ends
-in a leftover ``raise`` in the original; written here as it reads without it.
+all arithmetic in the model's dtype (``load`` loads each family in the dtype the original did: bfloat16
+for Llama 3.2 Vision, float32 for the others). mc generates with ``set_model_params``' overrides (one
+beam, temperature 0, 32 new tokens; LLaVA-NeXT and Llama: their ask_question's 100), InstructBLIP
+sampled at its answering class's temperature 0.1 with its repetition and length penalties, its inputs
+cast to float16 (``Models/instructblip.py``). LLaVA's prefix path ends in a leftover ``raise`` in the
+original; written here as it reads without it. The real code is compared with as well, when
+MEDICONFUSION_HARNESS_DIR names a checkout of it (tests/real_harness.py).
 """
 
 from __future__ import annotations
@@ -19,6 +23,16 @@ import torch
 
 LETTERS = ("A", "B")
 PLAIN = ("blip2", "instructblip")
+#: The dtype each family's Models/*.py loaded the model in (none given: float32 under transformers 4.x).
+DTYPES = {"blip2": torch.float32, "instructblip": torch.float32, "llava-next": torch.float32, "mllama": torch.bfloat16}
+
+
+def load(family: str, folder: Any) -> tuple[Any, Any]:
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(folder)
+    model = AutoModelForImageTextToText.from_pretrained(folder, dtype=DTYPES[family]).eval()
+    return processor, model
 
 
 def _prompt(family: str, processor: Any, question: str, image_first: bool) -> str:
@@ -35,7 +49,9 @@ def inputs_for(family: str, processor: Any, question: str, image: Any) -> Any:
     if family == "mllama":
         text = _prompt(family, processor, question, image_first=True)
         return processor(image, text, add_special_tokens=False, return_tensors="pt")
-    return processor(images=image, text=_prompt(family, processor, question, image_first=False), return_tensors="pt")
+    inputs = processor(images=image, text=_prompt(family, processor, question, image_first=False), return_tensors="pt")
+    # Models/instructblip.py: .to(device=device, dtype=torch.float16), on every floating input.
+    return inputs.to(dtype=torch.float16) if family == "instructblip" else inputs
 
 
 @torch.no_grad()
@@ -80,6 +96,8 @@ def prefix(family: str, model: Any, processor: Any, problem: dict[str, str], ima
     for option in (problem["option_A"], problem["option_B"]):
         prompt = _prefix_text(family, processor, problem["format"], problem["question"], option)
         inputs = processor(images=image, text=prompt, return_tensors="pt")
+        if family == "instructblip":
+            inputs = inputs.to(dtype=torch.float16)
         answer_tokens = _answer_tokens(family, processor.tokenizer, option)
         num_answer_tokens = len(answer_tokens)
         if num_answer_tokens == 0:
@@ -100,24 +118,29 @@ def prefix(family: str, model: Any, processor: Any, problem: dict[str, str], ima
     return "A" if scores[0] > scores[1] else "B"
 
 
+#: set_model_params in mc: temperature 0, one beam, top_p none, 32 new tokens; InstructBLIP's class then
+#: raises the temperature to 0.1 (sampled); LLaVA-NeXT's and Llama's classes do not pass the 32 on.
 MC_SETTINGS: dict[str, dict[str, Any]] = {
-    "blip2": {"num_beams": 5, "max_new_tokens": 32},
+    "blip2": {"do_sample": False, "num_beams": 1, "max_new_tokens": 32},
     "instructblip": {
-        "num_beams": 5,
+        "do_sample": True,
+        "temperature": 0.1,
+        "num_beams": 1,
         "max_new_tokens": 32,
         "min_length": 1,
         "repetition_penalty": 1.5,
         "length_penalty": 1,
     },
-    "llava-next": {"num_beams": 1, "max_new_tokens": 100},
-    "mllama": {"num_beams": 1, "max_new_tokens": 100},
+    "llava-next": {"do_sample": False, "num_beams": 1, "max_new_tokens": 100},
+    "mllama": {"do_sample": False, "num_beams": 1, "max_new_tokens": 100},
 }
 
 
 @torch.no_grad()
-def mc(family: str, model: Any, processor: Any, question: str, image: Any) -> str:
-    """The generated continuation (new tokens, special tokens left out)."""
+def mc(family: str, model: Any, processor: Any, question: str, image: Any, seed: int = 0) -> str:
+    """The generated continuation (new tokens, special tokens left out); a sampled one drawn from ``seed``."""
     inputs = inputs_for(family, processor, question, image)
-    output = model.generate(**inputs, do_sample=False, **MC_SETTINGS[family])
+    torch.manual_seed(seed)
+    output = model.generate(**inputs, **MC_SETTINGS[family])
     new: str = processor.tokenizer.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
     return new.strip()

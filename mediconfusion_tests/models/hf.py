@@ -22,8 +22,15 @@ from mediconfusion_tests.models.base import Answer, Model, Query
 from mediconfusion_tests.models.families import SEQUENCE_KEYS
 from mediconfusion_tests.models.hf_inputs import collate
 from mediconfusion_tests.models.hf_loading import LoadSettings, load, require_transformers
-from mediconfusion_tests.models.paper_rules import as_log, decide_as_paper, last_occurrence, rule_for, score_as_paper
-from mediconfusion_tests.scoring.letters import LETTERS, Letter
+from mediconfusion_tests.models.paper_rules import (
+    as_log,
+    decide_as_paper,
+    last_occurrence,
+    letters_as_paper,
+    rule_for,
+    score_as_paper,
+)
+from mediconfusion_tests.scoring.letters import LETTERS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -171,7 +178,9 @@ class HFModel(Model):
         self._cache_name = "cache" if "cache" in accepted else "past_key_values"
         local = Path(settings.source)
         version = folder_fingerprint(local) if local.is_dir() else getattr(self.model.config, "_commit_hash", None)
-        self._fingerprint = f"hf:{settings.source}@{version or settings.revision or 'main'}:{settings.dtype}"
+        # The dtype the weights were loaded in, not the setting: "auto" and "paper" differ by device and family.
+        loaded_as = str(self.model.dtype).removeprefix("torch.")
+        self._fingerprint = f"hf:{settings.source}@{version or settings.revision or 'main'}:{loaded_as}"
         self._letters: dict[str, dict[str, list[int]]] = {}
         self._prompt_key = prompt_key
         self.fidelity = fidelity or Fidelity()
@@ -194,12 +203,18 @@ class HFModel(Model):
                     "mc": self.rule.generation("mc"),
                     "freeform": self.rule.generation("freeform"),
                 }
+                if any(options.get("do_sample") for options in settings["generation"].values()):
+                    settings["seed"] = self.generation.seed  # sampled answers differ by seed
         return settings
 
     def fidelity_facts(self) -> dict[str, Any]:
         """How close to the original harness this model is asked, for results.json."""
         facts: dict[str, Any] = {
             "paper_rule": self.rule.source if self.rule else None,
+            "dtype": str(self.model.dtype).removeprefix("torch."),
+            "batching": "one image at a time (reduced-precision arithmetic as the original's)"
+            if self.one_at_a_time
+            else "batched",
             "prefix_tokens": self.fidelity.prefix_tokens if self.rule else "context",
             "letter_tokens": self.fidelity.letter_tokens if self.rule else "context",
             "generation": self.generation.preset if self.rule else "greedy",
@@ -243,7 +258,22 @@ class HFModel(Model):
     def answer(self, queries: Sequence[Query]) -> list[Answer]:
         if not queries:
             return []
+        if self.one_at_a_time and len(queries) > 1:
+            return [answer for query in queries for answer in answer_by_mode(self, [query])]
         return answer_by_mode(self, queries)
+
+    @property
+    def one_at_a_time(self) -> bool:
+        """The original's arithmetic in bfloat16/float16 (Llama 3.2 Vision, LLaVA-Med under --dtype=paper):
+        reduced precision is not batch-invariant (padding and batched kernels move logits by an ulp, enough to
+        turn a near-tie), so each image, and each prefix sequence, goes through the model alone, as the
+        original's did. In float32 batches decide identically (tests/test_fidelity.py)."""
+        reduced = self.model.dtype in (self.torch.bfloat16, self.torch.float16)
+        paper = self.generation.preset == "paper" or "paper" in (
+            self.fidelity.prefix_tokens,
+            self.fidelity.letter_tokens,
+        )
+        return self.rule is not None and reduced and paper
 
     def close(self) -> None:
         del self.model
@@ -309,10 +339,11 @@ class HFModel(Model):
         return texts, features
 
     def _forward(self, batch: dict[str, Any], keep: int) -> Any:
-        """Logits of the last ``keep`` positions (computed only there when the model allows)."""
+        """Logits of the last ``keep`` positions (computed only there when the model allows), in the model's
+        dtype: the paper's arithmetic reads them as they are, ours converts them to float32."""
         kwargs = {"logits_to_keep": keep} if self._keeps_logits and keep < batch["input_ids"].shape[1] else {}
         logits = self.model(**batch, **kwargs).logits
-        return logits[:, -keep:, :].float()
+        return logits[:, -keep:, :]
 
     # -- modes --------------------------------------------------------------------------
     def _generate(self, queries: Sequence[Query]) -> list[Answer]:
@@ -326,9 +357,20 @@ class HFModel(Model):
         elif self.generation.sampling:
             self.torch.manual_seed(self.generation.seed)
             options.update(do_sample=True, temperature=self.generation.temperature, top_p=self.generation.top_p)
+        if options.get("do_sample") and self.generation.preset == "paper":
+            # Sampled as the original (InstructBLIP's mc): one image at a time, each from --seed, so an
+            # answer depends on neither the batch nor the order (a batch draws from one stream).
+            return [self._sample_one(features[i : i + 1], options) for i in range(len(features))]
         output = self.model.generate(**batch, **options, pad_token_id=self.tokenizer.pad_token_id)
         texts = self.tokenizer.batch_decode(output[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
         return [Answer(text.strip()) for text in texts]
+
+    def _sample_one(self, features: Sequence[dict[str, Any]], options: dict[str, Any]) -> Answer:
+        batch = self._batch(features)
+        self.torch.manual_seed(self.generation.seed)
+        output = self.model.generate(**batch, **options, pad_token_id=self.tokenizer.pad_token_id)
+        text = self.tokenizer.decode(output[0, batch["input_ids"].shape[1] :], skip_special_tokens=True)
+        return Answer(text.strip(), meta={"sampled": {"seed": self.generation.seed, **options}})
 
     def letter_ids(self, text: str) -> dict[str, list[int]]:
         """Token ids that can start each answer letter right after this prompt.
@@ -375,19 +417,24 @@ class HFModel(Model):
     def _next_letter(self, queries: Sequence[Query]) -> list[Answer]:
         texts, features = self._encoded(queries)
         logits = self._forward(self._batch(features), keep=1)[:, -1, :]
-        vocab = self.torch.log_softmax(logits, dim=-1)
+        vocab = self.torch.log_softmax(logits.float(), dim=-1)
         answers = []
-        for row, text in zip(vocab, texts, strict=True):
+        for raw, row, text in zip(logits, vocab, texts, strict=True):
             ids = self.letter_ids(text)
             scores = {letter: float(self.torch.logsumexp(row[ids[letter]], dim=0)) for letter in LETTERS}
-            top = max(scores.values())
-            total = sum(math.exp(s - top) for s in scores.values())
-            probs: dict[str, float] = {letter: math.exp(scores[letter] - top) / total for letter in LETTERS}
-            letter: Letter = "A" if probs["A"] >= probs["B"] else "B"
+            paper = self.paper_letter_ids() == ids
+            if paper:
+                # The original's arithmetic: softmax over the two letters' logits in the model's dtype.
+                letter, probs = letters_as_paper(self.torch, raw, [ids["A"][0], ids["B"][0]])
+            else:
+                top = max(scores.values())
+                total = sum(math.exp(s - top) for s in scores.values())
+                probs = {letter: math.exp(scores[letter] - top) / total for letter in LETTERS}
+                letter = "A" if probs["A"] >= probs["B"] else "B"
             meta = {
                 "p_vocab": {k: math.exp(v) for k, v in scores.items()},
                 "token_ids": ids,
-                "letter_tokens": "paper" if self.paper_letter_ids() == ids else "context",
+                "letter_tokens": "paper" if paper else "context",
             }
             answers.append(Answer(letter, probs, letter, meta))
         return answers
@@ -483,10 +530,17 @@ class HFModel(Model):
         ``keep_all`` computes them everywhere, as the original harness did.
         Rows marked in ``paper`` get the original's score instead (paper_rules.score_as_paper).
         """
+        if self.one_at_a_time and len(sequences) > 1:
+            return [
+                score
+                for index, item in enumerate(sequences)
+                for score in self.mean_logprobs([item], keep_all, paper[index : index + 1])
+            ]
         batch = self._batch([features for features, _ in sequences])
         width = batch["input_ids"].shape[1]
         keep = width if keep_all else max(length - start for _, (length, start, _) in sequences) + 1
-        logits = self._forward(batch, keep)
+        raw = self._forward(batch, keep)
+        logits = raw.float()
         # log p(token) = logit - logsumexp(logits): no normalised copy of the whole vocabulary is made.
         normaliser = self.torch.logsumexp(logits, dim=-1)
         first = width - keep  # position of logits index 0
@@ -496,7 +550,7 @@ class HFModel(Model):
             offset = width - length  # this row's left padding
             if row < len(paper) and paper[row]:
                 tokens = ids[row, offset + start : offset + end].tolist()
-                scores.append(score_as_paper(self.torch, logits[row, offset + start - 1 - first], tokens))
+                scores.append(score_as_paper(self.torch, raw[row, offset + start - 1 - first], tokens))
                 continue
             positions = self.torch.arange(offset + start, offset + end, device=ids.device)
             read = logits[row, positions - 1 - first, ids[row, positions]] - normaliser[row, positions - 1 - first]

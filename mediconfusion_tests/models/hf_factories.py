@@ -14,11 +14,13 @@ if TYPE_CHECKING:
 
 
 def load_settings(source: str, config: RunConfig, preset: Preset | None = None) -> LoadSettings:
-    dtype = config.dtype if config.dtype != "auto" or preset is None else preset.dtype
+    dtype = config.effective_dtype
+    own = preset.dtype if preset is not None else "auto"
     return LoadSettings(
         source=source,
         revision=config.model_revision,
-        dtype=dtype,
+        dtype=own if dtype == "auto" else dtype,
+        paper_fallback=own,
         device=config.device,
         device_map=config.device_map,
         attn_implementation=config.attn_implementation,

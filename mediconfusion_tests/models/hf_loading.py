@@ -13,15 +13,17 @@ from typing import Any
 from mediconfusion_tests.errors import ModelError
 from mediconfusion_tests.hub_access import download_hint, offline_reason
 from mediconfusion_tests.models.families import Family, family_for
-
-DTYPES = ("auto", "bf16", "fp16", "fp32")
+from mediconfusion_tests.models.paper_rules import paper_dtype
 
 
 @dataclass(frozen=True)
 class LoadSettings:
     source: str
     revision: str | None = None
+    #: auto, bf16, fp16, fp32, or "paper": the dtype the original harness loaded this family in
+    #: (paper_rules), else ``paper_fallback`` (a preset's own dtype, or auto).
     dtype: str = "auto"
+    paper_fallback: str = "auto"
     device: str = "auto"
     device_map: str | None = None
     attn_implementation: str | None = None
@@ -53,7 +55,9 @@ def resolve_device(torch: Any, device: str) -> str:
     return device
 
 
-def resolve_dtype(torch: Any, dtype: str, device: str) -> Any:
+def resolve_dtype(torch: Any, dtype: str, device: str, family: str | None = None, fallback: str = "auto") -> Any:
+    if dtype == "paper":
+        dtype = paper_dtype(family, fallback)
     if dtype == "auto":
         if device.startswith("cuda"):
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -146,7 +150,8 @@ def load(settings: LoadSettings) -> tuple[Any, Any, Family, str]:
         config = transformers.AutoConfig.from_pretrained(settings.source, **common)
         family = family_for(getattr(config, "model_type", None), settings.family)
         processor = _load_processor(transformers, settings, family, common)
-        kwargs: dict[str, Any] = {"dtype": resolve_dtype(torch, settings.dtype, device), **common}
+        dtype = resolve_dtype(torch, settings.dtype, device, family.name, settings.paper_fallback)
+        kwargs: dict[str, Any] = {"dtype": dtype, **common}
         if settings.attn_implementation:
             kwargs["attn_implementation"] = settings.attn_implementation
         if settings.device_map:

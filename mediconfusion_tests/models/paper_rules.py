@@ -9,13 +9,22 @@ Read from github MShahabSepehri/MediConfusion (``Models/*.py``, ``utils/answerin
   conversation whose assistant turn is the option);
 - how greedy/mc/freeform prompts are laid out with the paper's prompt file (LLaVA put the text
   before the image; Llama 3.2 Vision encoded without special tokens);
-- the generation settings of ``--generation=paper``: mc overrides temperature (0), top_p (none) and
-  the length (32) and keeps the model config's beams; free-form uses the config as it is.
+- the generation settings of ``--generation=paper``: in mc, ``BaseAnsweringModel.set_model_params``
+  overrides the config for every family (temperature 0, one beam, top_p none, 32 new tokens); then
+  ``InstructBLIPAnswering`` raises a temperature of 0 to 0.1 and ``Models/instructblip.py`` samples
+  (``do_sample=temperature > 0``, repetition penalty 1.5), and LLaVA-NeXT's and Llama's answering
+  classes do not pass the 32 on (their ``ask_question`` defaults to 100). Free-form uses each config;
+- the dtype the model was loaded in (``--dtype=paper``): no ``torch_dtype`` for BLIP-2, InstructBLIP
+  and LLaVA-NeXT, which under the transformers the harness pinned (4.x) meant float32; bfloat16 for
+  Llama 3.2 Vision (``Models/llama.py``); float16 for LLaVA-Med (its builder's default, images
+  ``.half()``); float32 for RadFM and Med-Flamingo (their state dicts loaded into float32 modules).
 
 Scoring as the original computed it: a softmax over the vocabulary at the positions before the
 option tokens, then ``torch.gather(probs, 1, ids.unsqueeze(0))``, which reads every option token from
 the *first* of those rows, and the geometric mean of what it read; B wins ties. ``score_as_paper``
-does exactly that on one row.
+does exactly that on one row, in the logits' own dtype (the original's softmax, ``pow`` and ``prod``
+ran in the model's dtype: bfloat16 for Llama 3.2 Vision), as ``letters_as_paper`` does greedy's
+two-letter softmax and ``argmax`` (A on ties).
 """
 
 from __future__ import annotations
@@ -51,6 +60,8 @@ class PaperRule:
     no_special_tokens: bool = False
     mc_generation: dict[str, Any] = field(default_factory=dict)
     freeform_generation: dict[str, Any] = field(default_factory=dict)
+    #: The dtype the original loaded the model in (--dtype=paper): fp32, bf16 or fp16.
+    dtype: str = "fp32"
 
     def option_ids(self, encode: Any, option: str) -> list[int]:
         """``encode(text)`` is the tokenizer's ``encode(text, add_special_tokens=False)``."""
@@ -84,6 +95,8 @@ def _free(
 
 
 _INSTRUCTBLIP_EXTRA: dict[str, float] = {"repetition_penalty": 1.5, "length_penalty": 1.0, "min_length": 1}
+#: InstructBLIP's mc: set_model_params' temperature 0 raised to 0.1 by its answering class, so sampled.
+_INSTRUCTBLIP_MC = {"do_sample": True, "temperature": 0.1, "num_beams": 1, "max_new_tokens": 32, **_INSTRUCTBLIP_EXTRA}
 # LLaVA-NeXT and Llama 3.2 Vision: the answering class does not pass its 32 on to ask_question,
 # whose default is 100 new tokens; their configs hold temperature 0.2, one beam.
 _LLAVA_MC = _mc(1, 100)
@@ -107,14 +120,14 @@ RULES: dict[str, PaperRule] = {
             "blip2",
             "Models/blip2.py",
             "space",
-            mc_generation=_mc(5),
+            mc_generation=_mc(1, 32),
             freeform_generation=_free(1.0, 0.9, 5, 30),
         ),
         PaperRule(
             "instructblip",
             "Models/instructblip.py",
             "space-drop-first",
-            mc_generation={**_mc(5), **_INSTRUCTBLIP_EXTRA},
+            mc_generation=_INSTRUCTBLIP_MC,
             freeform_generation=_free(1.0, 0.9, 5, 128, **_INSTRUCTBLIP_EXTRA),
         ),
         _LLAVA_NEXT,
@@ -128,6 +141,7 @@ RULES: dict[str, PaperRule] = {
             no_special_tokens=True,
             mc_generation=_LLAVA_MC,
             freeform_generation=_LLAVA_FREE,
+            dtype="bf16",
         ),
         PaperRule(
             "llava-med",
@@ -136,6 +150,7 @@ RULES: dict[str, PaperRule] = {
             prefix_question="{question}",
             mc_generation=_mc(1, 32),
             freeform_generation=_free(0.2, None, 1, 100),
+            dtype="fp16",
         ),
         PaperRule(
             "med-flamingo",
@@ -166,15 +181,31 @@ def last_occurrence(sequence: Sequence[int], tokens: Sequence[int]) -> int | Non
     return None
 
 
+def paper_dtype(family: str | None, fallback: str = "auto") -> str:
+    """--dtype=paper for a family: the dtype the original loaded it in, else ``fallback``."""
+    rule = RULES.get(family or "")
+    return rule.dtype if rule is not None else fallback
+
+
 def score_as_paper(torch: Any, row_logits: Any, tokens: Sequence[int]) -> float:
     """The original's prefix score from the logits row before the option's first token.
 
     ``softmax`` over the vocabulary, every option token read from that one row (what its
-    ``torch.gather`` with a (1, n) index does), geometric mean as a product of n-th roots.
+    ``torch.gather`` with a (1, n) index does), geometric mean as a product of n-th roots; all in
+    the logits' dtype, as the original's arithmetic ran in the model's.
     """
-    probs = torch.softmax(row_logits.float(), dim=-1)
-    picked = probs[torch.tensor(list(tokens), device=probs.device)]
-    return float(torch.prod(picked.pow(1 / len(tokens))))
+    probs = torch.softmax(row_logits, dim=-1)
+    picked = probs[torch.tensor(list(tokens), device=probs.device)].unsqueeze(0)
+    return float(torch.prod(picked.pow(1 / len(tokens))).item())
+
+
+def letters_as_paper(torch: Any, row_logits: Any, ids: Sequence[int]) -> tuple[Letter, dict[str, float]]:
+    """The original greedy: softmax over the two letters' logits in the logits' dtype, ``argmax`` (the
+    first of equal values: A on ties). Returns the letter and the two probabilities."""
+    pair = row_logits[torch.tensor(list(ids), device=row_logits.device)]
+    probs = torch.softmax(pair, dim=0)
+    letter: Letter = "A" if int(probs.argmax().item()) == 0 else "B"
+    return letter, {"A": float(probs[0].item()), "B": float(probs[1].item())}
 
 
 def decide_as_paper(score_a: float, score_b: float) -> Letter:

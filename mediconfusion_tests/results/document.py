@@ -495,6 +495,13 @@ class FidelityRecord(Record):
     generation: str
     #: The original's model file whose rules applied (None: a family the paper never ran).
     paper_rule: str | None = None
+    #: --dtype as set ("paper": the dtype the original loaded the family in) and whether the user gave it
+    #: (else it followed the readings: paper while any of them is paper); the dtype the weights had.
+    dtype_setting: str | None = None
+    dtype_given: bool | None = None
+    dtype: str | None = None
+    #: "batched", or one image at a time where the original's reduced-precision arithmetic is reproduced.
+    batching: str | None = None
     #: Images scored with the original's prefix tokens, and those that fell back to context.
     paper_images: int = 0
     fallbacks: int = 0

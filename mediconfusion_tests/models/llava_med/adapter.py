@@ -68,7 +68,9 @@ def make_llava_med(spec: ModelSpec, config: RunConfig) -> Model:
     folder = checkpoint_folder(spec.argument, config.model_revision)
     settings = load_settings(str(folder), config)
     device = resolve_device(torch, settings.device)
-    dtype = resolve_dtype(torch, "fp16" if settings.dtype == "auto" and device != "cpu" else settings.dtype, device)
+    # Its authors' builder loads float16: "auto" means that too on a GPU (and "paper" everywhere).
+    wanted = "fp16" if settings.dtype == "auto" and device != "cpu" else settings.dtype
+    dtype = resolve_dtype(torch, wanted, device, "llava-med")
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
     except (OSError, ValueError) as exc:

@@ -189,7 +189,7 @@ def make_med_flamingo(spec: ModelSpec, config: RunConfig) -> Model:
     folder = checkpoint_folder(spec.argument)
     settings = load_settings(str(folder), config)
     device = resolve_device(torch, settings.device)
-    dtype = resolve_dtype(torch, settings.dtype, device)
+    dtype = resolve_dtype(torch, settings.dtype, device, "med-flamingo")
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(config.llama_path)
         tokenizer.add_special_tokens({"additional_special_tokens": list(ADDED_TOKENS)})

@@ -76,7 +76,7 @@ class RadFMModel(Model):
         self.name = name
         self.files = files
         self.device = resolve_device(torch, device)
-        self.dtype = resolve_dtype(torch, dtype, self.device)
+        self.dtype = resolve_dtype(torch, dtype, self.device, "radfm")
         self.max_new_tokens = max_new_tokens
         self.rule = RULES["radfm"] if prefix_tokens == "paper" else None
         self.device_map = device_map
@@ -197,13 +197,10 @@ class RadFMModel(Model):
         space gives that one): sentencepiece then marks the option's first piece
         with its leading-space marker, as in the harness's "{question} {option}".
         """
-        prompt = query.prompt
-        stem = prompt if prompt.endswith("\n") else prompt.rstrip(" ")
-        joiner = "" if prompt.endswith("\n") else " "
-        base = self.tokens.prompt(stem)
+        base = self.tokens.prompt(option_texts(query.prompt, ())[0])
         rows = []
-        for option in query.options:
-            full = self.tokens.prompt(stem + joiner + option)
+        for option, text in zip(query.options, option_texts(query.prompt, query.options), strict=True):
+            full = self.tokens.prompt(text)
             start = _divergence(base, full)
             if start >= len(full):
                 raise ModelError(f"{self.name}: option {option!r} produced no tokens after the prompt")
@@ -252,6 +249,14 @@ class RadFMModel(Model):
         return prefix_answers(scores, paper, notes)
 
 
+def option_texts(prompt: str, options: Sequence[str]) -> list[str]:
+    """The prompt with each option after it, as the harness's ``"{} {}".format(question, option)``: one
+    space (a prompt ending in a space gives that one; after a newline none). No option: the stem alone."""
+    stem = prompt if prompt.endswith("\n") else prompt.rstrip(" ")
+    joiner = "" if prompt.endswith("\n") else " "
+    return [stem + joiner + option for option in options] if options else [stem]
+
+
 def spread(model: Any, device_map: str, dtype: Any) -> str:
     """--device-map for cards smaller than the model: accelerate places whole LLaMA layers, the image
     embedding stays in one piece; the device the inputs go to (the token table's)."""
@@ -280,7 +285,7 @@ def make_radfm(spec: ModelSpec, config: RunConfig) -> Model:
     return RadFMModel(
         files,
         name=spec.raw,
-        dtype=config.dtype,
+        dtype=config.effective_dtype,
         device=config.device,
         max_new_tokens=config.max_new_tokens,
         device_map=config.device_map,
