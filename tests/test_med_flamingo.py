@@ -126,7 +126,9 @@ def test_prompts_follow_the_harness_with_and_without_few_shot_images(tmp_path: P
     assert few.count("<image>") == 4
     shown = "What did the CT scan show?\nA: Cerebral edema\nB: Intracranial hemorrhage\nAnswer: A: Cerebral edema"
     assert shown in few
-    assert "What did the CT scan show? Answer: Cerebral edema" in frame(paper, "greedy", few_shot=True)
+    # The harness's process_prompt(question, use_option=(mode in ["mc", "greedy"])): options in greedy too.
+    assert shown in frame(paper, "greedy", few_shot=True)
+    assert "What did the CT scan show? Answer: Cerebral edema" in frame(paper, "prefix", few_shot=True)
     folder = tmp_path / "few-shot"
     folder.mkdir()
     for index, (name, *_) in enumerate(FEW_SHOT):
@@ -159,3 +161,70 @@ def test_every_mode_through_the_suite_with_batch_invariance(
         if mode != "mc":
             assert all(set(a["scores"]) == {"A", "B"} for p in document["pairs"] for a in p["answers"])
     assert decisions[0] == decisions[1]
+
+
+@pytest.mark.acceptance
+def test_a_whole_openflamingo_save_with_the_llamas_own_layers_loads(tmp_path: Path) -> None:
+    """model.pt saved whole from OpenFlamingo carries the frozen LLaMA layers as old_decoder_blocks.N: they
+    load into those layers (as the authors' strict=False did), and how many differ from --llama-path is said."""
+    from safetensors.torch import load_file
+
+    plain = build_med_flamingo(tmp_path / "plain")
+    layers = {k: v for k, v in load_file(str(plain[1] / "model.safetensors")).items() if k.startswith("model.layers.")}
+
+    def whole(state: dict) -> None:
+        for key, tensor in layers.items():
+            state[key.replace("model.layers.", "lang_encoder.old_decoder_blocks.", 1)] = tensor.clone()
+
+    checkpoint, llama = build_med_flamingo(tmp_path / "whole", change=whole)
+    facts = load(checkpoint, llama).describe()["loaded"]
+    assert (facts["llama_copies"], facts["llama_copies_differing"]) == (len(layers), 0)
+
+    def changed(state: dict) -> None:
+        whole(state)
+        state["lang_encoder.old_decoder_blocks.0.mlp.up_proj.weight"] += 1.0
+
+    checkpoint, llama = build_med_flamingo(tmp_path / "changed", change=changed)
+    model = load(checkpoint, llama)
+    assert model.describe()["loaded"]["llama_copies_differing"] == 1
+    saved = torch.load(checkpoint / "model.pt", weights_only=True)[
+        "lang_encoder.old_decoder_blocks.0.mlp.up_proj.weight"
+    ]
+    assert torch.equal(model.model.lang_encoder.model.layers[0].mlp.up_proj.weight, saved)  # the checkpoint's wins
+
+
+@pytest.mark.acceptance
+def test_the_added_tokens_output_rows_are_drawn_as_the_authors_resize_drew_them(tiny: tuple[Path, Path]) -> None:
+    """No lm_head in model.pt: the rows of <|endofchunk|>, <image> and <PAD> stay as transformers' resize
+    initialised them, normal(0, initializer_range); drawn here from --seed, so a run is repeatable."""
+    first, again, other = load(*tiny, seed=0), load(*tiny, seed=0), load(*tiny, seed=1)
+
+    def rows(model: Any) -> Any:
+        return model.model.lang_encoder.get_output_embeddings().weight[-3:].detach()
+
+    assert torch.equal(rows(first), rows(again))
+    assert not torch.equal(rows(first), rows(other))
+    assert rows(first).abs().max() > 0
+    assert 0.002 < float(rows(first).std()) < 0.1  # initializer_range 0.02
+
+
+@pytest.mark.unit
+def test_a_tokenizer_model_only_folder_names_what_converting_it_needs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    import transformers
+
+    from mediconfusion_tests.models.hf_loading import load_sentencepiece_tokenizer
+
+    (tmp_path / "tokenizer.model").write_bytes(b"sentencepiece")
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError("`tiktoken` is required to read a `tiktoken` file. Install it with `pip install tiktoken`.")
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", refuse)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "google.protobuf" else real(name))
+    with pytest.raises(ModelError, match=r"tokenizer.model only \(no tokenizer.json\); converting it needs protobuf"):
+        load_sentencepiece_tokenizer(transformers, str(tmp_path))

@@ -6,6 +6,7 @@ HF_TOKEN for gated checkpoints, pass --trust-remote-code for custom code.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,3 +172,21 @@ def load(settings: LoadSettings) -> tuple[Any, Any, Family, str]:
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return processor, model, family, device
+
+
+def load_sentencepiece_tokenizer(transformers: Any, folder: str, **options: Any) -> Any:
+    """``AutoTokenizer`` of a LLaMA-style folder; one holding only ``tokenizer.model`` (as many LLaMA-7B copies
+    do) is converted from sentencepiece, which needs the sentencepiece and protobuf packages: when that
+    fails the message names them, not the unrelated fallback transformers tries last (tiktoken)."""
+    try:
+        return transformers.AutoTokenizer.from_pretrained(folder, **options)
+    except (OSError, ValueError, ImportError) as exc:
+        only_model = (Path(folder) / "tokenizer.model").is_file() and not (Path(folder) / "tokenizer.json").is_file()
+        missing = [name for name in ("sentencepiece", "google.protobuf") if importlib.util.find_spec(name) is None]
+        if only_model and missing:
+            names = " and ".join(name.replace("google.", "") for name in missing)
+            raise ModelError(
+                f"{folder}: its tokenizer is a sentencepiece tokenizer.model only (no tokenizer.json); converting it "
+                f"needs {names}: pip install sentencepiece protobuf (both in the hf extra)"
+            ) from None
+        raise ModelError(f"{folder}: the tokenizer cannot be loaded ({str(exc).splitlines()[0]})") from None

@@ -15,7 +15,12 @@ from mediconfusion_tests.errors import ModelError
 from mediconfusion_tests.models.families import Family
 from mediconfusion_tests.models.hf import HFModel
 from mediconfusion_tests.models.hf_factories import fidelity, generation, load_settings
-from mediconfusion_tests.models.hf_loading import require_transformers, resolve_device, resolve_dtype
+from mediconfusion_tests.models.hf_loading import (
+    load_sentencepiece_tokenizer,
+    require_transformers,
+    resolve_device,
+    resolve_dtype,
+)
 
 if TYPE_CHECKING:
     from mediconfusion_tests.config import RunConfig
@@ -61,8 +66,14 @@ class LlavaMedModel(HFModel):
     load_facts: dict[str, Any] = {}  # noqa: RUF012 - replaced per instance
 
 
+def load_tokenizer(folder: Path) -> Any:
+    """Mistral's tokenizer as LLaVA-Med's builder loaded it (``AutoTokenizer.from_pretrained``)."""
+    _, transformers = require_transformers()
+    return load_sentencepiece_tokenizer(transformers, str(folder))
+
+
 def make_llava_med(spec: ModelSpec, config: RunConfig) -> Model:
-    torch, transformers = require_transformers()
+    torch, _ = require_transformers()
     from mediconfusion_tests.models.llava_med.loading import IMAGE_TOKEN, LlavaMedProcessor, load_model
 
     folder = checkpoint_folder(spec.argument, config.model_revision)
@@ -71,10 +82,7 @@ def make_llava_med(spec: ModelSpec, config: RunConfig) -> Model:
     # Its authors' builder loads float16: "auto" means that too on a GPU (and "paper" everywhere).
     wanted = "fp16" if settings.dtype == "auto" and device != "cpu" else settings.dtype
     dtype = resolve_dtype(torch, wanted, device, "llava-med")
-    try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{folder}: Mistral's tokenizer cannot be loaded ({exc})") from None
+    tokenizer = load_tokenizer(folder)
     image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
     if image_token_id is None or image_token_id == tokenizer.bos_token_id:
         raise ModelError(f"{folder}: the tokenizer has no {IMAGE_TOKEN} token to hold the image's place")

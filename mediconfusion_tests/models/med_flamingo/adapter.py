@@ -3,7 +3,7 @@
 Prompts are OpenFlamingo's interleaved text: ``<image>`` where an image goes, ``<|endofchunk|>`` after each
 example. The paper's prompt file already has that shape (with ``**Q1**``..``**Q3**`` for the few-shot
 examples); our built-in prompts are put in the same frame. The three few-shot examples are the original
-harness's (its images come with ``--few-shot-dir``): a question, and in ``mc`` mode its two options and
+harness's (its images come with ``--few-shot-dir``): a question, and in ``mc`` and ``greedy`` its two options and
 answer; without the images the examples are left out (zero-shot) and the run says so.
 """
 
@@ -17,7 +17,12 @@ from mediconfusion_tests.errors import ModelError
 from mediconfusion_tests.models.families import Family
 from mediconfusion_tests.models.hf import HFModel
 from mediconfusion_tests.models.hf_factories import fidelity, generation, load_settings
-from mediconfusion_tests.models.hf_loading import require_transformers, resolve_device, resolve_dtype
+from mediconfusion_tests.models.hf_loading import (
+    load_sentencepiece_tokenizer,
+    require_transformers,
+    resolve_device,
+    resolve_dtype,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -79,7 +84,8 @@ def frame(prompt: str, mode: str, few_shot: bool) -> str:
     if not few_shot:
         return _EXAMPLE.sub("", text)
     for index in range(len(FEW_SHOT)):
-        text = text.replace(f"**Q{index + 1}**", example(index, with_options=mode == "mc"))
+        # The harness: process_prompt(question, use_option=(mode in ["mc", "greedy"])).
+        text = text.replace(f"**Q{index + 1}**", example(index, with_options=mode in ("mc", "greedy")))
     return text
 
 
@@ -168,13 +174,42 @@ def checkpoint_folder(argument: str | None) -> Path:
         raise ModelError(f"cannot get {HUB_REPO} model.pt ({offline or exc}){hint}") from None
 
 
+def added_rows(language: Any, rows: int, seed: int) -> None:
+    """The output rows of the tokens OpenFlamingo adds (``<|endofchunk|>``, ``<image>``, ``<PAD>``) as the
+    authors' stack left them: its ``resize_token_embeddings`` (transformers 4.x) drew them from LLaMA's
+    ``_init_weights``, normal(0, initializer_range), and the published model.pt restores no ``lm_head`` (only
+    trainable parameters were saved), so they stayed random at inference. Their draw was unseeded and cannot be
+    repeated; ours is the same distribution from ``--seed``. A checkpoint that holds ``lm_head`` overwrites them."""
+    import torch
+
+    weight = language.get_output_embeddings().weight
+    std = float(getattr(language.config, "initializer_range", 0.02))
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        drawn = torch.normal(0.0, std, size=tuple(weight[rows:].shape), generator=generator)
+        weight[rows:] = drawn.to(weight.dtype)
+
+
+def load_tokenizer(llama_path: str) -> Any:
+    """LLaMA's tokenizer as open_flamingo set it up under transformers 4.x: ``<|endofchunk|>`` and
+    ``<image>`` added, ``<PAD>`` as the pad token, and its legacy spacing, which marks the text after a
+    special token with "▁" ("<image>" then "▁Question"; transformers 5 writes "Question"). The ids equal
+    those the authors' stack gave for every prompt of the 176 pairs (tests/test_legacy_token_ids.py)."""
+    from mediconfusion_tests.models.med_flamingo.model import ADDED_TOKENS, PAD_TOKEN
+
+    _, transformers = require_transformers()
+    tokenizer = load_sentencepiece_tokenizer(transformers, llama_path, legacy=True)
+    tokenizer.add_special_tokens({"additional_special_tokens": list(ADDED_TOKENS)})
+    if tokenizer.pad_token is None:
+        tokenizer.add_special_tokens({"pad_token": PAD_TOKEN})
+    return tokenizer
+
+
 def make_med_flamingo(spec: ModelSpec, config: RunConfig) -> Model:
     torch, transformers = require_transformers()
     from mediconfusion_tests.models.med_flamingo.model import (
-        ADDED_TOKENS,
         CHECKPOINT,
         DEFAULT_VISION,
-        PAD_TOKEN,
         VISION_FOLDER,
         MedFlamingo,
         load_checkpoint,
@@ -191,10 +226,7 @@ def make_med_flamingo(spec: ModelSpec, config: RunConfig) -> Model:
     device = resolve_device(torch, settings.device)
     dtype = resolve_dtype(torch, settings.dtype, device, "med-flamingo")
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(config.llama_path)
-        tokenizer.add_special_tokens({"additional_special_tokens": list(ADDED_TOKENS)})
-        if tokenizer.pad_token is None:
-            tokenizer.add_special_tokens({"pad_token": PAD_TOKEN})
+        tokenizer = load_tokenizer(config.llama_path)
         language = transformers.LlamaForCausalLM.from_pretrained(config.llama_path, dtype=dtype)
         vision_source = folder / VISION_FOLDER if (folder / VISION_FOLDER).is_dir() else DEFAULT_VISION
         vision = transformers.CLIPVisionModel.from_pretrained(str(vision_source), dtype=dtype)
@@ -202,9 +234,7 @@ def make_med_flamingo(spec: ModelSpec, config: RunConfig) -> Model:
         raise ModelError(f"med-flamingo: cannot load its parts ({str(exc).splitlines()[0]})") from None
     rows = language.get_output_embeddings().weight.shape[0]
     language.resize_token_embeddings(len(tokenizer), mean_resizing=False)
-    with torch.no_grad():
-        # The added tokens' output rows: zero logits (not random) when the checkpoint has no lm_head.
-        language.get_output_embeddings().weight[rows:] = 0
+    added_rows(language, rows, config.seed)
     model = MedFlamingo(vision, language, int(tokenizer.convert_tokens_to_ids("<image>")))
     model.to(dtype)  # the perceiver and the blocks were built in the default dtype
     model.endofchunk_id = int(tokenizer.convert_tokens_to_ids("<|endofchunk|>"))

@@ -47,6 +47,10 @@ ALIASES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^lang_encoder\.lm_head\.weight$"), "lang_encoder.lm_head.weight"),
 )
 OPTIONAL = ("lang_encoder.lm_head.weight",)
+#: A model.pt saved whole from OpenFlamingo also holds the LLaMA's own decoder layers, frozen in training, as
+#: ``old_decoder_blocks.N`` (and, wrapped, ``model.layers.N.decoder_layer``). The authors' ``load_state_dict``
+#: (strict=False) wrote them into those same layers: so do we, and count how many differ from --llama-path.
+LLAMA_COPIES = re.compile(r"^lang_encoder\.(?:old_decoder_blocks\.(\d+)|model\.layers\.(\d+)\.decoder_layer)\.(.+)$")
 
 
 def our_name(key: str) -> str:
@@ -88,6 +92,8 @@ class MedFlamingo(nn.Module):
     def media(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """pixel_values (b, images, 3, h, w) -> the perceiver's latents (b, images, 64, d)"""
         batch, images = pixel_values.shape[:2]
+        # Patch tokens before CLIP's final layer norm: open_clip's visual(x)[1] up to 2.22, what the published
+        # weights were trained on (from 2.23 it applies ln_post first).
         tokens = self.vision_encoder(pixel_values=pixel_values.flatten(0, 1)).last_hidden_state[:, 1:]
         latents: torch.Tensor = self.perceiver(tokens.reshape(batch, images, *tokens.shape[1:]))
         return latents
@@ -179,7 +185,10 @@ def place(model: MedFlamingo, state: dict[str, torch.Tensor], dtype: torch.dtype
     own = model.state_dict()
     renamed: dict[str, torch.Tensor] = {}
     seen: dict[str, str] = {}
+    copies = _llama_copies(state, own)
     for key, tensor in state.items():
+        if key in copies:
+            continue
         name = our_name(key)
         if name in seen and not torch.equal(renamed[name], tensor):
             raise ModelError(f"Med-Flamingo {CHECKPOINT}: {key!r} and {seen[name]!r} name one tensor but differ")
@@ -204,9 +213,36 @@ def place(model: MedFlamingo, state: dict[str, torch.Tensor], dtype: torch.dtype
                 else f"Med-Flamingo {CHECKPOINT}: {seen[name]!r} has shape {tuple(tensor.shape)}, the model "
                 f"expects {tuple(own[name].shape)}"
             )
+    differ = [name for key, name in copies.items() if not torch.equal(own[name].float(), state[key].float())]
+    renamed.update({name: state[key] for key, name in copies.items()})
     model.load_state_dict({k: v.to(dtype) for k, v in renamed.items()}, strict=False)
     groups = sorted({_group(k) for k in state})
-    return {"checkpoint_keys": len(state), "key_groups": groups, "lm_head_from_checkpoint": OPTIONAL[0] in renamed}
+    return {
+        "checkpoint_keys": len(state),
+        "key_groups": groups,
+        "lm_head_from_checkpoint": OPTIONAL[0] in renamed,
+        "llama_copies": len(copies),
+        "llama_copies_differing": len(differ),
+    }
+
+
+def _llama_copies(state: dict[str, torch.Tensor], own: dict[str, torch.Tensor]) -> dict[str, str]:
+    """{checkpoint key: our name} for the LLaMA decoder layers a whole OpenFlamingo save carries."""
+    found = {}
+    for key, tensor in state.items():
+        match = LLAMA_COPIES.match(key)
+        if match is None:
+            continue
+        index, rest = match.group(1) or match.group(2), match.group(3)
+        candidates = (f"lang_encoder.model.layers.{index}.layer.{rest}", f"lang_encoder.model.layers.{index}.{rest}")
+        name = next((c for c in candidates if c in own), None)
+        if name is None or tuple(own[name].shape) != tuple(tensor.shape):
+            raise ModelError(
+                f"Med-Flamingo {CHECKPOINT}: {key!r} copies a LLaMA decoder layer that --llama-path does not have "
+                "in that shape: are the checkpoint and the LLaMA from the same OpenFlamingo-9B layout?"
+            )
+        found[key] = name
+    return found
 
 
 def _group(key: str) -> str:
