@@ -42,3 +42,14 @@ def _number(text: str) -> float:
 def loads(text: str | bytes, **options: Any) -> Any:
     """``json.loads`` refusing NaN, infinities, overflowing numbers and absurdly long integers."""
     return json.loads(text, parse_constant=_constant, parse_float=_number, parse_int=_integer, **options)
+
+
+def _digits(text: str) -> int | str:
+    """An integer, or the digits themselves when there are too many: the field check then names it."""
+    return int(text) if len(text.lstrip("-")) <= MAX_INTEGER_DIGITS else text
+
+
+def loads_fields(text: str | bytes, **options: Any) -> Any:
+    """For records whose every field is checked afterwards (dataset.json): NaN and infinities stay floats
+    and absurdly long integers stay text, so the check names the pair and the field that holds them."""
+    return json.loads(text, parse_int=_digits, **options)

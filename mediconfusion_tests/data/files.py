@@ -38,12 +38,10 @@ def read_json_rows(path: Path) -> list[tuple[str, object]]:
     text = _utf8_text(path)
     try:
         # Duplicate ids only matter at the top level; nested objects may repeat keys harmlessly.
-        data = strict_json.loads(text)
-        top = strict_json.loads(text, object_pairs_hook=lambda items: items)
+        data = strict_json.loads_fields(text)
+        top = strict_json.loads_fields(text, object_pairs_hook=lambda items: items)
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: line {exc.lineno}, column {exc.colno}: invalid JSON ({exc.msg})") from exc
-    except strict_json.StrictJSONError as exc:
-        raise DataError(f"{path}: {exc}") from None
     except RecursionError:
         raise DataError(f"{path}: the JSON is nested too deeply to be a dataset") from None
     if not isinstance(data, dict):
