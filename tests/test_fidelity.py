@@ -43,7 +43,7 @@ FAMILIES = ("blip2", "instructblip", "llava-next", "mllama")
 #: Prompt-file keys the original used per family (its answering classes' ``key``).
 PAPER_KEYS = {"blip2": "blip2", "instructblip": "instructblip", "llava-next": "llava", "mllama": "llama"}
 SUITE_KEYS = {"blip2": "blip2", "instructblip": "instructblip", "llava-next": "llava", "mllama": "llama"}
-#: mc generates up to 100 tokens per image on both sides: all 176 pairs take ~6 minutes on 2 cores, so by
+#: mc generates up to 32 or 100 tokens per image on both sides: all 176 pairs take ~6 minutes on 2 cores, so by
 #: default the first 12; MEDICONFUSION_FIDELITY_FULL=1 runs all of them.
 MC_PAIRS = None if os.environ.get("MEDICONFUSION_FIDELITY_FULL") == "1" else 12
 HARNESS_DIR = os.environ.get("MEDICONFUSION_HARNESS_DIR")
