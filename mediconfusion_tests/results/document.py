@@ -189,6 +189,8 @@ class InstanceRecord(Record):
     fingerprint: str | None = None
     prompts: str | None = None
     cuda_visible_devices: str | None = None
+    #: Why this process could not load the model.
+    load_error: str | None = None
 
 
 class ModelRecord(Record):

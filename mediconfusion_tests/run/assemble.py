@@ -1,44 +1,31 @@
-"""From what the controller collected to the release decision's inputs and the typed results document."""
+"""From what the controller collected to the evidence finalize.py decides and records."""
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.prompts import prompt_source
-from mediconfusion_tests.results.decision import NOT_RUN, CrashFact, RunFacts, Verdict
 from mediconfusion_tests.results.document import (
-    SCHEMA_VERSION,
     AuditRecord,
-    ConditionRecord,
-    Counts,
     CrashRecord,
     DatasetRecord,
     EnvironmentRecord,
     FidelityRecord,
-    GateRecord,
     InstanceRecord,
     JudgeRecord,
-    MetricsRecord,
     ModelRecord,
-    ParserRecord,
     ProbePairRecord,
-    ProbesRecord,
     ProbeVariantRecord,
     PromptsRecord,
-    ResultsDocument,
     RunRecord,
     ShardRecord,
-    TimingRecord,
     UsageRecord,
     WorkerTiming,
-    figures_record,
     pair_records,
 )
 from mediconfusion_tests.run.environment import environment
-from mediconfusion_tests.scoring.harness import total_table
-from mediconfusion_tests.scoring.metrics import Metrics, scored
+from mediconfusion_tests.run.finalize import Evidence
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -48,10 +35,9 @@ if TYPE_CHECKING:
     from mediconfusion_tests.data.schema import Pair
     from mediconfusion_tests.models.base import ModelSpec
     from mediconfusion_tests.models.registry import ModelEntry
-    from mediconfusion_tests.results.comparison import Comparison
+    from mediconfusion_tests.results.comparison import Identity
     from mediconfusion_tests.run.collector import Collector
     from mediconfusion_tests.run.plan import RunPlan
-    from mediconfusion_tests.scoring.outcome import PairOutcome
 
 #: Keys a process's model facts carry that the document records elsewhere.
 TIMING, USAGE, STORE_UNREADABLE = "timing", "usage", "store_unreadable"
@@ -104,48 +90,6 @@ def skips(plan: RunPlan, collector: Collector) -> dict[str, str]:
     return {**planned, **collector.skipped}
 
 
-def run_facts(
-    collector: Collector,
-    pairs: Sequence[Pair],
-    outcomes: Sequence[PairOutcome],
-    stopped_early: bool,
-    comparison: Comparison | None,
-    mismatch_allowed: bool,
-    answer_store: str | None = None,
-) -> RunFacts:
-    pair_ids = {pair.id for pair in pairs}
-    crashes = [
-        CrashFact(
-            worker=crash.worker,
-            test=crash.test,
-            is_pair=crash.test in pair_ids,
-            together=len([p for p in crash.in_flight if p != crash.test]),
-            answered=crash.test in collector.outcomes,
-            retried=crash.retried,
-        )
-        for crash in collector.crashes.values()
-    ]
-    stops = [reason.removeprefix(NOT_RUN) for reason in collector.skipped.values() if reason.startswith(NOT_RUN)]
-    return RunFacts(
-        budget_stop=stops[0] if stops else None,
-        unanswered=len(stops) + len(collector.silent()),
-        pairs_in_dataset=len(pairs),
-        scored=len(scored(outcomes)),
-        model_errors=[o.pair_id for o in outcomes if o.error],
-        errors=dict(collector.errors),
-        duplicates=list(collector.duplicates),
-        crashes=crashes,
-        silent=len(collector.silent()),
-        other_failures=list(collector.other_failures),
-        teardown_errors=list(collector.teardown_errors),
-        stopped_early=stopped_early,
-        load_errors=[str(info["load_error"]) for info in collector.instances.values() if info.get("load_error")],
-        baseline_mismatches=comparison.mismatches if comparison is not None else (),
-        mismatch_allowed=mismatch_allowed,
-        answer_store=answer_store,
-    )
-
-
 def instance_warnings(instances: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """What the adapters warn about (once, however many workers say it), and unreadable stored answers."""
     said = [str(w) for info in instances.values() for w in info.get("warnings") or ()]
@@ -158,17 +102,7 @@ def instance_warnings(instances: Mapping[str, Mapping[str, Any]]) -> list[str]:
     return warnings
 
 
-def audit_warnings(audit: AuditRecord | None) -> list[str]:
-    if audit is None or not audit.mismatches:
-        return []
-    shown = ", ".join(m.pair_id for m in audit.mismatches[:5])
-    return [
-        f"{len(audit.mismatches)} replayed pair(s) differ from the scores the original harness recorded "
-        f"({shown}{'…' if len(audit.mismatches) > 5 else ''}; see model.audit)"
-    ]
-
-
-def timing(instances: Mapping[str, Mapping[str, Any]], wall_s: float, scored_pairs: int) -> TimingRecord:
+def worker_timing(instances: Mapping[str, Mapping[str, Any]]) -> dict[str, WorkerTiming]:
     workers = {}
     for worker, info in instances.items():
         facts = info.get(TIMING) or {}
@@ -181,37 +115,22 @@ def timing(instances: Mapping[str, Mapping[str, Any]], wall_s: float, scored_pai
             pairs_from_store=int(facts.get("pairs_from_store", 0)),
             pairs_per_s=round(pairs / answering, 3) if answering > 0 and pairs else None,
         )
-    return timing_of(workers, wall_s)
+    return workers
 
 
-def timing_of(workers: dict[str, WorkerTiming], wall_s: float) -> TimingRecord:
-    """Overall pairs/s: the pairs every worker answered over the longest answering time among them."""
-    longest = max((w.answering_s for w in workers.values()), default=0.0)
-    answered = sum(w.pairs for w in workers.values())
-    return TimingRecord(
-        wall_s=round(wall_s, 3),
-        workers=workers,
-        pairs_per_s=round(answered / longest, 3) if longest > 0 and answered else None,
-    )
-
-
-def usage(instances: Mapping[str, Mapping[str, Any]]) -> UsageRecord | None:
-    counted = [info[USAGE] for info in instances.values() if info.get(USAGE)]
-    if not counted:
-        return None
-
-    def total(key: str) -> Any:
-        values = [c.get(key) for c in counted if c.get(key) is not None]
-        return sum(values) if values else None
-
-    cost = total("cost_usd")
-    return UsageRecord(
-        tokens_in=total("tokens_in"),
-        tokens_out=total("tokens_out"),
-        answers_counted=sum(int(c.get("answers", 0)) for c in counted),
-        cost_usd=None if cost is None else round(float(cost), 6),
-        requests=total("requests"),
-    )
+def usage(instances: Mapping[str, Mapping[str, Any]]) -> list[UsageRecord]:
+    """What each process counted, as records (finalize sums them)."""
+    return [
+        UsageRecord(
+            tokens_in=counted.get("tokens_in"),
+            tokens_out=counted.get("tokens_out"),
+            answers_counted=int(counted.get("answers", 0)),
+            cost_usd=counted.get("cost_usd"),
+            requests=counted.get("requests"),
+        )
+        for info in instances.values()
+        if (counted := info.get(USAGE))
+    ]
 
 
 def judge_record(config: RunConfig) -> JudgeRecord | None:
@@ -233,8 +152,8 @@ def judge_record(config: RunConfig) -> JudgeRecord | None:
     )
 
 
-def probes_record(config: RunConfig, pairs: Sequence[Pair], collector: Collector) -> ProbesRecord | None:
-    """Every probe case's outcome, skip or error, in probe then dataset order, and the roll-up."""
+def probe_records(config: RunConfig, pairs: Sequence[Pair], collector: Collector) -> list[ProbePairRecord] | None:
+    """Every probe case's outcome, skip or error, in probe then dataset order."""
     if not config.probe_names:
         return None
     from mediconfusion_tests.scoring.probes import ProbeOutcome
@@ -273,46 +192,13 @@ def probes_record(config: RunConfig, pairs: Sequence[Pair], collector: Collector
                         reason=collector.probe_skips[key],
                     )
                 )
-    skipped = Counter(r.probe for r in records if r.status == "skipped")
-    outcomes = [o for r in records if (o := r.outcome()) is not None]
-    return ProbesRecord(
-        probes=list(config.probe_names),
-        seed=config.seed,
-        examples=config.probe_examples,
-        figures=figures_record(outcomes, skipped),
-        pairs=records,
-    )
+    return records
 
 
-def fallbacks(outcomes: Sequence[PairOutcome]) -> dict[str, str]:
-    """{pair/image: why} for images whose prefix score fell back from the original's tokens to context."""
-    return {
-        f"{o.pair_id}/{index}": str(answer.meta["prefix_fallback"])
-        for o in outcomes
-        for index, answer in enumerate(o.answers or ())
-        if answer.meta.get("prefix_fallback")
-    }
-
-
-def fidelity_warnings(outcomes: Sequence[PairOutcome]) -> list[str]:
-    found = fallbacks(outcomes)
-    if not found:
-        return []
-    first = ", ".join(list(found)[:5]) + (", ..." if len(found) > 5 else "")
-    return [
-        f"prefix: {len(found)} image(s) scored by context because the original's option tokens are not in their "
-        f"sequence ({first}); results.json fidelity.fallback_images says why"
-    ]
-
-
-def fidelity_record(
-    config: RunConfig, instances: Mapping[str, Mapping[str, Any]], outcomes: Sequence[PairOutcome]
-) -> FidelityRecord | None:
+def fidelity_settings(config: RunConfig, instances: Mapping[str, Mapping[str, Any]]) -> FidelityRecord | None:
     facts = next((info["fidelity"] for info in instances.values() if isinstance(info.get("fidelity"), dict)), None)
     if facts is None:
         return None
-    paper = sum(answer.meta.get("prefix_tokens") == "paper" for o in outcomes for answer in o.answers or ())
-    found = fallbacks(outcomes)
     return FidelityRecord(
         prefix_tokens=str(facts.get("prefix_tokens", config.prefix_tokens)),
         letter_tokens=str(facts.get("letter_tokens", config.letter_tokens)),
@@ -322,9 +208,6 @@ def fidelity_record(
         dtype_given=config.dtype is not None,
         dtype=facts.get("dtype"),
         batching=facts.get("batching"),
-        paper_images=paper,
-        fallbacks=len(found),
-        fallback_images=found,
     )
 
 
@@ -339,25 +222,26 @@ def prompts_used(instances: Mapping[str, Mapping[str, Any]]) -> str | None:
     return ", ".join(used) if used else None
 
 
-def assemble(
+def evidence(
     context: RunContext,
     collector: Collector,
-    outcomes: Sequence[PairOutcome],
-    metrics: Metrics,
-    verdict: Verdict,
-    comparison: Comparison | None,
+    identity: Identity,
     audit: AuditRecord | None,
+    warnings: Sequence[str],
     complete: bool,
     finished: float,
-) -> ResultsDocument:
+    stopped_early: bool,
+) -> Evidence:
+    """What the controller heard, as finalize reads it (the pair records are the outcomes of record)."""
     plan, config = context.plan, context.plan.config
-    answered = scored(outcomes)
-    disagreements = sum(a.decision != a.alternative_decision for o in answered for a in o.answers or ())
-    classes = Counter(o.failure_class for o in outcomes if o.failure_class)
     source = prompt_source(config.prompts)
     layout = None if plan.layout is None else vars(plan.layout)
-    return ResultsDocument(
-        schema_version=SCHEMA_VERSION,
+    return Evidence(
+        config=config,
+        categories=plan.categories,
+        dataset_pairs=[pair.id for pair in context.pairs],
+        pairs=pair_records(context.pairs, collector.outcomes, skips(plan, collector)),
+        identity=identity,
         run=RunRecord(
             id=plan.run_id,
             started=context.started,
@@ -367,7 +251,6 @@ def assemble(
             subset=subset(context, collector),
             shard=shard_record(context),
         ),
-        config=config,
         environment=EnvironmentRecord.model_validate(environment(context.rootdir, context.workers)),
         dataset=DatasetRecord.model_validate({**plan.dataset.to_dict(), "layout": layout}),
         model=ModelRecord(
@@ -376,43 +259,27 @@ def assemble(
             summary=context.entry.summary,
             note=context.entry.note,
             instances={worker: _instance(info) for worker, info in collector.instances.items()},
-            audit=audit,
         ),
         prompts=PromptsRecord(
             source=source["source"], sha256=source.get("sha256"), used=prompts_used(collector.instances)
         ),
-        parser=ParserRecord(
-            name=config.answer_parser if config.mode == "mc" else None,
-            disagreements=disagreements if config.mode == "mc" else None,
-        ),
-        counts=Counts(
-            pairs_in_dataset=len(context.pairs),
-            pairs_scored=len(answered),
-            pairs_errored=len([o for o in outcomes if o.error]) + len(collector.errors),
-            pairs_skipped=len(skips(plan, collector)),
-            failure_classes=dict(classes),
-        ),
-        metrics=MetricsRecord.model_validate(metrics.to_dict()),
-        harness_counts=total_table(answered, plan.categories),
-        gate=GateRecord(
-            conditions=[ConditionRecord.model_validate(r.to_dict()) for r in verdict.results],
-            passed=bool(verdict.passed),
-        )
-        if verdict.gated
-        else None,
         judge=judge_record(config),
-        problems=list(verdict.problems),
-        warnings=list(verdict.warnings),
+        errors=dict(collector.errors),
         crashes=[
             CrashRecord(worker=c.worker, pair_id=c.test, in_flight=c.in_flight, retried=c.retried)
             for c in collector.crashes.values()
         ],
-        other_failures=collector.other_failures + [f"teardown: {e}" for e in collector.teardown_errors],
-        baseline=None if comparison is None else comparison.record(config.allow_baseline_mismatch),
-        errors=dict(collector.errors),
-        timing=timing(collector.instances, finished - context.started, len(answered)),
+        duplicates=list(collector.duplicates),
+        silent=len(collector.silent()),
+        other_failures=list(collector.other_failures),
+        teardown_errors=list(collector.teardown_errors),
+        stopped_early=stopped_early,
+        load_errors=[str(info["load_error"]) for info in collector.instances.values() if info.get("load_error")],
+        answer_store=str(config.answer_store_path()) if config.use_store else None,
+        warnings=[*warnings, *instance_warnings(collector.instances)],
+        audit=audit,
+        fidelity=fidelity_settings(config, collector.instances),
+        probe_pairs=probe_records(config, context.pairs, collector),
+        timing=worker_timing(collector.instances),
         usage=usage(collector.instances),
-        probes=probes_record(config, context.pairs, collector),
-        fidelity=fidelity_record(config, collector.instances, outcomes),
-        pairs=pair_records(context.pairs, collector.outcomes, skips(plan, collector)),
     )

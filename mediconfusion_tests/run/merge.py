@@ -16,7 +16,6 @@ dealt to another shard, naming the file and the pair. No pytest import here.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,44 +23,30 @@ from typing import TYPE_CHECKING, Any
 from mediconfusion_tests.config import RunConfig
 from mediconfusion_tests.data.sources import load_pairs, resolve_dataset
 from mediconfusion_tests.errors import DataError
-from mediconfusion_tests.results.comparison import Comparison, Identity, compare, identity_mismatches, regression_checks
-from mediconfusion_tests.results.decision import NOT_RUN, CrashFact, RunFacts, decide, exit_status
+from mediconfusion_tests.results.comparison import Identity, identity_mismatches
+from mediconfusion_tests.results.decision import exit_status
 from mediconfusion_tests.results.document import (
-    ConditionRecord,
-    Counts,
-    CrashRecord,
-    GateRecord,
     InstanceRecord,
     MergedShard,
-    MetricsRecord,
     ModelRecord,
     PairRecord,
-    ProbesRecord,
+    ProbePairRecord,
     ResultsDocument,
     RunRecord,
     ShardRecord,
-    TimingRecord,
-    UsageRecord,
     WorkerTiming,
-    figures_record,
     read_document,
-    scrub_document,
 )
-from mediconfusion_tests.results.gate import evaluate
-from mediconfusion_tests.run.assemble import timing_of
-from mediconfusion_tests.run.plan import gate_conditions, make_run_id, read_baseline
+from mediconfusion_tests.run.finalize import Evidence, finalize, is_fallback_warning
+from mediconfusion_tests.run.plan import make_run_id, read_baseline
 from mediconfusion_tests.run.shards import assignment
-from mediconfusion_tests.scoring.harness import total_table
-from mediconfusion_tests.scoring.metrics import category_names, compute_metrics, scored
-from mediconfusion_tests.scoring.probes import baseline_probe_figures, probe_figures
+from mediconfusion_tests.scoring.metrics import category_names
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from mediconfusion_tests.data.schema import Pair
     from mediconfusion_tests.results.decision import Verdict
-    from mediconfusion_tests.results.gate import CheckResult, ConditionResult
-    from mediconfusion_tests.scoring.outcome import PairOutcome
 
 #: Settings that change what the model was asked or how it is scored and gated: every shard must share them.
 SHARED_SETTINGS = (
@@ -285,77 +270,16 @@ def _pairs(shards: Sequence[Shard]) -> list[PairRecord]:
     return sorted(records, key=lambda r: position.get(r.pair_id, len(position)))
 
 
-def _facts(
-    shards: Sequence[Shard],
-    outcomes: Sequence[PairOutcome],
-    total: int,
-    comparison: Comparison | None,
-    config: RunConfig,
-) -> RunFacts:
-    allowed = config.allow_baseline_mismatch
-    ids = {o.pair_id for o in outcomes}
-    dealt = set(_shard_of(shards[0]).dealt)
-    crashes = [
-        CrashFact(
-            worker=f"{shard.label}:{crash.worker}",
-            test=crash.pair_id,
-            is_pair=crash.pair_id in dealt,
-            together=len([p for p in crash.in_flight if p != crash.pair_id]),
-            answered=crash.pair_id in ids,
-            retried=crash.retried,
-        )
-        for shard in shards
-        for crash in shard.document.crashes
-    ]
-    stops = [
-        (record.reason or "").removeprefix(NOT_RUN)
-        for shard in shards
-        for record in shard.document.pairs
-        if record.status == "skipped" and (record.reason or "").startswith(NOT_RUN)
-    ]
-    problems = [p for shard in shards for p in shard.document.problems]
-    return RunFacts(
-        pairs_in_dataset=total,
-        scored=len(scored(outcomes)),
-        model_errors=[o.pair_id for o in outcomes if o.error],
-        errors={k: v for shard in shards for k, v in shard.document.errors.items()},
-        crashes=crashes,
-        silent=sum(1 for shard in shards for r in shard.document.pairs if r.status == "not run"),
-        other_failures=[f"shard {shard.label}: {f}" for shard in shards for f in shard.document.other_failures],
-        stopped_early=any(p.startswith("the run stopped early") for p in problems),
-        load_errors=[
-            str(getattr(info, "load_error", "") or "")
-            for shard in shards
-            for info in shard.document.model.instances.values()
-            if getattr(info, "load_error", None)
-        ],
-        baseline_mismatches=comparison.mismatches if comparison is not None else (),
-        mismatch_allowed=allowed,
-        budget_stop=stops[0] if stops else None,
-        unanswered=len(stops),
-        answer_store=str(config.answer_store_path()) if config.use_store else None,
-    )
-
-
-def _probes(shards: Sequence[Shard]) -> ProbesRecord | None:
-    """The shards' probe records in probe then dataset order, and their roll-up recomputed."""
+def _probe_records(shards: Sequence[Shard]) -> list[ProbePairRecord] | None:
+    """The shards' probe records in probe then dataset order."""
     first = shards[0].document.probes
     if first is None:
         return None
     position = {pair_id: i for i, pair_id in enumerate(_shard_of(shards[0]).dealt)}
     order = {name: i for i, name in enumerate(first.probes)}
-    records = sorted(
+    return sorted(
         (r for shard in shards if shard.document.probes is not None for r in shard.document.probes.pairs),
         key=lambda r: (order.get(r.probe, len(order)), position.get(r.pair_id, len(position))),
-    )
-    outcomes = [o for r in records if (o := r.outcome()) is not None]
-    skipped = Counter(r.probe for r in records if r.status == "skipped")
-    return ProbesRecord(
-        probes=first.probes,
-        seed=first.seed,
-        examples=first.examples,
-        figures=figures_record(outcomes, skipped),
-        pairs=records,
     )
 
 
@@ -365,31 +289,12 @@ def _instances(shards: Sequence[Shard]) -> dict[str, InstanceRecord]:
     }
 
 
-def _timing(shards: Sequence[Shard], wall_s: float) -> TimingRecord:
+def _timing(shards: Sequence[Shard]) -> dict[str, WorkerTiming]:
     workers: dict[str, WorkerTiming] = {}
     for shard in shards:
         if shard.document.timing is not None:
             workers.update({f"{shard.label}:{k}": v for k, v in shard.document.timing.workers.items()})
-    return timing_of(workers, wall_s)
-
-
-def _usage(shards: Sequence[Shard]) -> UsageRecord | None:
-    counted = [shard.document.usage for shard in shards if shard.document.usage is not None]
-    if not counted:
-        return None
-
-    def total(name: str) -> Any:
-        values = [getattr(u, name) for u in counted if getattr(u, name) is not None]
-        return sum(values) if values else None
-
-    cost = total("cost_usd")
-    return UsageRecord(
-        tokens_in=total("tokens_in"),
-        tokens_out=total("tokens_out"),
-        answers_counted=sum(u.answers_counted for u in counted),
-        cost_usd=None if cost is None else round(float(cost), 6),
-        requests=total("requests"),
-    )
+    return workers
 
 
 def _subset(shards: Sequence[Shard], missing: Sequence[int], covered: int, total: int) -> str | None:
@@ -418,123 +323,88 @@ def merge(paths: Sequence[Path], options: MergeOptions) -> Merged:
     first = shards[0].document
     split = _shard_of(shards[0])
     config = _config(shards, options)
-    records = _pairs(shards)
-    outcomes = [o for record in records if (o := record.outcome()) is not None]
-    total = len(dataset)
-    categories = _shard_of(shards[0]).categories or category_names(_pair_views(records))
-    metrics = compute_metrics(outcomes)
-    comparison: Comparison | None = None
+    identity = Identity.of_document(first)
     if config.baseline:
-        identity = Identity.of_document(first)
-        baseline = read_baseline(config.baseline)
-        differences = identity_mismatches(baseline, identity)
+        differences = identity_mismatches(read_baseline(config.baseline), identity)
         if differences and not config.allow_baseline_mismatch:
             raise DataError(
                 f"--baseline {config.baseline} cannot be compared with these shards: {'; '.join(differences)}"
             )
-        comparison = compare(baseline, outcomes, identity, config.baseline)
-    probes = _probes(shards)
-    results: list[ConditionResult | CheckResult] = list(
-        evaluate(
-            gate_conditions(config, categories),
-            metrics,
-            comparison.baseline_metrics if comparison else None,
-            comparison.new_metrics if comparison else None,
-            probe_figures(probes.outcomes()) if probes is not None else {},
-            baseline_probe_figures(read_baseline(config.baseline)) if config.baseline else None,
-        )
-    )
-    if comparison is not None:
-        results += regression_checks(
-            comparison, config.fail_on_significant_regression, config.alpha, config.max_regressed_pairs
-        )
+    records = _pairs(shards)
+    errors = {k: v for shard in shards for k, v in shard.document.errors.items()}
     present = {shard.document.run.shard.index for shard in shards if shard.document.run.shard}
     missing = [i for i in range(1, split.count + 1) if i not in present]
-    facts = _facts(shards, outcomes, total, comparison, config)
-    warnings = list(dict.fromkeys(w for shard in shards for w in shard.document.warnings if "subset" not in w))
+    warnings = [
+        w for shard in shards for w in shard.document.warnings if "subset" not in w and not is_fallback_warning(w)
+    ]
     if missing:
         warnings.insert(0, f"shard(s) {', '.join(f'{i}/{split.count}' for i in missing)} are missing from the merge")
-    from_file = config.gates_from_file and config.gate_min_pairs == "all"
-    verdict = decide(results, facts, warnings, config.gate_min_pairs, from_file)
+    problems = [p for shard in shards for p in shard.document.problems]
     started = min(shard.document.run.started for shard in shards)
     finished = max(shard.document.run.finished for shard in shards)
-    answered = scored(outcomes)
-    classes = Counter(o.failure_class for o in outcomes if o.failure_class)
-    complete = not missing and all(shard.document.run.complete for shard in shards)
-    skipped = [r for r in records if r.status == "skipped"]
-    document = ResultsDocument(
-        run=RunRecord(
-            id=make_run_id(first.model.spec, config.mode, time.time()) + "-merged",
-            started=started,
-            finished=finished,
-            duration_s=round(finished - started, 3),
-            complete=complete,
-            subset=_subset(shards, missing, len({r.pair_id for r in records} | set(facts.errors)), total),
-            merged_from=[
-                MergedShard(
-                    shard=shard.label,
-                    run_id=shard.document.run.id,
-                    file=str(shard.path),
-                    hostname=shard.document.environment.hostname,
-                    started=shard.document.run.started,
-                    finished=shard.document.run.finished,
-                    complete=shard.document.run.complete,
-                )
+    verdict, document = finalize(
+        Evidence(
+            config=config,
+            categories=split.categories or category_names(_pair_views(records)),
+            dataset_pairs=[pair.id for pair in dataset],
+            pairs=records,
+            identity=identity,
+            run=RunRecord(
+                id=make_run_id(first.model.spec, config.mode, time.time()) + "-merged",
+                started=started,
+                finished=finished,
+                duration_s=round(finished - started, 3),
+                complete=not missing and all(shard.document.run.complete for shard in shards),
+                subset=_subset(shards, missing, len({r.pair_id for r in records} | set(errors)), len(dataset)),
+                merged_from=[
+                    MergedShard(
+                        shard=shard.label,
+                        run_id=shard.document.run.id,
+                        file=str(shard.path),
+                        hostname=shard.document.environment.hostname,
+                        started=shard.document.run.started,
+                        finished=shard.document.run.finished,
+                        complete=shard.document.run.complete,
+                    )
+                    for shard in shards
+                ],
+            ),
+            environment=first.environment.model_copy(
+                update={"xdist_workers": sum(shard.document.environment.xdist_workers for shard in shards)}
+            ),
+            dataset=first.dataset,
+            model=ModelRecord(
+                spec=first.model.spec,
+                name=first.model.name,
+                summary=first.model.summary,
+                note=first.model.note,
+                instances=_instances(shards),
+            ),
+            prompts=first.prompts,
+            judge=first.judge,
+            errors=errors,
+            crashes=[
+                c.model_copy(update={"worker": f"{shard.label}:{c.worker}"})
                 for shard in shards
+                for c in shard.document.crashes
             ],
-        ),
-        config=config,
-        environment=first.environment.model_copy(
-            update={"xdist_workers": sum(shard.document.environment.xdist_workers for shard in shards)}
-        ),
-        dataset=first.dataset,
-        model=ModelRecord(
-            spec=first.model.spec,
-            name=first.model.name,
-            summary=first.model.summary,
-            note=first.model.note,
-            instances=_instances(shards),
-        ),
-        prompts=first.prompts,
-        parser=first.parser.model_copy(
-            update={
-                "disagreements": sum(s.document.parser.disagreements or 0 for s in shards)
-                if first.parser.disagreements is not None
-                else None
-            }
-        ),
-        counts=Counts(
-            pairs_in_dataset=total,
-            pairs_scored=len(answered),
-            pairs_errored=len([o for o in outcomes if o.error]) + len(facts.errors),
-            pairs_skipped=len(skipped),
-            failure_classes=dict(classes),
-        ),
-        metrics=MetricsRecord.model_validate(metrics.to_dict()),
-        harness_counts=total_table(answered, categories),
-        gate=GateRecord(
-            conditions=[ConditionRecord.model_validate(r.to_dict()) for r in verdict.results],
-            passed=bool(verdict.passed),
+            silent=sum(1 for r in records if r.status == "not run"),
+            other_failures=[f"shard {shard.label}: {f}" for shard in shards for f in shard.document.other_failures],
+            stopped_early=any(p.startswith("the run stopped early") for p in problems),
+            load_errors=[
+                str(info.load_error or "")
+                for shard in shards
+                for info in shard.document.model.instances.values()
+                if info.load_error
+            ],
+            answer_store=str(config.answer_store_path()) if config.use_store else None,
+            warnings=warnings,
+            fidelity=first.fidelity,
+            probe_pairs=_probe_records(shards),
+            timing=_timing(shards),
+            usage=[shard.document.usage for shard in shards if shard.document.usage is not None],
         )
-        if verdict.gated
-        else None,
-        judge=first.judge,
-        problems=list(verdict.problems),
-        warnings=list(verdict.warnings),
-        crashes=[
-            CrashRecord(worker=f"{s.label}:{c.worker}", pair_id=c.pair_id, in_flight=c.in_flight, retried=c.retried)
-            for s in shards
-            for c in s.document.crashes
-        ],
-        other_failures=list(facts.other_failures),
-        baseline=None if comparison is None else comparison.record(config.allow_baseline_mismatch),
-        errors=dict(facts.errors),
-        timing=_timing(shards, finished - started),
-        usage=_usage(shards),
-        probes=probes,
-        pairs=records,
     )
-    document = scrub_document(document)
     written = write_outputs(document, Path(config.results_dir))
     return Merged(document, verdict, written, exit_status(0, verdict))
 
