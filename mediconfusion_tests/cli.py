@@ -25,7 +25,7 @@ from mediconfusion_tests.errors import DataError
 from mediconfusion_tests.reporting.allure_build import build_allure
 from mediconfusion_tests.reporting.html_report import write_report
 from mediconfusion_tests.reporting.tables import interval_line, terminal_table
-from mediconfusion_tests.results.document import MetricsRecord, ResultsDocument, json_schema, read_document
+from mediconfusion_tests.results.document import ResultsDocument, json_schema, read_document
 from mediconfusion_tests.scoring.metrics import compute_metrics
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def summary(path: Path) -> int:
     document = _read(path)
     if document is None:
         return 2
-    recomputed = MetricsRecord.model_validate(compute_metrics(document.outcomes()).to_dict())
+    recomputed = compute_metrics(document.outcomes())
     config = document.config
     dataset = config.dataset or document.dataset.source
     print(f"{document.run.id}: model {document.model.spec} · mode {config.mode} · dataset {dataset}")

@@ -4,7 +4,9 @@ Values come from the command line, else from ``[tool.mediconfusion]`` in the
 rootdir's pyproject.toml, else from the defaults below. Each field carries its
 option's metadata (flag, help, parser, whether the file may set it), so the
 command-line options and the accepted pyproject keys are generated from this
-one class: a new option is one field.
+one class: a new option is one field. RunConfig is a pydantic model, so its values are
+type-checked as it is built (from the command line, the file or a results.json) and
+its option metadata sits in each field's ``json_schema_extra``.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from dataclasses import Field, asdict, dataclass, field, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
 from types import UnionType
-from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mediconfusion_tests.errors import ConfigError
 from mediconfusion_tests.scoring.judge import DEFAULT_THRESHOLD
@@ -151,18 +155,28 @@ class Option:
     def key(self, name: str) -> str | None:
         return name if self.file_key == "" else self.file_key
 
+    def __call__(self, schema: dict[str, Any]) -> None:
+        """As pydantic's json_schema_extra: the option's help is the field's description in the schema."""
+        schema["description"] = self.help
+
 
 def opt(default: Any, help: str, **details: Any) -> Any:
     """A RunConfig field with its option's metadata."""
-    return field(default=default, metadata={"option": Option(help, **details)})
+    # --gate values arrive as lists from TOML and JSON; every other field is checked strictly.
+    strict = False if details.get("repeat") else None
+    return Field(default=default, json_schema_extra=Option(help, **details), strict=strict)
 
 
 def _no_file(default: Any, help: str, **details: Any) -> Any:
     return opt(default, help, file_key=None, **details)
 
 
-@dataclass(frozen=True)
-class RunConfig:
+class RunConfig(BaseModel):
+    """Every option of a run. Bad values are a ConfigError naming the option when built with keywords."""
+
+    # Strict: a bool is no int, "3" is no number; finite floats only. Keys of other versions are ignored.
+    model_config = ConfigDict(frozen=True, strict=True, allow_inf_nan=False, extra="ignore")
+
     model: str | None = _no_file(
         None,
         "model to test: a name (see --list-models) or name:ARG, e.g. replay:results.json. "
@@ -409,17 +423,22 @@ class RunConfig:
     config_file: str | None = None
     gates_from_file: bool = False
 
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise config_error(exc) from None
+
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["gates"] = list(self.gates)
-        return data
+        return self.model_dump(mode="json")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        values["gates"] = tuple(values.get("gates", ()))
-        return cls(**values)
+        return cls(**data)
+
+    def but(self, **changes: Any) -> RunConfig:
+        """A copy with some settings changed, checked like any other."""
+        return RunConfig(**{**self.model_dump(), **changes})
 
     @property
     def probe_names(self) -> tuple[str, ...]:
@@ -444,15 +463,19 @@ class RunConfig:
         return Path(self.answer_store) if self.answer_store else Path(self.results_dir) / "answers.sqlite"
 
 
-def option_fields() -> list[tuple[Field[Any], Option]]:
+def option_fields() -> list[tuple[str, Option]]:
     """Every RunConfig field that is an option, with its metadata, in declaration order."""
-    return [(f, f.metadata["option"]) for f in fields(RunConfig) if "option" in f.metadata]
+    return [
+        (name, info.json_schema_extra)
+        for name, info in RunConfig.model_fields.items()
+        if isinstance(info.json_schema_extra, Option)
+    ]
 
 
 def file_keys() -> dict[str, str]:
     """[tool.mediconfusion] key -> RunConfig field. The model is deliberately not among them:
     a project's plain `pytest` must not turn into a benchmark run."""
-    return {key: f.name for f, option in option_fields() if (key := option.key(f.name)) is not None}
+    return {key: name for name, option in option_fields() if (key := option.key(name)) is not None}
 
 
 def _describe(kind: Any) -> str:
@@ -460,25 +483,37 @@ def _describe(kind: Any) -> str:
         return " or ".join(_describe(arg) for arg in get_args(kind) if arg is not type(None))
     if get_origin(kind) is tuple:
         return "a list of strings"
+    if get_origin(kind) is Literal:
+        return "one of " + ", ".join(map(str, get_args(kind)))
     names = {bool: "true or false", int: "an integer", float: "a finite number", str: "a string"}
     return names.get(kind, str(kind))
 
 
-def fits(value: object, kind: Any) -> bool:
-    """Whether a value read from a file has the field's type (bool is no int; floats are finite)."""
-    if get_origin(kind) in (Union, UnionType):
-        return any(fits(value, arg) for arg in get_args(kind))
-    if get_origin(kind) is tuple:
-        return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
-    if kind is type(None):
-        return value is None
-    if kind is bool:
-        return isinstance(value, bool)
-    if kind is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    return isinstance(value, kind) if isinstance(kind, type) else True
+def _problem(exc: ValidationError) -> tuple[str, Any, str]:
+    """The first field a ValidationError names, the value it got, and the kind of error."""
+    error = exc.errors()[0]
+    name = str(error["loc"][0]) if error["loc"] else ""
+    return name, error.get("input"), str(error["type"])
+
+
+def config_error(exc: ValidationError) -> ConfigError:
+    """A ValidationError of RunConfig as the sentence a user reads."""
+    name, value, kind = _problem(exc)
+    info = RunConfig.model_fields.get(name)
+    if info is None:
+        return ConfigError(str(exc))
+    if kind == "literal_error":
+        return ConfigError(f"unknown {name} {value!r}; choose from {', '.join(map(str, get_args(info.annotation)))}")
+    return ConfigError(f"{name} must be {_describe(info.annotation)}, got {type(value).__name__} {value!r:.80}")
+
+
+def _type_problem(name: str, value: object) -> bool:
+    """Whether a value read from a file has not the field's type (choices are checked with the rest)."""
+    try:
+        RunConfig.model_validate({name: value})
+    except ValidationError as exc:
+        return _problem(exc)[2] != "literal_error"
+    return False
 
 
 def read_file_settings(path: Path) -> dict[str, Any]:
@@ -492,7 +527,7 @@ def read_file_settings(path: Path) -> dict[str, Any]:
     table = data.get("tool", {}).get("mediconfusion", {})
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [tool.mediconfusion] must be a table")
-    keys, types = file_keys(), get_type_hints(RunConfig)
+    keys = file_keys()
     settings: dict[str, Any] = {}
     for key, value in table.items():
         name = keys.get(key.replace("-", "_"))
@@ -507,9 +542,9 @@ def read_file_settings(path: Path) -> dict[str, Any]:
                     f"{path}: [tool.mediconfusion] gate must be a string or a list of strings, got {value!r:.80}"
                 )
             value = tuple(value)
-        if not fits(value, types[name]):
+        if _type_problem(name, value):
             raise ConfigError(
-                f"{path}: [tool.mediconfusion] {key} must be {_describe(types[name])}, "
+                f"{path}: [tool.mediconfusion] {key} must be {_describe(RunConfig.model_fields[name].annotation)}, "
                 f"got {type(value).__name__} {value!r:.80}"
             )
         settings[name] = value
@@ -518,49 +553,41 @@ def read_file_settings(path: Path) -> dict[str, Any]:
 
 def validate(config: RunConfig) -> RunConfig:
     """Check values that argparse cannot (those from the config file included)."""
-    if config.mode not in MODES:
-        raise ConfigError(f"unknown mode {config.mode!r}; choose from {', '.join(MODES)}")
     if config.answer_parser not in PARSERS:
         raise ConfigError(f"unknown answer parser {config.answer_parser!r}; choose from {', '.join(PARSERS)}")
     if config.device not in DEVICES:
         raise ConfigError(f"unknown device {config.device!r}; choose from {', '.join(DEVICES)}")
-    if not fits(config.seed, int):
-        raise ConfigError(f"seed must be an integer, got {config.seed!r}")
     if config.probes is not None:
         from mediconfusion_tests.scoring.probes import parse_probes
 
         try:
-            config = replace(config, probes=",".join(parse_probes(str(config.probes))))
+            config = config.but(probes=",".join(parse_probes(str(config.probes))))
         except ValueError as exc:
             raise ConfigError(f"probes: {exc}") from None
-    if not fits(config.probe_examples, int) or not 1 <= config.probe_examples <= MAX_PROBE_EXAMPLES:
+    if not 1 <= config.probe_examples <= MAX_PROBE_EXAMPLES:
         raise ConfigError(
             f"probe examples must be a whole number from 1 to {MAX_PROBE_EXAMPLES}, got {config.probe_examples!r}"
         )
-    if not fits(config.max_retries, int) or not 0 <= config.max_retries <= MAX_RETRIES:
+    if not 0 <= config.max_retries <= MAX_RETRIES:
         raise ConfigError(f"max retries must be a whole number from 0 to {MAX_RETRIES}, got {config.max_retries!r}")
-    if not fits(config.request_timeout, float) or config.request_timeout <= 0:
+    if config.request_timeout <= 0:
         raise ConfigError(f"request timeout must be a number of seconds above 0, got {config.request_timeout!r}")
-    if not fits(config.max_new_tokens, int) or config.max_new_tokens < 1:
+    if config.max_new_tokens < 1:
         raise ConfigError(f"max_new_tokens must be a positive integer, got {config.max_new_tokens!r}")
-    for name in ("judge_threshold", "temperature", "top_p", "alpha"):
-        value = getattr(config, name)
-        if value is not None and not fits(value, float):
-            raise ConfigError(f"{name.replace('_', ' ')} must be a finite number, got {value!r}")
     if config.judge_threshold < 0:
         raise ConfigError(f"judge threshold must be a non-negative number, got {config.judge_threshold!r}")
-    if config.batch_size != "auto" and (not fits(config.batch_size, int) or int(config.batch_size) < 1):
+    if config.batch_size != "auto" and (not isinstance(config.batch_size, int) or config.batch_size < 1):
         raise ConfigError(f"batch size must be a positive integer or 'auto', got {config.batch_size!r}")
     if config.dtype is not None and config.dtype not in DTYPES:
         raise ConfigError(f"unknown dtype {config.dtype!r}; choose from {', '.join(DTYPES)}")
-    if not fits(config.gpus_per_worker, int) or config.gpus_per_worker < 1:
+    if config.gpus_per_worker < 1:
         raise ConfigError(f"gpus per worker must be a positive integer, got {config.gpus_per_worker!r}")
     if config.temperature < 0 or (config.top_p is not None and not 0 < config.top_p <= 1):
         raise ConfigError("temperature must be >= 0 and top-p in (0, 1]")
     if not 0 < config.alpha < 1:
         raise ConfigError(f"alpha must be between 0 and 1, got {config.alpha!r}")
     minimum = config.gate_min_pairs
-    if minimum is not None and minimum != "all" and (not fits(minimum, int) or int(minimum) < 1):
+    if minimum is not None and minimum != "all" and (not isinstance(minimum, int) or minimum < 1):
         raise ConfigError(f"gate min pairs must be a positive integer or 'all', got {minimum!r}")
     if config.max_regressed_pairs is not None and config.max_regressed_pairs < 0:
         raise ConfigError(f"max regressed pairs must be >= 0, got {config.max_regressed_pairs!r}")

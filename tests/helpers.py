@@ -11,7 +11,6 @@ from mediconfusion_tests.results.document import (
     Counts,
     DatasetRecord,
     EnvironmentRecord,
-    MetricsRecord,
     ModelRecord,
     PromptsRecord,
     ResultsDocument,
@@ -67,7 +66,7 @@ def make_document(
         model=ModelRecord(spec=model, name=model),
         prompts=PromptsRecord(source="builtin-v1", sha256="p"),
         counts=Counts(pairs_in_dataset=len(pairs), pairs_scored=len(scored), pairs_errored=0, pairs_skipped=0),
-        metrics=MetricsRecord.model_validate(compute_metrics(outcomes).to_dict()),
+        metrics=compute_metrics(outcomes),
         pairs=pair_records(pairs, {o.pair_id: o for o in outcomes}, {}),
     )
 

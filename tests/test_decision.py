@@ -15,12 +15,12 @@ from mediconfusion_tests.results.decision import (
     find_problems,
     subset_findings,
 )
-from mediconfusion_tests.results.gate import CheckResult
+from mediconfusion_tests.results.gate import check
 
 pytestmark = pytest.mark.unit
 
 CLEAN = RunFacts(pairs_in_dataset=16, scored=16)
-HOLDS, FAILS = CheckResult("holds", True, ""), CheckResult("fails", False, "")
+HOLDS, FAILS = check("holds", True, ""), check("fails", False, "")
 
 
 @pytest.mark.parametrize(

@@ -271,7 +271,7 @@ def test_instructblip_mc_is_sampled_from_the_seed_per_image(real, checkpoints) -
         for pair in pairs:
             outcome = engine.run_pair(pair)
             out += [answer.raw or "" for answer in outcome.answers or ()]
-            assert all(dict(a.meta["sampled"])["temperature"] == 0.1 for a in outcome.answers or ())  # type: ignore[call-overload]
+            assert all(dict(a.meta["sampled"])["temperature"] == 0.1 for a in outcome.answers or ())
         return out
 
     first = texts(0, 1)

@@ -50,7 +50,9 @@ def _latest(folder: Path) -> dict:
 
 
 @pytest.mark.acceptance
-def test_a_merge_records_what_one_full_run_records(pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_merge_records_what_one_full_run_records(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Probes (and their gate), the parser's disagreements and every derived section agree field for field."""
     common = ("--model=random", "--mode=mc", "--probes=order,paraphrase", "--gate", "order.consistency>=0.0", *SAMPLE)
     assert pytester.runpytest(*common, "--results-dir=full").ret == 0

@@ -54,10 +54,10 @@ def test_wilson_matches_reference_values(k: int, n: int, low: float, high: float
 
 
 def test_proportion_is_defined_on_empty_input() -> None:
-    empty = Proportion(0, 0)
+    empty = Proportion.of(0, 0)
     assert empty.value is None
-    assert empty.interval is None
-    assert empty.to_dict() == {"value": None, "k": 0, "n": 0, "ci95": None}
+    assert empty.ci95 is None
+    assert empty.model_dump() == {"value": None, "k": 0, "n": 0, "ci95": None}
 
 
 @given(st.integers(0, 500), st.integers(1, 500))

@@ -31,7 +31,7 @@ SAMPLE = ("--dataset=sample", "-p", "no:cacheprovider")
 
 
 def outcome(decisions: tuple[str | None, str | None], pair_id: str = "1") -> PairOutcome:
-    answers = tuple(ImageAnswer(raw=d or "?", decision=d) for d in decisions)  # type: ignore[arg-type]
+    answers = tuple(ImageAnswer(raw=d or "?", decision=d) for d in decisions)
     return PairOutcome(pair_id, (("Cerebral",), ("Cerebral",)), ("A", "B"), answers)  # type: ignore[arg-type]
 
 

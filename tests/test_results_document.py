@@ -142,7 +142,14 @@ def test_run_plans_round_trip_through_workerinput(
     config: RunConfig, skipped: dict[str, str], warnings: list[str]
 ) -> None:
     plan = RunPlan(
-        "run", config, DatasetInfo("path", "d.json", "ab"), None, skipped, ("Cardiac",), ("0",), tuple(warnings)
+        "run",
+        config,
+        DatasetInfo(source="path", file="d.json", sha256="ab"),
+        None,
+        skipped,
+        ("Cardiac",),
+        ("0",),
+        tuple(warnings),
     )
     assert RunPlan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
 

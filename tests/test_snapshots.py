@@ -14,7 +14,8 @@ from helpers import make_document, outcome
 from mediconfusion_tests.reporting import leaderboard
 from mediconfusion_tests.reporting.markdown import markdown_summary
 from mediconfusion_tests.reporting.terminal import terminal_summary
-from mediconfusion_tests.results.document import ConditionRecord, GateRecord, ResultsDocument
+from mediconfusion_tests.results.document import GateRecord, ResultsDocument
+from mediconfusion_tests.results.gate import ConditionRecord
 
 if TYPE_CHECKING:
     from syrupy.assertion import SnapshotAssertion

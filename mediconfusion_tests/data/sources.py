@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mediconfusion_tests.data.files import find_dataset_file, read_pairs
 from mediconfusion_tests.data.hub import HUB_REPO, download_dataset_file
 from mediconfusion_tests.data.pair_tables import materialize, parse_table_source
+from mediconfusion_tests.records import Record
 
 if TYPE_CHECKING:
     from mediconfusion_tests.data.schema import Pair
@@ -18,8 +18,7 @@ HUB = "hub"
 SAMPLE = "sample"
 
 
-@dataclass(frozen=True)
-class DatasetInfo:
+class DatasetInfo(Record):
     """Enough to reproduce which records a run used."""
 
     source: str
@@ -36,13 +35,6 @@ class DatasetInfo:
     fingerprint: str | None = None
     embedded: bool = False
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DatasetInfo:
-        return cls(**data)
-
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -52,13 +44,20 @@ def resolve_dataset(source: str, revision: str | None = None) -> DatasetInfo:
     """Locate (and for the hub, download) the dataset file without parsing it."""
     if source == HUB:
         path, commit = download_dataset_file(revision)
-        return DatasetInfo(HUB, str(path), _sha256(path), HUB_REPO, revision or "main", commit)
+        return DatasetInfo(
+            source=HUB,
+            file=str(path),
+            sha256=_sha256(path),
+            repo=HUB_REPO,
+            requested_revision=revision or "main",
+            revision=commit,
+        )
     if source == SAMPLE:
         from mediconfusion_tests.sample.benchmark import sample_folder
 
         folder = sample_folder()
         path = folder / "dataset.json"
-        return DatasetInfo(SAMPLE, str(path), _sha256(path), images=str(folder / "images"))
+        return DatasetInfo(source=SAMPLE, file=str(path), sha256=_sha256(path), images=str(folder / "images"))
     table = parse_table_source(source, revision)
     if table is not None:
         from mediconfusion_tests.sample.build_cache import cache_root
@@ -66,9 +65,9 @@ def resolve_dataset(source: str, revision: str | None = None) -> DatasetInfo:
         folder, facts = materialize(table, cache_root())
         path = folder / "dataset.json"
         return DatasetInfo(
-            "hf-dataset" if table.kind == "hub" else "table",
-            str(path),
-            _sha256(path),
+            source="hf-dataset" if table.kind == "hub" else "table",
+            file=str(path),
+            sha256=_sha256(path),
             repo=table.location if table.kind == "hub" else None,
             requested_revision=table.revision if table.kind == "hub" else None,
             revision=facts.get("revision"),
@@ -79,7 +78,7 @@ def resolve_dataset(source: str, revision: str | None = None) -> DatasetInfo:
             embedded=bool(facts["embedded"]),
         )
     path = find_dataset_file(Path(source).expanduser())
-    return DatasetInfo("path", str(path.resolve()), _sha256(path))
+    return DatasetInfo(source="path", file=str(path.resolve()), sha256=_sha256(path))
 
 
 def load_pairs(info: DatasetInfo, warnings: list[str] | None = None) -> list[Pair]:

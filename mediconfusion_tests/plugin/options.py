@@ -34,12 +34,12 @@ def gate_type(text: str) -> str:
 
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup(GROUP, "MediConfusion benchmark (mediconfusion-tests)")
-    for field, option in option_fields():
+    for name, option in option_fields():
         settings = _argparse_settings(option)
-        if field.name == "gates":
+        if name == "gates":
             settings["type"] = gate_type
-        group.addoption(*option.flags(field.name), dest=DEST + field.name, **settings)
-        if field.name == "model":
+        group.addoption(*option.flags(name), dest=DEST + name, **settings)
+        if name == "model":
             group.addoption(
                 "--list-models", dest=DEST + "list_models", action="store_true", help="list known models and exit"
             )
@@ -77,16 +77,16 @@ def _model_argument(spec: str | None, invocation: Path) -> str | None:
 
 
 def _resolve_paths(values: dict[str, Any], invocation: Path) -> None:
-    for field, option in option_fields():
-        value = values.get(field.name)
+    for name, option in option_fields():
+        value = values.get(name)
         if not value or option.path is None:
             continue
         if option.path == "path" or (
             option.path == "dataset" and value not in ("hub", "sample") and not value.startswith("hf:")
         ):
-            values[field.name] = _absolute(value, invocation)
+            values[name] = _absolute(value, invocation)
         elif option.path == "model":
-            values[field.name] = _model_argument(value, invocation)
+            values[name] = _model_argument(value, invocation)
 
 
 def read_config(config: pytest.Config) -> RunConfig:
@@ -99,11 +99,11 @@ def read_config(config: pytest.Config) -> RunConfig:
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     values["gates_from_file"] = bool(values.get("gates"))
-    for field, _ in option_fields():
-        value = config.getoption(DEST + field.name)
+    for name, _ in option_fields():
+        value = config.getoption(DEST + name)
         if value is not None:
-            values[field.name] = tuple(value) if field.name == "gates" else value
-            if field.name == "gates":
+            values[name] = tuple(value) if name == "gates" else value
+            if name == "gates":
                 values["gates_from_file"] = False
     if values["gates_from_file"]:
         # Gates kept in the project were written for the whole benchmark (documented in the README).

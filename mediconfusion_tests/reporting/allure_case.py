@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from mediconfusion_tests.config import RunConfig
     from mediconfusion_tests.data.images import ImageLayout
     from mediconfusion_tests.data.schema import Pair
-    from mediconfusion_tests.results.document import ConditionRecord, ResultsDocument
+    from mediconfusion_tests.results.document import ResultsDocument
+    from mediconfusion_tests.results.gate import ConditionRecord
     from mediconfusion_tests.scoring.outcome import PairOutcome
     from mediconfusion_tests.scoring.probes import ProbeOutcome
 

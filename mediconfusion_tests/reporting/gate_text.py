@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from mediconfusion_tests.results.document import ConditionRecord
+    from mediconfusion_tests.results.gate import ConditionRecord
 
 
 def describe(condition: ConditionRecord) -> str:

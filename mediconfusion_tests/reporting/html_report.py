@@ -33,12 +33,12 @@ if TYPE_CHECKING:
 
     from mediconfusion_tests.results.document import (
         DatasetRecord,
-        Figures,
         ImageRecord,
         LayoutRecord,
         PairRecord,
         ResultsDocument,
     )
+    from mediconfusion_tests.scoring.metrics import Figures
 
 THUMB_PX = 180
 FULL_PX = 800

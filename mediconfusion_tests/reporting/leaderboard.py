@@ -21,7 +21,8 @@ from mediconfusion_tests.scoring.paired import Discordance
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from mediconfusion_tests.results.document import Proportion, ResultsDocument
+    from mediconfusion_tests.results.document import ResultsDocument
+    from mediconfusion_tests.scoring.stats import Proportion
 
 RANDOM_ROW = {"set_accuracy": 0.25, "confusion": 0.5}
 

@@ -12,7 +12,8 @@ from mediconfusion_tests.reporting.tables import interval_line, markdown_table, 
 from mediconfusion_tests.scoring.outcome import FAILURE_CLASSES
 
 if TYPE_CHECKING:
-    from mediconfusion_tests.results.document import ConditionRecord, PairRecord, ResultsDocument
+    from mediconfusion_tests.results.document import PairRecord, ResultsDocument
+    from mediconfusion_tests.results.gate import ConditionRecord
 
 TOP_FAILURES = 10
 

@@ -10,7 +10,8 @@ from mediconfusion_tests.reporting.markdown_text import md
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from mediconfusion_tests.results.document import Figures, MetricsRecord, ProbesRecord
+    from mediconfusion_tests.results.document import ProbesRecord
+    from mediconfusion_tests.scoring.metrics import Figures, Metrics
 
 HEADERS = ("Category", "Images", "Set acc.", "Indiv. acc.", "Confusion", "Invalid", "Valid pairs")
 _WIDTHS = (18, 8, 10, 13, 11, 9, 13)
@@ -29,14 +30,14 @@ def _row(name: str, figures: Figures) -> tuple[str, ...]:
     )
 
 
-def table_rows(metrics: MetricsRecord) -> list[tuple[str, ...]]:
+def table_rows(metrics: Metrics) -> list[tuple[str, ...]]:
     """Categories with the paper's image-weighted figures, then All."""
     rows = [_row(name, cat.paper) for name, cat in metrics.categories.items()]
     rows.append(_row("All", metrics.overall))
     return rows
 
 
-def terminal_table(metrics: MetricsRecord) -> list[str]:
+def terminal_table(metrics: Metrics) -> list[str]:
     def fmt(cells: Sequence[str]) -> str:
         first = cells[0][: _WIDTHS[0] - 1].ljust(_WIDTHS[0])
         return first + "".join(c.rjust(w) for c, w in zip(cells[1:], _WIDTHS[1:], strict=True))
@@ -46,7 +47,7 @@ def terminal_table(metrics: MetricsRecord) -> list[str]:
     return [fmt(HEADERS), rule, *(fmt(r) for r in rows[:-1]), rule, fmt(rows[-1])]
 
 
-def markdown_table(metrics: MetricsRecord) -> list[str]:
+def markdown_table(metrics: Metrics) -> list[str]:
     lines = ["| " + " | ".join(HEADERS) + " |", "|" + "|".join(["---"] + ["---:"] * (len(HEADERS) - 1)) + "|"]
     rows = table_rows(metrics)
     for row in rows[:-1]:

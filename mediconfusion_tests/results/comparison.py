@@ -19,7 +19,7 @@ from mediconfusion_tests.results.document import (
     MetricDelta,
     ResultsDocument,
 )
-from mediconfusion_tests.results.gate import CheckResult
+from mediconfusion_tests.results.gate import ConditionRecord, check
 from mediconfusion_tests.scoring.metrics import HEADLINE_METRICS, Metrics, compute_metrics, scored_by_id
 from mediconfusion_tests.scoring.paired import Discordance, paired_bootstrap
 
@@ -297,7 +297,7 @@ def compare(
 
 def regression_checks(
     comparison: Comparison, fail_on_significant: bool, alpha: float, max_regressed: int | None
-) -> list[CheckResult]:
+) -> list[ConditionRecord]:
     """The gate's baseline checks that are not metric thresholds: significance and regressed pairs."""
     checks = []
     lost, gained = comparison.set_correct.only_baseline, comparison.set_correct.only_new
@@ -305,7 +305,7 @@ def regression_checks(
         p = comparison.set_correct.p_value
         significant = comparison.regressed and p < alpha
         checks.append(
-            CheckResult(
+            check(
                 "no significant regression",
                 not significant,
                 f"McNemar exact p = {p:.4g} on set-correct pairs ({lost} lost, {gained} gained; alpha {alpha:g})",
@@ -313,7 +313,7 @@ def regression_checks(
         )
     if max_regressed is not None:
         checks.append(
-            CheckResult(
+            check(
                 f"regressed pairs <= {max_regressed}",
                 lost <= max_regressed,
                 f"{lost} pair(s) the baseline answered right are now wrong",

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from mediconfusion_tests.results.gate import CheckResult, ConditionResult
+    from mediconfusion_tests.results.gate import ConditionRecord
 
 #: How a problem of a model that never loaded begins (the exit line names it).
 LOAD_FAILED = "the model could not be loaded"
@@ -69,7 +69,7 @@ class Verdict:
 
     gated: bool
     passed: bool | None
-    results: Sequence[ConditionResult | CheckResult] = ()
+    results: Sequence[ConditionRecord] = ()
     problems: Sequence[str] = ()
     #: Said loudly, but not failing: an allowed baseline difference, a subset, merged categories.
     warnings: Sequence[str] = ()
@@ -159,7 +159,7 @@ def required_pairs(setting: str | int | None, total: int) -> int | None:
 
 
 def decide(
-    results: Sequence[ConditionResult | CheckResult],
+    results: Sequence[ConditionRecord],
     facts: RunFacts,
     warnings: Sequence[str] = (),
     min_pairs: str | int | None = None,

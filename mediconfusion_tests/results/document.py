@@ -14,14 +14,18 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from mediconfusion_tests import redaction, strict_json
 from mediconfusion_tests.atomic import write_text_atomic
 from mediconfusion_tests.config import RunConfig
+from mediconfusion_tests.data.sources import DatasetInfo
+from mediconfusion_tests.records import Record
+from mediconfusion_tests.results.gate import ConditionRecord
 from mediconfusion_tests.scoring.letters import Letter
+from mediconfusion_tests.scoring.metrics import Metrics
 from mediconfusion_tests.scoring.outcome import FailureClass, ImageAnswer, PairOutcome
-from mediconfusion_tests.scoring.probes import ProbeOutcome, probe_figures
+from mediconfusion_tests.scoring.probes import ProbeFigures, ProbeOutcome, VariantResult, probe_figures
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -31,46 +35,6 @@ if TYPE_CHECKING:
 SCHEMA: Literal["mediconfusion-tests/results"] = "mediconfusion-tests/results"
 SCHEMA_VERSION: Literal[2] = 2
 PairStatus = Literal["passed", "failed", "error", "skipped", "not run"]
-
-
-class Record(BaseModel):
-    """Strict by default: a misspelt or unknown field is an error, not silently dropped."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class Proportion(Record):
-    value: float | None
-    k: int
-    n: int
-    ci95: tuple[float, float] | None = None
-
-
-class Figures(Record):
-    set_accuracy: Proportion
-    individual_accuracy: Proportion
-    confusion: Proportion
-    invalid_rate: Proportion
-    precision: Proportion
-    pairs: int
-    images: int
-    valid_pairs: int
-
-    def get(self, metric: str) -> Proportion:
-        value = getattr(self, metric)
-        if not isinstance(value, Proportion):
-            raise KeyError(metric)
-        return value
-
-
-class CategoryFigures(Record):
-    paper: Figures
-    pair_level: Figures
-
-
-class MetricsRecord(Record):
-    overall: Figures
-    categories: dict[str, CategoryFigures] = Field(default_factory=dict)
 
 
 class ShardRecord(Record):
@@ -134,18 +98,9 @@ class LayoutRecord(Record):
     prefix: str = ""
 
 
-class DatasetRecord(Record):
-    source: str
-    file: str
-    sha256: str
-    repo: str | None = None
-    requested_revision: str | None = None
-    revision: str | None = None
-    images: str | None = None
-    origin: str | None = None
-    split: str | None = None
-    fingerprint: str | None = None
-    embedded: bool = False
+class DatasetRecord(DatasetInfo):
+    """The dataset as a run used it: where its records came from, and how its images were laid out."""
+
     layout: LayoutRecord | None = None
 
     @property
@@ -235,25 +190,6 @@ class Counts(Record):
     failure_classes: dict[FailureClass, int] = Field(default_factory=dict)
 
 
-class ConditionRecord(Record):
-    condition: str
-    passed: bool
-    value: float | None = None
-    n: int | None = None
-    metric: str | None = None
-    category: str | None = None
-    #: A probe's condition (--probes): which probe.
-    probe: str | None = None
-    bound: str | None = None
-    op: str | None = None
-    threshold: float | None = None
-    relative_to_baseline: bool | None = None
-    baseline: float | None = None
-    ci95: tuple[float, float] | None = None
-    #: Checks that are not a metric threshold (significance, regressed pairs) say why in words.
-    detail: str | None = None
-
-
 class GateRecord(Record):
     conditions: list[ConditionRecord]
     passed: bool
@@ -341,28 +277,6 @@ class UsageRecord(Record):
     requests: int | None = None
 
 
-class ImageAnswerRecord(Record):
-    raw: str | None
-    decision: Letter | None
-    scores: dict[str, float] = Field(default_factory=dict)
-    alternative_decision: Letter | None = None
-    cached: bool = False
-    model_letter: Letter | None = None
-    meta: dict[str, Any] = Field(default_factory=dict)
-
-    @classmethod
-    def of(cls, answer: ImageAnswer) -> ImageAnswerRecord:
-        return cls(
-            raw=answer.raw,
-            decision=answer.decision,
-            scores=dict(answer.scores),
-            alternative_decision=answer.alternative_decision,
-            cached=answer.cached,
-            model_letter=answer.model_letter,
-            meta=dict(answer.meta),
-        )
-
-
 class ImageRecord(Record):
     local_id: int
     roco_path: str
@@ -381,7 +295,7 @@ class PairRecord(Record):
     failure: str | None = None
     error: str | None = None
     prompts: list[str] = Field(default_factory=list)
-    answers: tuple[ImageAnswerRecord, ImageAnswerRecord] | None = None
+    answers: tuple[ImageAnswer, ImageAnswer] | None = None
     set_correct: bool | None = None
     confused: bool | None = None
     valid: bool | None = None
@@ -403,7 +317,6 @@ class PairRecord(Record):
         if skipped is not None or outcome is None:
             status: PairStatus = "skipped" if skipped is not None else "not run"
             return cls(**common, status=status, reason=skipped)
-        answers = None if outcome.answers is None else tuple(ImageAnswerRecord.of(a) for a in outcome.answers)
         return cls(
             **common,
             status="error" if outcome.error else ("passed" if outcome.set_correct else "failed"),
@@ -411,7 +324,7 @@ class PairRecord(Record):
             failure=outcome.failure_message,
             error=outcome.error,
             prompts=list(outcome.prompts),
-            answers=answers,
+            answers=outcome.answers,
             set_correct=outcome.set_correct,
             confused=outcome.confused,
             valid=outcome.valid,
@@ -429,17 +342,6 @@ class PairRecord(Record):
         )
 
 
-class ProbeVariantRecord(Record):
-    variant: str
-    decisions: tuple[Letter | None, Letter | None]
-    consistent: bool
-    raw: tuple[str | None, str | None] = (None, None)
-    params: dict[str, Any] = Field(default_factory=dict)
-    #: The id the variant was asked under (``10001~order``) and its answers' scores, for replays.
-    variant_id: str = ""
-    scores: tuple[dict[str, float], dict[str, float]] = ({}, {})
-
-
 class ProbePairRecord(Record):
     """One probe of one pair: its variants and whether the decisions held, or why it was not asked."""
 
@@ -448,7 +350,7 @@ class ProbePairRecord(Record):
     categories: tuple[list[str], list[str]]
     status: Literal["consistent", "inconsistent", "error", "skipped"]
     original: tuple[Letter | None, Letter | None] = (None, None)
-    variants: list[ProbeVariantRecord] = Field(default_factory=list)
+    variants: list[VariantResult] = Field(default_factory=list)
     set_correct: bool | None = None
     seed: int | None = None
     reason: str | None = None
@@ -461,29 +363,10 @@ class ProbePairRecord(Record):
         return ProbeOutcome.from_dict(data)
 
 
-class ProbeFiguresRecord(Record):
-    consistency: Proportion
-    categories: dict[str, Proportion] = Field(default_factory=dict)
-    probed: int
-    errors: int = 0
-    skipped: int = 0
-    #: paraphrase: set accuracy of the benchmark asked in the dataset's paraphrase.
-    set_accuracy: Proportion | None = None
-
-
-def figures_record(outcomes: Sequence[ProbeOutcome], skipped: Mapping[str, int]) -> dict[str, ProbeFiguresRecord]:
-    """The roll-up of probe outcomes, as the document records it (also for a merged run)."""
+def figures_record(outcomes: Sequence[ProbeOutcome], skipped: Mapping[str, int]) -> dict[str, ProbeFigures]:
+    """The roll-up of probe outcomes with the skipped cases counted, as the document records it."""
     return {
-        probe: ProbeFiguresRecord(
-            consistency=Proportion.model_validate(figures.consistency.to_dict()),
-            categories={k: Proportion.model_validate(v.to_dict()) for k, v in figures.categories.items()},
-            probed=figures.probed,
-            errors=figures.errors,
-            skipped=skipped.get(probe, 0),
-            set_accuracy=None
-            if figures.set_accuracy is None
-            else Proportion.model_validate(figures.set_accuracy.to_dict()),
-        )
+        probe: figures.model_copy(update={"skipped": skipped.get(probe, 0)})
         for probe, figures in probe_figures(outcomes).items()
     }
 
@@ -517,7 +400,7 @@ class ProbesRecord(Record):
     #: The run seed the image probe's hypothesis seeds derive from, and its examples per pair.
     seed: int
     examples: int
-    figures: dict[str, ProbeFiguresRecord] = Field(default_factory=dict)
+    figures: dict[str, ProbeFigures] = Field(default_factory=dict)
     pairs: list[ProbePairRecord] = Field(default_factory=list)
 
     def outcomes(self) -> list[ProbeOutcome]:
@@ -535,7 +418,7 @@ class ResultsDocument(Record):
     prompts: PromptsRecord
     parser: ParserRecord = Field(default_factory=ParserRecord)
     counts: Counts
-    metrics: MetricsRecord
+    metrics: Metrics
     harness_counts: dict[str, dict[str, int]] = Field(default_factory=dict)
     gate: GateRecord | None = None
     judge: JudgeRecord | None = None

@@ -14,9 +14,10 @@ from __future__ import annotations
 import operator
 import re
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mediconfusion_tests.errors import ConfigError
+from mediconfusion_tests.records import Record
 from mediconfusion_tests.scoring.metrics import HEADLINE_METRICS, Metrics
 
 if TYPE_CHECKING:
@@ -123,37 +124,60 @@ def resolve_categories(conditions: Sequence[Condition], known: Sequence[str]) ->
 
 
 def _read(proportion: Proportion, bound: str) -> float | None:
-    if bound == "value" or proportion.interval is None:
+    if bound == "value" or proportion.ci95 is None:
         return proportion.value if bound == "value" else None
-    return proportion.interval[0] if bound == "lower" else proportion.interval[1]
+    return proportion.ci95[0] if bound == "lower" else proportion.ci95[1]
 
 
-@dataclass(frozen=True)
-class ConditionResult:
-    condition: Condition
-    value: float | None
-    interval: tuple[float, float] | None
-    n: int
+class ConditionRecord(Record):
+    """A gate condition or check as it was judged: the same value at run time and in results.json."""
+
+    condition: str
     passed: bool
+    value: float | None = None
+    n: int | None = None
+    metric: str | None = None
+    category: str | None = None
+    #: A probe's condition (--probes): which probe.
+    probe: str | None = None
+    bound: str | None = None
+    op: str | None = None
     threshold: float | None = None
+    relative_to_baseline: bool | None = None
     baseline: float | None = None
+    ci95: tuple[float, float] | None = None
+    #: Checks that are not a metric threshold (significance, regressed pairs) say why in words.
+    detail: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "condition": self.condition.text,
-            "metric": self.condition.metric,
-            "category": self.condition.category,
-            "probe": self.condition.probe,
-            "bound": self.condition.bound,
-            "op": self.condition.op,
-            "threshold": self.threshold,
-            "relative_to_baseline": self.condition.relative,
-            "baseline": self.baseline,
-            "value": self.value,
-            "ci95": list(self.interval) if self.interval else None,
-            "n": self.n,
-            "passed": self.passed,
-        }
+
+def judged(
+    condition: Condition,
+    proportion: Proportion | None,
+    value: float | None,
+    passed: bool,
+    threshold: float | None,
+    reference: float | None = None,
+) -> ConditionRecord:
+    return ConditionRecord(
+        condition=condition.text,
+        metric=condition.metric,
+        category=condition.category,
+        probe=condition.probe,
+        bound=condition.bound,
+        op=condition.op,
+        threshold=threshold,
+        relative_to_baseline=condition.relative,
+        baseline=reference,
+        value=value,
+        ci95=None if proportion is None else proportion.ci95,
+        n=0 if proportion is None else proportion.n,
+        passed=passed,
+    )
+
+
+def check(label: str, passed: bool, detail: str) -> ConditionRecord:
+    """A gate check that is not a metric threshold: significance, regressed pairs."""
+    return ConditionRecord(condition=label, passed=passed, detail=detail)
 
 
 def _probe_proportion(probes: Mapping[str, ProbeFigures] | None, condition: Condition) -> Proportion | None:
@@ -178,7 +202,7 @@ def evaluate(
     paired: Metrics | None = None,
     probes: Mapping[str, ProbeFigures] | None = None,
     baseline_probes: Mapping[str, ProbeFigures] | None = None,
-) -> list[ConditionResult]:
+) -> list[ConditionRecord]:
     """Absolute conditions read ``metrics``; baseline-relative ones compare ``paired`` (this run on the
     pairs both runs scored) with ``baseline`` (the baseline run on the same pairs). Probe conditions read
     ``probes``, and relative ones the baseline run's own probe figures."""
@@ -191,7 +215,7 @@ def evaluate(
         proportion = _proportion(own, condition)
         if proportion is None:
             absolute = None if condition.relative else condition.threshold
-            results.append(ConditionResult(condition, None, None, 0, False, absolute))
+            results.append(judged(condition, None, None, False, absolute))
             continue
         value = _read(proportion, condition.bound)
         reference = None
@@ -202,9 +226,7 @@ def evaluate(
         else:
             threshold = condition.threshold
         passed = value is not None and threshold is not None and OPERATORS[condition.op](value, threshold)
-        results.append(
-            ConditionResult(condition, value, proportion.interval, proportion.n, passed, threshold, reference)
-        )
+        results.append(judged(condition, proportion, value, passed, threshold, reference))
     return results
 
 
@@ -212,7 +234,7 @@ def _probe_result(
     condition: Condition,
     probes: Mapping[str, ProbeFigures] | None,
     baseline_probes: Mapping[str, ProbeFigures] | None,
-) -> ConditionResult:
+) -> ConditionRecord:
     proportion = _probe_proportion(probes, condition)
     value = None if proportion is None else _read(proportion, condition.bound)
     reference = None
@@ -223,18 +245,4 @@ def _probe_result(
     else:
         threshold = condition.threshold
     passed = value is not None and threshold is not None and OPERATORS[condition.op](value, threshold)
-    interval = None if proportion is None else proportion.interval
-    n = 0 if proportion is None else proportion.n
-    return ConditionResult(condition, value, interval, n, passed, threshold, reference)
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """A gate check that is not a metric threshold: significance, regressed pairs."""
-
-    label: str
-    passed: bool
-    detail: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"condition": self.label, "passed": self.passed, "detail": self.detail, "value": None, "n": None}
+    return judged(condition, proportion, value, passed, threshold, reference)

@@ -19,7 +19,6 @@ from mediconfusion_tests.results.decision import NOT_RUN, CrashFact, RunFacts, V
 from mediconfusion_tests.results.document import (
     SCHEMA_VERSION,
     AuditRecord,
-    ConditionRecord,
     Counts,
     CrashRecord,
     DatasetRecord,
@@ -27,7 +26,6 @@ from mediconfusion_tests.results.document import (
     FidelityRecord,
     GateRecord,
     JudgeRecord,
-    MetricsRecord,
     ModelRecord,
     PairRecord,
     ParserRecord,
@@ -42,7 +40,7 @@ from mediconfusion_tests.results.document import (
     figures_record,
     scrub_document,
 )
-from mediconfusion_tests.results.gate import evaluate
+from mediconfusion_tests.results.gate import ConditionRecord, evaluate
 from mediconfusion_tests.run.plan import gate_conditions, read_baseline
 from mediconfusion_tests.scoring.harness import total_table
 from mediconfusion_tests.scoring.metrics import compute_metrics, scored
@@ -52,7 +50,6 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from mediconfusion_tests.config import RunConfig
-    from mediconfusion_tests.results.gate import CheckResult, ConditionResult
     from mediconfusion_tests.scoring.outcome import PairOutcome
 
 #: How the warning about prefix fallbacks begins: recomputed for a merge, so the shards' own are dropped.
@@ -111,7 +108,7 @@ def finalize(evidence: Evidence) -> tuple[Verdict, ResultsDocument]:
     metrics = compute_metrics(outcomes)
     probes = _probes(config, evidence.probe_pairs)
     comparison = _comparison(config, outcomes, evidence.identity)
-    results: list[ConditionResult | CheckResult] = []
+    results: list[ConditionRecord] = []
     # A shard holds part of the pairs: `mediconfusion merge` gates and compares the whole.
     if not config.shard:
         results += evaluate(
@@ -153,10 +150,10 @@ def finalize(evidence: Evidence) -> tuple[Verdict, ResultsDocument]:
             pairs_skipped=len([r for r in evidence.pairs if r.status == "skipped"]),
             failure_classes=dict(Counter(o.failure_class for o in outcomes if o.failure_class)),
         ),
-        metrics=MetricsRecord.model_validate(metrics.to_dict()),
+        metrics=metrics,
         harness_counts=total_table(answered, evidence.categories),
         gate=GateRecord(
-            conditions=[ConditionRecord.model_validate(r.to_dict()) for r in verdict.results],
+            conditions=list(verdict.results),
             passed=bool(verdict.passed),
         )
         if verdict.gated

@@ -59,7 +59,7 @@ class RunPlan:
         return {
             "run_id": self.run_id,
             "config": self.config.to_dict(),
-            "dataset": self.dataset.to_dict(),
+            "dataset": self.dataset.model_dump(),
             "layout": None if self.layout is None else vars(self.layout),
             "skipped": dict(self.skipped),
             "categories": list(self.categories),
@@ -73,7 +73,7 @@ class RunPlan:
         return cls(
             run_id=data["run_id"],
             config=RunConfig.from_dict(data["config"]),
-            dataset=DatasetInfo.from_dict(data["dataset"]),
+            dataset=DatasetInfo.model_validate(data["dataset"]),
             layout=None if layout is None else ImageLayout(**layout),
             skipped=dict(data.get("skipped", {})),
             categories=tuple(data.get("categories", ())),

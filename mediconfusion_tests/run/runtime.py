@@ -34,11 +34,9 @@ JUDGE_MAX_NEW_TOKENS = 256
 def judge_config(config: RunConfig) -> RunConfig:
     """The run's settings as the judge uses them: its own length, and the prompt file's temperature if it
     fixes one (the paper's judge: 0.7)."""
-    from dataclasses import replace
-
     judge_prompts = prompt_set(config.prompts, "default")
     temperature = config.temperature if judge_prompts.judge_temperature is None else judge_prompts.judge_temperature
-    return replace(config, max_new_tokens=max(config.max_new_tokens, JUDGE_MAX_NEW_TOKENS), temperature=temperature)
+    return config.but(max_new_tokens=max(config.max_new_tokens, JUDGE_MAX_NEW_TOKENS), temperature=float(temperature))
 
 
 def chunking(pairs: Sequence[Pair], chunk_pairs: int) -> Callable[[str], int]:

@@ -7,9 +7,11 @@ the run reports them separately so they are never mistaken for invalid answers.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from pydantic import Field
+
+from mediconfusion_tests.records import Record
 from mediconfusion_tests.scoring.stats import Proportion
 
 if TYPE_CHECKING:
@@ -22,8 +24,7 @@ HEADLINE_METRICS = ("set_accuracy", "individual_accuracy", "confusion", "invalid
 METRIC_NAMES = (*HEADLINE_METRICS, "precision")
 
 
-@dataclass(frozen=True)
-class Figures:
+class Figures(Record):
     """The five headline proportions plus the counts behind them."""
 
     set_accuracy: Proportion
@@ -41,35 +42,19 @@ class Figures:
         value: Proportion = getattr(self, metric)
         return value
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {name: self.get(name).to_dict() for name in METRIC_NAMES}
-        out.update(pairs=self.pairs, images=self.images, valid_pairs=self.valid_pairs)
-        return out
 
-
-@dataclass(frozen=True)
-class CategoryFigures:
+class CategoryFigures(Record):
     paper: Figures
     pair_level: Figures
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"paper": self.paper.to_dict(), "pair_level": self.pair_level.to_dict()}
 
-
-@dataclass(frozen=True)
-class Metrics:
+class Metrics(Record):
     overall: Figures
-    categories: dict[str, CategoryFigures] = field(default_factory=dict)
+    categories: dict[str, CategoryFigures] = Field(default_factory=dict)
 
     def figures(self, category: str | None) -> Figures:
         """Overall figures, or the paper's figures for one category."""
         return self.overall if category is None else self.categories[category].paper
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "overall": self.overall.to_dict(),
-            "categories": {name: cat.to_dict() for name, cat in self.categories.items()},
-        }
 
 
 def scored(outcomes: Iterable[PairOutcome]) -> list[PairOutcome]:
@@ -92,11 +77,11 @@ def overall_figures(outcomes: Iterable[PairOutcome]) -> Figures:
     # answers differ (they always do in a confusing pair), and never more pairs than the denominator.
     precise = sum(o.set_correct and not o.confused for o in valid)
     return Figures(
-        set_accuracy=Proportion(set_correct, n),
-        individual_accuracy=Proportion(sum(sum(o.correct) for o in pairs), 2 * n),
-        confusion=Proportion(confused, len(valid)),
-        invalid_rate=Proportion(sum(sum(o.invalid) for o in pairs), 2 * n),
-        precision=Proportion(precise, len(valid) - confused),
+        set_accuracy=Proportion.of(set_correct, n),
+        individual_accuracy=Proportion.of(sum(sum(o.correct) for o in pairs), 2 * n),
+        confusion=Proportion.of(confused, len(valid)),
+        invalid_rate=Proportion.of(sum(sum(o.invalid) for o in pairs), 2 * n),
+        precision=Proportion.of(precise, len(valid) - confused),
         pairs=n,
         images=2 * n,
         valid_pairs=len(valid),
@@ -132,11 +117,11 @@ def paper_category_figures(outcomes: Iterable[PairOutcome], category: str) -> Fi
             elif o.set_correct:
                 precise += both
     return Figures(
-        set_accuracy=Proportion(set_occ, images),
-        individual_accuracy=Proportion(correct, images),
-        confusion=Proportion(confused, valid),
-        invalid_rate=Proportion(invalid, images),
-        precision=Proportion(precise, valid - confused),
+        set_accuracy=Proportion.of(set_occ, images),
+        individual_accuracy=Proportion.of(correct, images),
+        confusion=Proportion.of(confused, valid),
+        invalid_rate=Proportion.of(invalid, images),
+        precision=Proportion.of(precise, valid - confused),
         pairs=pair_count,
         images=images,
         valid_pairs=valid,

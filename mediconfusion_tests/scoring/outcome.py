@@ -6,11 +6,13 @@ xdist worker to the controller on a test report.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
 
-if TYPE_CHECKING:
-    from mediconfusion_tests.scoring.letters import Letter
+from pydantic import ConfigDict, Field
+
+from mediconfusion_tests.records import Record
+from mediconfusion_tests.scoring.letters import Letter
 
 MAX_QUOTED = 80
 #: Why a pair case fails, most telling first: the confusion MediConfusion measures, then wrong, invalid, errors.
@@ -18,18 +20,19 @@ FailureClass = Literal["confused", "wrong", "invalid", "error"]
 FAILURE_CLASSES: tuple[FailureClass, ...] = get_args(FailureClass)
 
 
-@dataclass(frozen=True)
-class ImageAnswer:
-    """The model's answer for one image, and the decision read from it."""
+class ImageAnswer(Record):
+    """The model's answer for one image, and the decision read from it (as results.json records it)."""
+
+    model_config = ConfigDict(frozen=True)
 
     raw: str | None
     decision: Letter | None
-    scores: dict[str, float] = field(default_factory=dict)
+    scores: dict[str, float] = Field(default_factory=dict)
     alternative_decision: Letter | None = None
     cached: bool = False
     model_letter: Letter | None = None
     #: Extra facts from the model or judge: the judge's reply, vocabulary probabilities...
-    meta: dict[str, object] = field(default_factory=dict)
+    meta: dict[str, Any] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,7 @@ class PairOutcome:
             "pair_id": self.pair_id,
             "categories": [list(c) for c in self.categories],
             "truth": list(self.truth),
-            "answers": None if self.answers is None else [asdict(a) for a in self.answers],
+            "answers": None if self.answers is None else [a.model_dump() for a in self.answers],
             "error": self.error,
             "prompts": list(self.prompts),
         }
@@ -136,7 +139,9 @@ class PairOutcome:
             pair_id=str(data["pair_id"]),
             categories=(tuple(data["categories"][0]), tuple(data["categories"][1])),
             truth=(data["truth"][0], data["truth"][1]),
-            answers=None if answers is None else (ImageAnswer(**answers[0]), ImageAnswer(**answers[1])),
+            answers=None
+            if answers is None
+            else (ImageAnswer.model_validate(answers[0]), ImageAnswer.model_validate(answers[1])),
             error=data.get("error"),
             prompts=tuple(data.get("prompts", ())),
         )

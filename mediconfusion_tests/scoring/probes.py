@@ -15,9 +15,13 @@ No pytest import here.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ConfigDict, Field
+
+from mediconfusion_tests.records import Record
+from mediconfusion_tests.scoring.letters import Letter
 from mediconfusion_tests.scoring.stats import Proportion
 
 if TYPE_CHECKING:
@@ -75,56 +79,47 @@ def _texts(outcome: PairOutcome, options: tuple[str, str]) -> list[str | None]:
     return [options[0 if d == "A" else 1] if d in ("A", "B") else None for d in outcome.decisions]
 
 
-@dataclass(frozen=True)
-class VariantResult:
-    """One variant of a pair as asked: its label, decisions, and whether they held."""
+class VariantResult(Record):
+    """One variant of a pair as asked: its label, decisions, and whether they held (as results.json records it)."""
+
+    model_config = ConfigDict(frozen=True)
 
     variant: str
-    decisions: tuple[str | None, str | None]
+    decisions: tuple[Letter | None, Letter | None]
     consistent: bool
     raw: tuple[str | None, str | None] = (None, None)
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)
     #: The id the variant was asked (and stored) under, e.g. ``10001~order``, and its answers' scores:
     #: with the raw texts, what a replay of the run needs.
     variant_id: str = ""
     scores: tuple[dict[str, float], dict[str, float]] = ({}, {})
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "variant": self.variant,
-            "decisions": list(self.decisions),
-            "consistent": self.consistent,
-            "raw": list(self.raw),
-            "params": dict(self.params),
-            "variant_id": self.variant_id,
-            "scores": [dict(self.scores[0]), dict(self.scores[1])],
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> VariantResult:
-        decisions, raw = data["decisions"], data.get("raw") or [None, None]
-        scores = data.get("scores") or [{}, {}]
-        return cls(
-            str(data["variant"]),
-            (decisions[0], decisions[1]),
-            bool(data["consistent"]),
-            (raw[0], raw[1]),
-            dict(data.get("params") or {}),
-            str(data.get("variant_id") or ""),
-            (dict(scores[0]), dict(scores[1])),
-        )
 
 
 def compare_order(original: PairOutcome, swapped: PairOutcome, pair: Pair) -> VariantResult:
     before = _texts(original, pair.options)
     after = _texts(swapped, (pair.options[1], pair.options[0]))
     held = all(b is not None and b == a for b, a in zip(before, after, strict=True))
-    return VariantResult("order", swapped.decisions, held, _raw(swapped), {}, swapped.pair_id, _scores(swapped))
+    return VariantResult(
+        variant="order",
+        decisions=swapped.decisions,
+        consistent=held,
+        raw=_raw(swapped),
+        variant_id=swapped.pair_id,
+        scores=_scores(swapped),
+    )
 
 
 def compare_same(original: PairOutcome, variant: PairOutcome, label: str, params: dict[str, Any]) -> VariantResult:
     held = all(o is not None and o == v for o, v in zip(original.decisions, variant.decisions, strict=True))
-    return VariantResult(label, variant.decisions, held, _raw(variant), params, variant.pair_id, _scores(variant))
+    return VariantResult(
+        variant=label,
+        decisions=variant.decisions,
+        consistent=held,
+        raw=_raw(variant),
+        params=params,
+        variant_id=variant.pair_id,
+        scores=_scores(variant),
+    )
 
 
 def _scores(outcome: PairOutcome) -> tuple[dict[str, float], dict[str, float]]:
@@ -179,7 +174,7 @@ class ProbeOutcome:
             "pair_id": self.pair_id,
             "categories": [list(self.categories[0]), list(self.categories[1])],
             "original": list(self.original),
-            "variants": [v.to_dict() for v in self.variants],
+            "variants": [v.model_dump() for v in self.variants],
             "set_correct": self.set_correct,
             "seed": self.seed,
             "error": self.error,
@@ -195,7 +190,7 @@ class ProbeOutcome:
             str(data["pair_id"]),
             (tuple(categories[0]), tuple(categories[1])),
             (original[0], original[1]),
-            tuple(VariantResult.from_dict(v) for v in data.get("variants") or ()),
+            tuple(VariantResult.model_validate(v) for v in data.get("variants") or ()),
             data.get("set_correct"),
             data.get("seed"),
             data.get("error"),
@@ -215,15 +210,17 @@ def _how(variant: VariantResult) -> str:
     return f"on the perturbed images ({params})"
 
 
-@dataclass(frozen=True)
-class ProbeFigures:
+class ProbeFigures(Record):
     """A probe's roll-up: consistency overall and per category (pairs carrying it), and for the
     paraphrase the paraphrased benchmark's set accuracy."""
 
     consistency: Proportion
-    categories: dict[str, Proportion]
+    categories: dict[str, Proportion] = Field(default_factory=dict)
     probed: int
-    errors: int
+    errors: int = 0
+    #: Probe cases skipped (recorded by a run; the figures themselves never count them).
+    skipped: int = 0
+    #: paraphrase: set accuracy of the benchmark asked in the dataset's paraphrase.
     set_accuracy: Proportion | None = None
 
 
@@ -243,11 +240,11 @@ def probe_figures(outcomes: Iterable[ProbeOutcome]) -> dict[str, ProbeFigures]:
                 categories[name].append(bool(outcome.consistent))
         graded = [o.set_correct for o in asked if o.set_correct is not None]
         figures[probe] = ProbeFigures(
-            consistency=Proportion(sum(1 for o in asked if o.consistent), len(asked)),
-            categories={name: Proportion(sum(v), len(v)) for name, v in sorted(categories.items())},
+            consistency=Proportion.of(sum(1 for o in asked if o.consistent), len(asked)),
+            categories={name: Proportion.of(sum(v), len(v)) for name, v in sorted(categories.items())},
             probed=len(asked),
             errors=len(mine) - len(asked),
-            set_accuracy=Proportion(sum(graded), len(graded)) if probe == "paraphrase" else None,
+            set_accuracy=Proportion.of(sum(graded), len(graded)) if probe == "paraphrase" else None,
         )
     return figures
 

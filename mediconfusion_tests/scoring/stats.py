@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+
+from mediconfusion_tests.records import Record
 
 Z_95 = 1.959963984540054
 
@@ -24,24 +25,14 @@ def wilson_interval(k: int, n: int, z: float = Z_95) -> tuple[float, float] | No
     return low, high
 
 
-@dataclass(frozen=True)
-class Proportion:
+class Proportion(Record):
+    """k of n, with its value and Wilson interval as results.json records them (build with ``of``)."""
+
+    value: float | None
     k: int
     n: int
+    ci95: tuple[float, float] | None = None
 
-    @property
-    def value(self) -> float | None:
-        return self.k / self.n if self.n else None
-
-    @property
-    def interval(self) -> tuple[float, float] | None:
-        return wilson_interval(self.k, self.n)
-
-    def to_dict(self) -> dict[str, object]:
-        interval = self.interval
-        return {
-            "value": self.value,
-            "k": self.k,
-            "n": self.n,
-            "ci95": list(interval) if interval else None,
-        }
+    @classmethod
+    def of(cls, k: int, n: int) -> Proportion:
+        return cls(value=k / n if n else None, k=k, n=n, ci95=wilson_interval(k, n))
