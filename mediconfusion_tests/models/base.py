@@ -173,5 +173,66 @@ class Model(ABC):
         """Release memory or connections."""
 
 
+class LocalModel(Model):
+    """A model whose weights run in this process (transformers, RadFM, LLaVA-Med, Med-Flamingo).
+
+    Subclasses implement one method per way of answering; the mode dispatch, torch's inference mode
+    and the out-of-memory signal the batcher backs off on are written here once. torch is imported
+    only when a local model answers, so this module stays free of it."""
+
+    #: Where the weights are ("cpu", "cuda", "cuda:1", ...).
+    device: str = "cpu"
+
+    @abstractmethod
+    def generate(self, queries: Sequence[Query]) -> list[Answer]:
+        """mc and freeform: a generated text per query."""
+
+    @abstractmethod
+    def next_letter(self, queries: Sequence[Query]) -> list[Answer]:
+        """greedy: the letter whose next-token score is higher, with both scores."""
+
+    @abstractmethod
+    def option_likelihood(self, queries: Sequence[Query]) -> list[Answer]:
+        """prefix: each option's likelihood after the prompt, and the likelier option's letter."""
+
+    @property
+    def one_at_a_time(self) -> bool:
+        """True where batching would change answers: each query then goes through the model alone."""
+        return False
+
+    def answer(self, queries: Sequence[Query]) -> list[Answer]:
+        if not queries:
+            return []
+        if self.one_at_a_time and len(queries) > 1:
+            return [answer for query in queries for answer in self._answer_mode([query])]
+        return self._answer_mode(queries)
+
+    def _answer_mode(self, queries: Sequence[Query]) -> list[Answer]:
+        import torch
+
+        from mediconfusion_tests.errors import ModelError, ModelOutOfMemory
+        from mediconfusion_tests.scoring.modes import GENERATING
+
+        mode = queries[0].mode
+        methods = {"greedy": self.next_letter, "prefix": self.option_likelihood}
+        method = self.generate if mode in GENERATING else methods.get(mode)
+        if method is None:
+            raise ModelError(f"{self.name}: unsupported mode {mode!r}")
+        try:
+            with torch.inference_mode():
+                return method(queries)
+        except torch.cuda.OutOfMemoryError as exc:
+            torch.cuda.empty_cache()
+            raise ModelOutOfMemory(f"{self.name}: out of memory on {self.device}") from exc
+
+    def close(self) -> None:
+        """Drop the weights, and the accelerator's cached blocks with them."""
+        self.__dict__.pop("model", None)
+        if self.device.startswith("cuda"):
+            import torch
+
+            torch.cuda.empty_cache()
+
+
 #: Builds a model from its parsed --model value and the run's settings; imported only when a model loads.
 Factory = Callable[[ModelSpec, "RunConfig"], Model]

@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mediconfusion_tests.errors import ModelError, ModelOutOfMemory
-from mediconfusion_tests.models.base import Answer, Model, Query
+from mediconfusion_tests.errors import ModelError
+from mediconfusion_tests.models.base import Answer, LocalModel, Query
 from mediconfusion_tests.models.families import SEQUENCE_KEYS
 from mediconfusion_tests.models.hf_inputs import collate
 from mediconfusion_tests.models.hf_loading import LoadSettings, load, require_transformers
@@ -46,7 +46,6 @@ _HASHED_FILES = (
     "chat_template.jinja",
 )
 #: Modes answered by free generation; "judge" is a text-only prompt to a judge model.
-GENERATING = ("mc", "freeform", "judge")
 
 
 @dataclass(frozen=True)
@@ -104,19 +103,6 @@ def prefix_answers(scores: Sequence[float], paper: Sequence[bool], notes: Sequen
     return answers
 
 
-def answer_by_mode(model: Any, queries: Sequence[Query]) -> list[Answer]:
-    """The mode's answering method of a local model (this adapter's, RadFM's), in inference mode, with an
-    out-of-memory error the batcher understands."""
-    mode = queries[0].mode
-    methods = {"greedy": model._next_letter, "prefix": model._option_likelihood}
-    method = model._generate if mode in GENERATING else methods.get(mode)
-    if method is None:
-        raise ModelError(f"{model.name}: unsupported mode {mode!r}")
-    with model.torch.inference_mode(), model._memory_guard():
-        answers: list[Answer] = method(queries)
-    return answers
-
-
 class _ImageMemo:
     """The processor's image processor, remembering its output per image object: the prefix mode encodes
     one image three times (the prompt alone and with each option), the pixels once suffice."""
@@ -148,7 +134,7 @@ def _forwards_logits_to_keep(model: Any, accepted: Any) -> bool:
     return "logits_to_keep" in inspect.signature(language.forward).parameters
 
 
-class HFModel(Model):
+class HFModel(LocalModel):
     def __init__(
         self,
         settings: LoadSettings,
@@ -255,13 +241,6 @@ class HFModel(Model):
     def prompt_key(self) -> str:  # type: ignore[override]
         return self._prompt_key or self.family.prompt_key
 
-    def answer(self, queries: Sequence[Query]) -> list[Answer]:
-        if not queries:
-            return []
-        if self.one_at_a_time and len(queries) > 1:
-            return [answer for query in queries for answer in answer_by_mode(self, [query])]
-        return answer_by_mode(self, queries)
-
     @property
     def one_at_a_time(self) -> bool:
         """The original's arithmetic in bfloat16/float16 (Llama 3.2 Vision, LLaVA-Med under --dtype=paper):
@@ -274,19 +253,6 @@ class HFModel(Model):
             self.fidelity.letter_tokens,
         )
         return self.rule is not None and reduced and paper
-
-    def close(self) -> None:
-        del self.model
-        if self.device.startswith("cuda"):
-            self.torch.cuda.empty_cache()
-
-    @contextmanager
-    def _memory_guard(self) -> Iterator[None]:
-        try:
-            yield
-        except self.torch.cuda.OutOfMemoryError as exc:
-            self.torch.cuda.empty_cache()
-            raise ModelOutOfMemory(f"{self.name}: out of memory on {self.device}") from exc
 
     # -- inputs -------------------------------------------------------------------------
     def render(self, prompt: str, with_image: bool = True, verbatim: bool = False) -> str:
@@ -346,7 +312,7 @@ class HFModel(Model):
         return logits[:, -keep:, :]
 
     # -- modes --------------------------------------------------------------------------
-    def _generate(self, queries: Sequence[Query]) -> list[Answer]:
+    def generate(self, queries: Sequence[Query]) -> list[Answer]:
         _, features = self._encoded(queries)
         batch = self._batch(features)
         options: dict[str, Any] = {"max_new_tokens": self.generation.max_new_tokens, "do_sample": False}
@@ -414,7 +380,7 @@ class HFModel(Model):
             self._paper_letters = found if all(len(ids) == 1 for ids in found.values()) else None
         return self._paper_letters
 
-    def _next_letter(self, queries: Sequence[Query]) -> list[Answer]:
+    def next_letter(self, queries: Sequence[Query]) -> list[Answer]:
         texts, features = self._encoded(queries)
         logits = self._forward(self._batch(features), keep=1)[:, -1, :]
         vocab = self.torch.log_softmax(logits.float(), dim=-1)
@@ -613,7 +579,7 @@ class HFModel(Model):
             scores.append(total / (end - start))
         return scores
 
-    def _option_likelihood(self, queries: Sequence[Query]) -> list[Answer]:
+    def option_likelihood(self, queries: Sequence[Query]) -> list[Answer]:
         """Both options of every query; the higher score wins, B on ties (as the original decided).
 
         --prefix-tokens=paper (families with a paper rule): the original's sequence, tokens and score;

@@ -17,18 +17,17 @@ Paper settings and our deviations (also in ``pytest --list-models`` and the READ
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from mediconfusion_tests.errors import ModelError, ModelOutOfMemory
-from mediconfusion_tests.models.base import Answer, Model, Query
-from mediconfusion_tests.models.hf import answer_by_mode, prefix_answers
+from mediconfusion_tests.errors import ModelError
+from mediconfusion_tests.models.base import Answer, LocalModel, Query
+from mediconfusion_tests.models.hf import prefix_answers
 from mediconfusion_tests.models.paper_rules import RULES, last_occurrence, score_as_paper
 from mediconfusion_tests.models.radfm.tokens import EOS, PAD, RadFMTokens
 from mediconfusion_tests.scoring.letters import LETTERS, Letter
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Sequence
 
     from mediconfusion_tests.config import RunConfig
     from mediconfusion_tests.models.base import ModelSpec
@@ -53,7 +52,7 @@ def _divergence(a: Sequence[int], b: Sequence[int]) -> int:
     return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
 
 
-class RadFMModel(Model):
+class RadFMModel(LocalModel):
     name = "radfm"
     prompt_key = "radfm"
 
@@ -114,24 +113,6 @@ class RadFMModel(Model):
             },
         }
 
-    def close(self) -> None:
-        del self.model
-        if self.device.startswith("cuda"):
-            self.torch.cuda.empty_cache()
-
-    def answer(self, queries: Sequence[Query]) -> list[Answer]:
-        if not queries:
-            return []
-        return answer_by_mode(self, queries)
-
-    @contextmanager
-    def _memory_guard(self) -> Iterator[None]:
-        try:
-            yield
-        except self.torch.cuda.OutOfMemoryError as exc:
-            self.torch.cuda.empty_cache()
-            raise ModelOutOfMemory(f"{self.name}: out of memory on {self.device}") from exc
-
     # -- inputs -----------------------------------------------------------------------------
     def _scans(self, queries: Sequence[Query]) -> Any:
         vision = self.shape.vision
@@ -157,7 +138,7 @@ class RadFMModel(Model):
         return out.logits.float()
 
     # -- modes ------------------------------------------------------------------------------
-    def _generate(self, queries: Sequence[Query]) -> list[Answer]:
+    def generate(self, queries: Sequence[Query]) -> list[Answer]:
         rows = [self.tokens.prompt(q.prompt) for q in queries]
         embeds, mask = self._embedded(rows, self._scans(queries))
         output = self.model.lang_model.generate(
@@ -175,7 +156,7 @@ class RadFMModel(Model):
             texts.append(self.tokens.decode(row).strip())
         return [Answer(text) for text in texts]
 
-    def _next_letter(self, queries: Sequence[Query]) -> list[Answer]:
+    def next_letter(self, queries: Sequence[Query]) -> list[Answer]:
         rows = [self.tokens.prompt(q.prompt) for q in queries]
         embeds, mask = self._embedded(rows, self._scans(queries))
         vocab = self.torch.log_softmax(self._logits(embeds, mask)[:, -1, :], dim=-1)
@@ -222,7 +203,7 @@ class RadFMModel(Model):
             rows.append((full, start, start + len(tokens)))
         return rows, ""
 
-    def _option_likelihood(self, queries: Sequence[Query]) -> list[Answer]:
+    def option_likelihood(self, queries: Sequence[Query]) -> list[Answer]:
         """B wins ties, as in the original; --prefix-tokens=paper scores as the original did (paper_rules)."""
         torch = self.torch
         rows: list[tuple[list[int], int, int]] = []
@@ -274,7 +255,7 @@ def spread(model: Any, device_map: str, dtype: Any) -> str:
     return str(model.lang_model.get_input_embeddings().weight.device)
 
 
-def make_radfm(spec: ModelSpec, config: RunConfig) -> Model:
+def make_radfm(spec: ModelSpec, config: RunConfig) -> LocalModel:
     """--model=radfm (the hub checkpoint, downloaded and extracted once) or --model=radfm:PATH."""
     from pathlib import Path
 
