@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-# The user-facing fixtures of fixtures/mediconfusion.py, exercised by our own tests.
-from fixtures.mediconfusion import (  # noqa: F401
+# The user-facing fixtures of mediconfusion_tests.testing, exercised by our own tests.
+from mediconfusion_tests.testing import (  # noqa: F401
     mediconfusion_load_model,
     mediconfusion_results,
     mediconfusion_sample,

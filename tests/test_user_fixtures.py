@@ -1,4 +1,4 @@
-"""The fixtures of fixtures/mediconfusion.py, as a project's own tests would use them."""
+"""The fixtures of mediconfusion_tests.testing, as a project's own tests would use them."""
 
 from __future__ import annotations
 
@@ -40,3 +40,19 @@ def test_model_loader_goes_through_the_registry(
     query = Query("1", 1, "", "", "Q?", ("x", "y"), "greedy", "Q?")
     assert model.answer([query])[0].letter == "B"
     assert (mediconfusion_sample / "dataset.json").is_file()
+
+
+def test_a_project_loads_the_fixtures_from_the_package(pytester: pytest.Pytester) -> None:
+    """As the README says: one line in the project's conftest.py, nothing copied."""
+    run = pytester.path / "reports" / "latest"
+    run.mkdir(parents=True)
+    (run / "results.json").write_text(make_document([outcome("1"), outcome("2", decisions=("A", "A"))]).to_json())
+    pytester.makeconftest('pytest_plugins = ["mediconfusion_tests.testing"]\n')
+    pytester.makepyfile(
+        test_own="""
+        def test_half_the_pairs(mediconfusion_results):
+            assert mediconfusion_results().metrics.overall.set_accuracy.value == 0.5
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)

@@ -13,6 +13,7 @@ with it, the classic report is built and reads ``categories.json``.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 import subprocess
@@ -24,6 +25,8 @@ from typing import Any
 
 from mediconfusion_tests.reporting.allure_case import VERDICT_FILE
 from mediconfusion_tests.reporting.allure_config import allure3_config
+
+LOG = logging.getLogger(__name__)
 
 GROUP_BY = ("epic", "feature", "story")
 REPORT_NAME = "MediConfusion"
@@ -66,10 +69,10 @@ def read_verdict(results: Path) -> dict[str, Any] | None:
     try:
         verdict: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        print(f"mediconfusion: ignoring {path}: {error}", file=sys.stderr)
+        LOG.warning("mediconfusion: ignoring %s: %s", path, error)
         return None
     if verdict.get("schema") != "mediconfusion-tests/allure-verdict" or not isinstance(verdict.get("checks"), list):
-        print(f"mediconfusion: ignoring {path}: not a mediconfusion verdict", file=sys.stderr)
+        LOG.warning("mediconfusion: ignoring %s: not a mediconfusion verdict", path)
         return None
     return verdict
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import fcntl
 import json
 import math
 import os
@@ -106,8 +105,10 @@ class Budget:
             if self.path is None:
                 change(self._local)
                 return dict(self._local)
-            with self.path.open("a+") as handle:
-                fcntl.flock(handle, fcntl.LOCK_EX)
+            from filelock import FileLock
+
+            # A lock file beside the counts (not a lock on the file itself): the same on every OS.
+            with FileLock(f"{self.path}.lock"), self.path.open("a+") as handle:
                 handle.seek(0)
                 text = handle.read()
                 counts: dict[str, float] = json.loads(text) if text.strip() else {}

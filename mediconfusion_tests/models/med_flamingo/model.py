@@ -25,7 +25,6 @@ from mediconfusion_tests.models.med_flamingo.network import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
     from pathlib import Path
 
 CHECKPOINT = "model.pt"
@@ -249,8 +248,3 @@ def _group(key: str) -> str:
     """``lang_encoder.gated_cross_attn_layers.7.attn.to_q.weight`` -> ``lang_encoder.gated_cross_attn_layers.N.attn``"""
     parts = re.sub(r"\.\d+(?=\.)", ".N", key).split(".")
     return ".".join(parts[: min(len(parts) - 1, 4)])
-
-
-def key_report(keys: Iterable[str]) -> list[str]:
-    """The checkpoint's keys grouped, as printed on load."""
-    return sorted({_group(k) for k in keys})

@@ -10,6 +10,7 @@ the weights extracted once into ``$MEDICONFUSION_CACHE/radfm/<commit>/``.
 from __future__ import annotations
 
 import fnmatch
+import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,8 @@ from mediconfusion_tests.hub_access import download_hint, offline_reason
 from mediconfusion_tests.models.radfm.archive import SplitZip, split_parts
 from mediconfusion_tests.models.radfm.checkpoint import LLAMA_CONFIG, TOKENIZER, WEIGHTS
 from mediconfusion_tests.sample.build_cache import cache_root
+
+LOG = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -147,10 +150,10 @@ def from_hub(cache: Path, revision: str | None = None) -> RadFMFiles:
         else:
             parts = [local[name] for name in archives[0]]
             SplitZip(parts).extract(WEIGHTS, weights, _progress(f"extracting {WEIGHTS} of {HUB_REPO}"))
-            print(
-                f"RadFM: extracted to {weights}; the split zip in the Hugging Face cache is no longer needed "
+            LOG.warning(
+                "RadFM: extracted to %s; the split zip in the Hugging Face cache is no longer needed "
                 "(`hf cache delete` frees it)",
-                file=sys.stderr,
+                weights,
             )
     for name, path in local.items():
         short = name.rsplit("/", 1)[-1]
