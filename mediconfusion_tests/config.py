@@ -423,11 +423,13 @@ class RunConfig(BaseModel):
     config_file: str | None = None
     gates_from_file: bool = False
 
-    def __init__(self, **values: Any) -> None:
-        try:
-            super().__init__(**values)
-        except ValidationError as exc:
-            raise config_error(exc) from None
+    if not TYPE_CHECKING:  # mypy keeps pydantic's typed __init__ (its plugin): keywords are checked statically
+
+        def __init__(self, **values: Any) -> None:
+            try:
+                super().__init__(**values)
+            except ValidationError as exc:
+                raise config_error(exc) from None
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pytest
 
 from mediconfusion_tests.errors import ModelError, ModelOutOfMemory
 from mediconfusion_tests.models.base import Answer, LocalModel, Query
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 pytestmark = pytest.mark.unit
 
@@ -61,7 +64,8 @@ def test_each_mode_reaches_its_method_in_inference_mode(mode: str, method: str) 
     answers = model.answer([query("1", mode), query("2", mode)])
     assert [a.text for a in answers] == [method, method]
     assert model.calls == [(method, 2, True)]
-    assert model.answer([]) == [] and len(model.calls) == 1
+    assert model.answer([]) == []
+    assert len(model.calls) == 1
 
 
 def test_one_at_a_time_sends_each_query_alone() -> None:
