@@ -18,9 +18,8 @@ if TYPE_CHECKING:
     from mediconfusion_tests.config import RunConfig
     from mediconfusion_tests.models.base import Model
     from mediconfusion_tests.run.engine import Engine
-    from mediconfusion_tests.run.probing import ProbeSettings
     from mediconfusion_tests.scoring.outcome import PairOutcome
-    from mediconfusion_tests.scoring.probes import ProbeOutcome
+    from mediconfusion_tests.scoring.probes import ProbeOutcome, ProbeSettings
 
 
 @pytest.fixture(scope="session")
@@ -149,7 +148,7 @@ def mediconfusion_probe_settings(
 ) -> ProbeSettings:
     """The run seed, --probe-examples, and where the image probe writes its perturbed copies (named by
     content, so reruns find their answers in the store)."""
-    from mediconfusion_tests.run.probing import ProbeSettings
+    from mediconfusion_tests.scoring.probes import ProbeSettings
 
     _, plan = require(request.config)
     folder = tmp_path_factory.mktemp("mediconfusion-probe-images")

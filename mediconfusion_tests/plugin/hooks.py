@@ -82,6 +82,15 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     return 0
 
 
+def _register_writers(config: pytest.Config) -> None:
+    """Report writers from pytest_mediconfusion_writers, for the controller, which writes the run folder."""
+    from mediconfusion_tests.run.writer import WRITERS
+
+    for found in config.hook.pytest_mediconfusion_writers():
+        for name, writer in (found or {}).items():
+            WRITERS.register(name, writer, replace=True)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     run_config = options.read_config(config)
     if not run_config.model:
@@ -91,6 +100,8 @@ def pytest_configure(config: pytest.Config) -> None:
         _register_secrets(run_config.env_file)
         registry = _registry(config)
         registry.parse(run_config.model)
+        if workerinput is None:
+            _register_writers(config)
     except MediConfusionError as exc:
         raise usage_error(exc) from None
     config.addinivalue_line("markers", "mediconfusion: a MediConfusion pair case")

@@ -17,16 +17,17 @@ from mediconfusion_tests.config import (
     validate,
 )
 from mediconfusion_tests.errors import ConfigError
-from mediconfusion_tests.results.gate import parse_condition
+from mediconfusion_tests.results.gate import check_syntax, parse_condition
 
 DEST = "mediconfusion_"
 GROUP = "mediconfusion"
 
 
 def gate_type(text: str) -> str:
-    """--gate values are checked as they are parsed: a malformed gate is a usage error at once."""
+    """--gate values are checked as they are parsed: a malformed gate is a usage error at once. Metric names
+    are checked once conftest.py files have registered theirs (read_config)."""
     try:
-        parse_condition(text)
+        check_syntax(text)
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
@@ -95,6 +96,8 @@ def read_config(config: pytest.Config) -> RunConfig:
     try:
         values: dict[str, Any] = read_file_settings(pyproject)
         for text in values.get("gates", ()):
+            parse_condition(text)
+        for text in config.getoption(DEST + "gates") or ():
             parse_condition(text)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None

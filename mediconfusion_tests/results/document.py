@@ -20,6 +20,7 @@ from mediconfusion_tests import redaction, strict_json
 from mediconfusion_tests.atomic import write_text_atomic
 from mediconfusion_tests.config import RunConfig
 from mediconfusion_tests.data.sources import DatasetInfo
+from mediconfusion_tests.errors import ConfigError
 from mediconfusion_tests.records import Record
 from mediconfusion_tests.results.gate import ConditionRecord
 from mediconfusion_tests.scoring.letters import Letter
@@ -487,6 +488,8 @@ def parse_document(data: object, where: str) -> ResultsDocument:
         return ResultsDocument.model_validate(data)
     except ValidationError as exc:
         raise ValueError(f"{where}: not a complete results.json: {_first_errors(exc)}") from None
+    except ConfigError as exc:  # RunConfig says what is wrong with a setting in its own words
+        raise ValueError(f"{where}: not a complete results.json: config: {exc}") from None
 
 
 def read_document(path: Path) -> ResultsDocument:

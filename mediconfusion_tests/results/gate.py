@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from mediconfusion_tests.errors import ConfigError
 from mediconfusion_tests.records import Record
-from mediconfusion_tests.scoring.metrics import HEADLINE_METRICS, Metrics
+from mediconfusion_tests.scoring.metrics import Metrics, gateable_metrics
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 
 #: Read from a probe's roll-up (--probes); the condition names the probe where others name a category.
 PROBE_METRICS = ("consistency",)
-GATE_METRICS = (*HEADLINE_METRICS, *PROBE_METRICS)
 BOUNDS = ("value", "lower", "upper")
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -38,11 +37,26 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "==": operator.eq,
 }
 _NUMBER = r"(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_PATTERN = re.compile(
-    rf"^\s*(?:(?P<category>.+?)\s*\.\s*)?(?P<metric>{'|'.join(GATE_METRICS)})(?:\.(?P<bound>lower|upper))?"
-    rf"\s*(?P<op>>=|<=|==|>|<)\s*"
-    rf"(?:(?P<baseline>baseline)\s*(?:(?P<sign>[-+])\s*(?P<offset>{_NUMBER}))?|(?P<value>[-+]?{_NUMBER}))\s*$"
-)
+
+
+def gate_metrics() -> tuple[str, ...]:
+    """The metrics a gate may name: the paper's, the registered ones (scoring/metrics.py METRICS), probes'."""
+    return (*gateable_metrics(), *PROBE_METRICS)
+
+
+def _pattern(metrics: tuple[str, ...] | None) -> re.Pattern[str]:
+    """The gate grammar; with ``metrics`` None any name stands for the metric (the syntax alone)."""
+    if metrics is None:
+        names = r"[A-Za-z_][A-Za-z0-9_]*"
+    else:
+        names = "|".join(re.escape(name) for name in sorted(metrics, key=len, reverse=True))
+    return re.compile(
+        rf"^\s*(?:(?P<category>.+?)\s*\.\s*)?(?P<metric>{names})(?:\.(?P<bound>lower|upper))?"
+        rf"\s*(?P<op>>=|<=|==|>|<)\s*"
+        rf"(?:(?P<baseline>baseline)\s*(?:(?P<sign>[-+])\s*(?P<offset>{_NUMBER}))?|(?P<value>[-+]?{_NUMBER}))\s*$"
+    )
+
+
 _LOOSE = re.compile(r"^\s*(?:.+?\.)?(?P<metric>[A-Za-z_]+)(?:\.(?:lower|upper))?\s*(?:>=|<=|==|>|<)")
 
 
@@ -66,14 +80,19 @@ class Condition:
         return name if self.bound == "value" else f"{name}.{self.bound}"
 
 
+def check_syntax(text: str) -> None:
+    """ConfigError for a gate that is malformed whatever metrics get registered (read as options are)."""
+    if _pattern(None).match(text) is None:
+        parse_condition(text)
+
+
 def parse_condition(text: str) -> Condition:
-    match = _PATTERN.match(text)
+    metrics = gate_metrics()
+    match = _pattern(metrics).match(text)
     if match is None:
         loose = _LOOSE.match(text)
-        if loose is not None and loose["metric"] not in GATE_METRICS + BOUNDS:
-            raise ConfigError(
-                f"gate {text!r}: unknown metric {loose['metric']!r}; choose from {', '.join(GATE_METRICS)}"
-            )
+        if loose is not None and loose["metric"] not in metrics + BOUNDS:
+            raise ConfigError(f"gate {text!r}: unknown metric {loose['metric']!r}; choose from {', '.join(metrics)}")
         raise ConfigError(
             f"malformed gate {text!r}: expected [Category.]metric[.lower|.upper] OP value, where value is a "
             f"fraction or baseline[+-offset], e.g. 'set_accuracy>=0.25', 'set_accuracy.lower>=0.2', "

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.data.perturb import FACTOR, JPEG_QUALITY, NOISE_SIGMA, SCALE, Perturbation, perturbed_file
 from mediconfusion_tests.scoring.probes import (
+    PROBES,
     ProbeOutcome,
+    ProbeSettings,
+    VariantAsker,
     compare_order,
     compare_same,
     image_variant,
@@ -29,14 +31,6 @@ if TYPE_CHECKING:
     from mediconfusion_tests.data.schema import Pair
     from mediconfusion_tests.run.engine import Engine
     from mediconfusion_tests.scoring.outcome import PairOutcome
-
-
-@dataclass(frozen=True)
-class ProbeSettings:
-    run_seed: int
-    examples: int
-    #: Where perturbed copies of images are written.
-    folder: Path
 
 
 def probe_seed(run_seed: int, pair_id: str) -> int:
@@ -89,36 +83,45 @@ def _failed(probe: str, pair: Pair, original: PairOutcome, error: str, seed: int
 
 
 def run_probe(engine: Engine, pair: Pair, probe: str, settings: ProbeSettings) -> ProbeOutcome:
-    """Ask one probe of one pair; model failures come back as an outcome with ``error`` set."""
+    """Ask one probe (a registered one too) of one pair; model failures come back as an outcome with ``error``."""
     original = engine.benchmark_outcome(pair)
     if original.error is not None:
         return _failed(probe, pair, original, f"the benchmark question failed: {original.error}")
-    if probe == "order":
-        swapped = engine.run_variant(swapped_options(pair))
-        if swapped.error is not None:
-            return _failed(probe, pair, original, swapped.error)
-        return ProbeOutcome(
-            probe, pair.id, pair.categories, original.decisions, (compare_order(original, swapped, pair),)
-        )
-    if probe == "paraphrase":
-        variant = paraphrased(pair)
-        if variant is None:
-            return _failed(probe, pair, original, "the dataset has no paraphrase of this pair")
-        answered = engine.run_variant(variant)
-        if answered.error is not None:
-            return _failed(probe, pair, original, answered.error)
-        result = compare_same(original, answered, "paraphrase", {"question": variant.question})
-        return ProbeOutcome(
-            probe, pair.id, pair.categories, original.decisions, (result,), set_correct=answered.set_correct
-        )
-    if probe == "image":
-        seed = probe_seed(settings.run_seed, pair.id)
-        return _image_probe(engine, pair, original, seed, settings.examples, settings.folder)
-    raise ValueError(f"unknown probe {probe!r}")
+    definition = PROBES.get(probe)
+    if definition is None:
+        raise ValueError(f"unknown probe {probe!r}")
+    return definition.asker()(engine, pair, original, settings)
+
+
+def ask_order(engine: VariantAsker, pair: Pair, original: PairOutcome, settings: ProbeSettings) -> ProbeOutcome:
+    swapped = engine.run_variant(swapped_options(pair))
+    if swapped.error is not None:
+        return _failed("order", pair, original, swapped.error)
+    return ProbeOutcome(
+        "order", pair.id, pair.categories, original.decisions, (compare_order(original, swapped, pair),)
+    )
+
+
+def ask_paraphrase(engine: VariantAsker, pair: Pair, original: PairOutcome, settings: ProbeSettings) -> ProbeOutcome:
+    variant = paraphrased(pair)
+    if variant is None:
+        return _failed("paraphrase", pair, original, "the dataset has no paraphrase of this pair")
+    answered = engine.run_variant(variant)
+    if answered.error is not None:
+        return _failed("paraphrase", pair, original, answered.error)
+    result = compare_same(original, answered, "paraphrase", {"question": variant.question})
+    return ProbeOutcome(
+        "paraphrase", pair.id, pair.categories, original.decisions, (result,), set_correct=answered.set_correct
+    )
+
+
+def ask_image(engine: VariantAsker, pair: Pair, original: PairOutcome, settings: ProbeSettings) -> ProbeOutcome:
+    seed = probe_seed(settings.run_seed, pair.id)
+    return _image_probe(engine, pair, original, seed, settings.examples, settings.folder)
 
 
 def _image_probe(
-    engine: Engine, pair: Pair, original: PairOutcome, seed: int, examples: int, folder: Path
+    engine: VariantAsker, pair: Pair, original: PairOutcome, seed: int, examples: int, folder: Path
 ) -> ProbeOutcome:
     paths = engine.image_paths(pair)
     if paths is None:

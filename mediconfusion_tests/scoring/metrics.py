@@ -7,21 +7,58 @@ the run reports them separately so they are never mistaken for invalid answers.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from pydantic import Field
 
+from mediconfusion_tests.extensions import Registry
 from mediconfusion_tests.records import Record
 from mediconfusion_tests.scoring.stats import Proportion
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from mediconfusion_tests.scoring.outcome import PairOutcome
 
 #: The four figures the paper reports and gates, reports and comparisons use.
 HEADLINE_METRICS = ("set_accuracy", "individual_accuracy", "confusion", "invalid_rate")
 METRIC_NAMES = (*HEADLINE_METRICS, "precision")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A figure of one's own, computed from the scored pairs (of the whole run, then of each category):
+    recorded in results.json beside the paper's (``figures.extra``), gated (``--gate 'NAME>=0.5'``, also
+    per category and against a baseline) and compared like them. Register it in ``METRICS``."""
+
+    compute: Callable[[Sequence[PairOutcome]], Proportion]
+    help: str = ""
+
+
+def _metric(item: object) -> Metric:
+    if not isinstance(item, Metric):
+        raise TypeError(f"a metric must be a mediconfusion_tests.scoring.metrics.Metric, got {item!r:.80}")
+    return item
+
+
+#: Metrics beyond the paper's; a metric is one ``METRICS.register(name, Metric(...))`` call.
+METRICS: Registry[Metric] = Registry("metrics", _metric)
+
+
+def gateable_metrics() -> tuple[str, ...]:
+    """Every metric a gate may name: the paper's four, then the registered ones."""
+    return (*HEADLINE_METRICS, *(name for name in METRICS.names() if name not in METRIC_NAMES))
+
+
+def _extra(pairs: Sequence[PairOutcome]) -> dict[str, Proportion]:
+    figures = {}
+    for name, metric in METRICS.items():
+        value = metric.compute(pairs)
+        if not isinstance(value, Proportion):
+            raise TypeError(f"metric {name!r} returned {value!r:.80}, not a Proportion")
+        figures[name] = value
+    return figures
 
 
 class Figures(Record):
@@ -35,12 +72,14 @@ class Figures(Record):
     pairs: int
     images: int
     valid_pairs: int
+    #: The registered metrics (METRICS), by name.
+    extra: dict[str, Proportion] = Field(default_factory=dict)
 
     def get(self, metric: str) -> Proportion:
-        if metric not in METRIC_NAMES:
-            raise KeyError(metric)
-        value: Proportion = getattr(self, metric)
-        return value
+        if metric in METRIC_NAMES:
+            value: Proportion = getattr(self, metric)
+            return value
+        return self.extra[metric]
 
 
 class CategoryFigures(Record):
@@ -85,6 +124,7 @@ def overall_figures(outcomes: Iterable[PairOutcome]) -> Figures:
         pairs=n,
         images=2 * n,
         valid_pairs=len(valid),
+        extra=_extra(pairs),
     )
 
 
@@ -125,6 +165,7 @@ def paper_category_figures(outcomes: Iterable[PairOutcome], category: str) -> Fi
         pairs=pair_count,
         images=images,
         valid_pairs=valid,
+        extra=_extra([o for o in pairs if category in o.categories[0] or category in o.categories[1]]),
     )
 
 

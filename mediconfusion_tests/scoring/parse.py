@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
+from mediconfusion_tests.extensions import Registry
 from mediconfusion_tests.scoring.letters import LETTERS, Letter
 
 Parser = Callable[[object, Sequence[str]], "Letter | None"]
@@ -212,7 +213,18 @@ def robust_letter(answer: object, options: Sequence[str] = ()) -> Letter | None:
     return letter
 
 
-PARSERS: dict[str, Parser] = {"paper": paper_letter, "robust": robust_letter}
+def _parser(item: object) -> Parser:
+    if not callable(item):
+        raise TypeError(
+            f"an answer parser must be callable as parser(text, options) -> 'A', 'B' or None, got {item!r:.80}"
+        )
+    return item
+
+
+#: How mc answers are read (--answer-parser): ours, and any registered (a function (text, options) -> letter).
+PARSERS: Registry[Parser] = Registry("parsers", _parser)
+PARSERS.register("paper", paper_letter)
+PARSERS.register("robust", robust_letter)
 
 
 def other_parser(name: str) -> str:

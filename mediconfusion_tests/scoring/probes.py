@@ -14,23 +14,77 @@ No pytest import here.
 
 from __future__ import annotations
 
+import importlib
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ConfigDict, Field
 
+from mediconfusion_tests.extensions import Registry
 from mediconfusion_tests.records import Record
 from mediconfusion_tests.scoring.letters import Letter
 from mediconfusion_tests.scoring.stats import Proportion
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
+    from pathlib import Path
 
     from mediconfusion_tests.data.schema import Pair
     from mediconfusion_tests.scoring.outcome import PairOutcome
 
-PROBES = ("order", "paraphrase", "image")
+
+class VariantAsker(Protocol):
+    """What a probe may ask of the run (the engine): a variant of a pair, and where the pair's images are."""
+
+    def run_variant(self, pair: Pair, images: tuple[str, str] | None = None) -> PairOutcome: ...
+
+    def image_paths(self, pair: Pair) -> tuple[str, str] | None: ...
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    run_seed: int
+    examples: int
+    #: Where perturbed copies of images are written.
+    folder: Path
+
+
+#: ask(run, pair, the pair's benchmark outcome, settings) -> the probe's outcome for that pair.
+AskProbe = Callable[[VariantAsker, "Pair", "PairOutcome", ProbeSettings], "ProbeOutcome"]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A robustness probe: asks variants of a pair and says whether the decisions held. ``ask`` is the
+    function, or "module:function" imported when the probe first runs (so naming it costs nothing)."""
+
+    ask: AskProbe | str
+    help: str = ""
+
+    def asker(self) -> AskProbe:
+        if callable(self.ask):
+            return self.ask
+        module, _, name = self.ask.partition(":")
+        found: AskProbe = getattr(importlib.import_module(module), name)
+        return found
+
+
+def _probe(item: object) -> Probe:
+    if not isinstance(item, Probe):
+        raise TypeError(f"a probe must be a mediconfusion_tests.scoring.probes.Probe, got {item!r:.80}")
+    return item
+
+
+#: --probes: ours (order, paraphrase, image; asked by run/probing.py) and any registered.
+PROBES: Registry[Probe] = Registry("probes", _probe)
+PROBES.register("order", Probe("mediconfusion_tests.run.probing:ask_order", "the options swapped"))
+PROBES.register(
+    "paraphrase",
+    Probe("mediconfusion_tests.run.probing:ask_paraphrase", "the dataset's paraphrase of the question"),
+)
+PROBES.register("image", Probe("mediconfusion_tests.run.probing:ask_image", "seeded perturbations of the images"))
 #: Joins a pair id and the probe variant in the ids variants are asked (and stored) under.
 VARIANT_SEPARATOR = "~"
 PARAPHRASE_FIELDS = ("AI_question", "AI_option_A", "AI_option_B")
@@ -38,13 +92,14 @@ PARAPHRASE_FIELDS = ("AI_question", "AI_option_A", "AI_option_B")
 
 def parse_probes(text: str) -> tuple[str, ...]:
     """``all`` or a comma-separated subset of PROBES, in PROBES order; ValueError names what is unknown."""
+    known = PROBES.names()
     names = [n.strip() for n in text.split(",") if n.strip()]
     if names == ["all"]:
-        return PROBES
-    unknown = [n for n in names if n not in PROBES]
+        return known
+    unknown = [n for n in names if n not in known]
     if unknown or not names:
-        raise ValueError(f"unknown probe(s) {', '.join(unknown) or repr(text)}; choose all or from {', '.join(PROBES)}")
-    return tuple(p for p in PROBES if p in names)
+        raise ValueError(f"unknown probe(s) {', '.join(unknown) or repr(text)}; choose all or from {', '.join(known)}")
+    return tuple(p for p in known if p in names)
 
 
 def variant_id(pair_id: str, variant: str) -> str:
@@ -229,7 +284,7 @@ def probe_figures(outcomes: Iterable[ProbeOutcome]) -> dict[str, ProbeFigures]:
     for outcome in outcomes:
         by_probe[outcome.probe].append(outcome)
     figures = {}
-    for probe in PROBES:
+    for probe in [*PROBES.names(), *(p for p in by_probe if p not in PROBES)]:
         mine = by_probe.get(probe)
         if not mine:
             continue
@@ -244,7 +299,7 @@ def probe_figures(outcomes: Iterable[ProbeOutcome]) -> dict[str, ProbeFigures]:
             categories={name: Proportion.of(sum(v), len(v)) for name, v in sorted(categories.items())},
             probed=len(asked),
             errors=len(mine) - len(asked),
-            set_accuracy=Proportion.of(sum(graded), len(graded)) if probe == "paraphrase" else None,
+            set_accuracy=Proportion.of(sum(graded), len(graded)) if probe == "paraphrase" or graded else None,
         )
     return figures
 

@@ -19,9 +19,8 @@ if TYPE_CHECKING:
 
     from mediconfusion_tests.data.schema import Pair
     from mediconfusion_tests.run.engine import Engine
-    from mediconfusion_tests.run.probing import ProbeSettings
     from mediconfusion_tests.scoring.outcome import PairOutcome
-    from mediconfusion_tests.scoring.probes import ProbeOutcome
+    from mediconfusion_tests.scoring.probes import ProbeOutcome, ProbeSettings
 
 
 def _stop(exc: RunStopped) -> NoReturn:
