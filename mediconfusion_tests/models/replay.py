@@ -159,7 +159,7 @@ def _read_ours(path: Path, data: Mapping[str, Any]) -> tuple[dict[str, tuple[Ans
 def read_replay(path: Path, mode: str) -> ReplayFile:
     try:
         raw = path.read_bytes()
-        data = strict_json.loads(raw)
+        data = strict_json.loads_fields(raw)  # NaN and infinities reach the field checks, which name them
     except OSError as exc:
         raise DataError(f"replay file {path}: cannot be read ({exc})") from exc
     except RecursionError:
