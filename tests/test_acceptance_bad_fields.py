@@ -135,7 +135,7 @@ def test_nan_scores_are_refused(pytester: pytest.Pytester) -> None:
     (pytester.path / "h.json").write_text(json.dumps({"90101": entry}))
     usage(
         pytester.runpytest("--model=replay:h.json", "--dataset=sample", *QUIET),
-        "*h.json: pair 90101: im1: Answer.scores['A'] is nan; scores must be finite numbers",
+        "*h.json: pair 90101: im1: Answer.scores[[]'A'[]] is nan; scores must be finite numbers",
     )
 
 
