@@ -20,7 +20,7 @@ def test_mcnemar_matches_scipy_binomtest(b: int, c: int) -> None:
 
 def test_discordance_counts() -> None:
     table = Discordance.of([True, True, False, False, True], [True, False, True, False, False])
-    assert (table.both, table.only_baseline, table.only_new, table.neither) == (1, 2, 1, 1)
+    assert (table.both, table.baseline_only, table.new_only, table.neither) == (1, 2, 1, 1)
     assert table.p_value == pytest.approx(1.0)
 
 

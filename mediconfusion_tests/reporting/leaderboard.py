@@ -122,7 +122,7 @@ def significance(top: Entry, other: Entry) -> Versus:
     ours, theirs = scored_by_id(top.document.outcomes()), scored_by_id(other.document.outcomes())
     common = [pid for pid in ours if pid in theirs]
     table = Discordance.of([theirs[p].set_correct for p in common], [ours[p].set_correct for p in common])
-    return Versus(len(common), table.only_new, table.only_baseline, table.p_value)
+    return Versus(len(common), table.new_only, table.baseline_only, table.p_value)
 
 
 def categories(entries: Sequence[Entry]) -> list[str]:

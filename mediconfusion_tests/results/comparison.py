@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.results.document import (
     ComparisonRecord,
-    DiscordanceRecord,
     FlipRecord,
     FlipSide,
     MetricDelta,
@@ -141,7 +140,7 @@ class Comparison:
     @property
     def regressed(self) -> bool:
         """Fewer set-correct pairs than the baseline."""
-        return self.set_correct.only_baseline > self.set_correct.only_new
+        return self.set_correct.baseline_only > self.set_correct.new_only
 
     def record(self, mismatch_allowed: bool) -> ComparisonRecord:
         metrics = {}
@@ -178,8 +177,8 @@ class Comparison:
             mismatches=self.mismatches,
             metrics=metrics,
             mcnemar={
-                "set_correct": DiscordanceRecord(**self.set_correct.to_dict()),
-                "images": DiscordanceRecord(**self.images.to_dict()),
+                "set_correct": self.set_correct,
+                "images": self.images,
             },
             regressions=self.regressions,
             improvements=self.improvements,
@@ -300,7 +299,7 @@ def regression_checks(
 ) -> list[ConditionRecord]:
     """The gate's baseline checks that are not metric thresholds: significance and regressed pairs."""
     checks = []
-    lost, gained = comparison.set_correct.only_baseline, comparison.set_correct.only_new
+    lost, gained = comparison.set_correct.baseline_only, comparison.set_correct.new_only
     if fail_on_significant:
         p = comparison.set_correct.p_value
         significant = comparison.regressed and p < alpha

@@ -26,6 +26,7 @@ from mediconfusion_tests.results.gate import ConditionRecord
 from mediconfusion_tests.scoring.letters import Letter
 from mediconfusion_tests.scoring.metrics import Metrics
 from mediconfusion_tests.scoring.outcome import FailureClass, ImageAnswer, PairOutcome
+from mediconfusion_tests.scoring.paired import Discordance
 from mediconfusion_tests.scoring.probes import ProbeFigures, ProbeOutcome, VariantResult, probe_figures
 
 if TYPE_CHECKING:
@@ -210,14 +211,6 @@ class MetricDelta(Record):
     ci95: tuple[float, float] | None = None
 
 
-class DiscordanceRecord(Record):
-    both: int
-    baseline_only: int
-    new_only: int
-    neither: int
-    p_value: float
-
-
 class FlipSide(Record):
     decisions: list[Letter | None]
     raw: list[str | None]
@@ -241,7 +234,7 @@ class ComparisonRecord(Record):
     pairs_only_in_this_run: list[str]
     mismatches: list[str]
     metrics: dict[str, MetricDelta]
-    mcnemar: dict[str, DiscordanceRecord]
+    mcnemar: dict[str, Discordance]
     regressions: list[FlipRecord]
     improvements: list[FlipRecord]
     categories: dict[str, dict[str, MetricDelta]]

@@ -72,8 +72,8 @@ class Figures(Record):
     pairs: int
     images: int
     valid_pairs: int
-    #: The registered metrics (METRICS), by name.
-    extra: dict[str, Proportion] = Field(default_factory=dict)
+    #: The registered metrics (METRICS), by name; left out of results.json when none is registered.
+    extra: dict[str, Proportion] = Field(default_factory=dict, exclude_if=lambda extra: not extra)
 
     def get(self, metric: str) -> Proportion:
         if metric in METRIC_NAMES:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+
+from mediconfusion_tests.records import Record
 
 BOOTSTRAP_SAMPLES = 2000
 BOOTSTRAP_SEED = 20250301
@@ -29,37 +30,27 @@ def mcnemar_exact(b: int, c: int) -> float:
     return min(1.0, 2 * tail)
 
 
-@dataclass(frozen=True)
-class Discordance:
-    """A 2x2 table of paired successes: baseline (rows) against new run (columns)."""
+class Discordance(Record):
+    """A 2x2 table of paired successes, baseline against new run, and McNemar's exact p (build with ``of``)."""
 
     both: int
-    only_baseline: int
-    only_new: int
+    baseline_only: int
+    new_only: int
     neither: int
+    p_value: float
 
     @classmethod
     def of(cls, baseline: Sequence[bool], new: Sequence[bool]) -> Discordance:
         pairs = list(zip(baseline, new, strict=True))
+        only_baseline = sum(a and not b for a, b in pairs)
+        only_new = sum(b and not a for a, b in pairs)
         return cls(
             both=sum(a and b for a, b in pairs),
-            only_baseline=sum(a and not b for a, b in pairs),
-            only_new=sum(b and not a for a, b in pairs),
+            baseline_only=only_baseline,
+            new_only=only_new,
             neither=sum(not a and not b for a, b in pairs),
+            p_value=mcnemar_exact(only_baseline, only_new),
         )
-
-    @property
-    def p_value(self) -> float:
-        return mcnemar_exact(self.only_baseline, self.only_new)
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "both": self.both,
-            "baseline_only": self.only_baseline,
-            "new_only": self.only_new,
-            "neither": self.neither,
-            "p_value": self.p_value,
-        }
 
 
 Differences = Callable[[Sequence[int]], dict[str, float | None]]
