@@ -10,6 +10,6 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__, torch.cuda.get_device_name())" | tee "$OUT/versions.txt"
 status=0
-python3 -m pytest tests/test_llava_med.py tests/test_med_flamingo.py -q -p no:cacheprovider -p no:randomly 2>&1 | tee "$OUT/tiny-default.log" || status=1
-MEDICONFUSION_TEST_DTYPE=fp32 python3 -m pytest tests/test_llava_med.py tests/test_med_flamingo.py -q -p no:cacheprovider -p no:randomly 2>&1 | tee "$OUT/tiny-fp32.log" || status=1
+python3 -m pytest tests/acceptance/test_llava_med.py tests/acceptance/test_med_flamingo.py -q -p no:cacheprovider -p no:randomly 2>&1 | tee "$OUT/tiny-default.log" || status=1
+MEDICONFUSION_TEST_DTYPE=fp32 python3 -m pytest tests/acceptance/test_llava_med.py tests/acceptance/test_med_flamingo.py -q -p no:cacheprovider -p no:randomly 2>&1 | tee "$OUT/tiny-fp32.log" || status=1
 exit $status

@@ -46,11 +46,12 @@ def harness_pattern(model, pairs, layout, mode: str) -> tuple[float, list[str | 
 
     Same adapter, prompts and preprocessing as the suite; only the calling pattern differs.
     """
+    import torch
+
     from mediconfusion_tests.models.base import Query
     from mediconfusion_tests.prompts import BUILTIN
     from mediconfusion_tests.scoring.parse import paper_letter
 
-    torch = model.torch
     start = time.perf_counter()
     decisions: list[str | None] = []
     with torch.inference_mode():

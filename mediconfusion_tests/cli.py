@@ -10,6 +10,7 @@ recomputed from its per-pair records (so it also checks the file).
 ``mediconfusion merge RUN_DIR...`` joins the shards of a ``--shard I/N`` run into one run and decides it;
 ``mediconfusion merge-stores INTO FROM...`` copies answer stores into one.
 ``mediconfusion fetch-images`` downloads the 228 benchmark images; ``verify-images`` checks them.
+``mediconfusion mine-pairs SRC -o DIR`` finds candidate confusing pairs in your own captioned images.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.errors import DataError
+from mediconfusion_tests.mining.command import add_mining_commands, merge_embeddings_command, mine_pairs_command
 from mediconfusion_tests.reporting.allure_build import build_allure
 from mediconfusion_tests.reporting.html_report import write_report
 from mediconfusion_tests.reporting.tables import interval_line, terminal_table
@@ -440,7 +442,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     maker.add_argument("--split", default="test", help="split name (default: test)")
     _add_image_commands(commands)
     _add_merge_commands(commands)
+    add_mining_commands(commands)
     args = parser.parse_args(argv)
+    if args.command == "mine-pairs":
+        return mine_pairs_command(args)
+    if args.command == "merge-embeddings":
+        return merge_embeddings_command(args.sources, args.into)
     if args.command == "merge":
         return merge_command(args)
     if args.command == "merge-stores":

@@ -102,29 +102,47 @@ def hf_ready(cache_dir: Path) -> None:
         make_demo(ModelSpec("demo", "demo"), RunConfig(model="demo")).close()
 
 
-#: Modules whose tests run the suite, load tiny models, start processes or a browser, even without pytester.
-ACCEPTANCE_MODULES = frozenset(
-    {
-        "test_hf_families",
-        "test_hf_loading_and_batching",
-        "test_browser",
-        "test_wheel",
-        "test_import_hygiene",
-        "test_fetch_robustness",
-        "test_cli",
-        "test_sample_benchmark",
-        "test_user_fixtures",
-    }
+@pytest.fixture
+def browser_ready() -> None:
+    """Playwright and Chromium, or a skip (a failure where .ci/run requires them)."""
+    required = bool(os.environ.get("MEDICONFUSION_REQUIRE_BROWSER"))  # .ci/run sets it: no silent skip in CI
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        if required:
+            pytest.fail("playwright is required here (pip install playwright)")
+        pytest.skip("playwright is not installed")
+    from browser import chromium_path
+
+    if chromium_path() is None:
+        if required:
+            pytest.fail("Chromium is required here (apt-get install chromium)")
+        pytest.skip("no Chromium here (apt-get install chromium)")
+
+
+#: Fixtures that run the suite, load a tiny model or build the sample: a test asking for one is acceptance.
+ACCEPTANCE_FIXTURES = frozenset(
+    {"pytester", "scripted", "hf_ready", "tiny_models", "checkpoints", "sample_dir", "tiny"}
 )
-ACCEPTANCE_FIXTURES = frozenset({"pytester", "scripted", "hf_ready", "tiny_models", "checkpoints", "sample_dir"})
+UNIT = TESTS / "unit"
+ACCEPTANCE = TESTS / "acceptance"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test is ``unit`` or ``acceptance``: pytest -m unit runs the pure core in seconds."""
+    """The folder says the kind: tests/unit (pure code, seconds in all) or tests/acceptance (pytester runs, tiny
+    models, subprocesses, the browser). A unit test that asks for an acceptance fixture is refused, so the folder
+    stays true as tests are added."""
+    misplaced = []
     for item in items:
-        if item.get_closest_marker("unit") or item.get_closest_marker("acceptance"):
-            continue
-        module = item.module.__name__ if isinstance(item, pytest.Function) else ""
-        slow = module.startswith("test_acceptance") or module in ACCEPTANCE_MODULES
-        slow = slow or bool(ACCEPTANCE_FIXTURES & set(getattr(item, "fixturenames", ())))
-        item.add_marker(pytest.mark.acceptance if slow else pytest.mark.unit)
+        path = item.path
+        if path.is_relative_to(UNIT):
+            slow = sorted(ACCEPTANCE_FIXTURES & set(getattr(item, "fixturenames", ())))
+            if slow:
+                misplaced.append(f"{item.nodeid} uses {', '.join(slow)}: move it to tests/acceptance")
+            item.add_marker(pytest.mark.unit)
+        elif path.is_relative_to(ACCEPTANCE):
+            item.add_marker(pytest.mark.acceptance)
+        elif path.is_relative_to(TESTS):
+            misplaced.append(f"{item.nodeid}: tests live in tests/unit or tests/acceptance")
+    if misplaced:
+        raise pytest.UsageError("misplaced tests:\n  " + "\n  ".join(misplaced))

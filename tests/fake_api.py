@@ -113,7 +113,8 @@ class ModelResponder:
 
     def top_logprobs(self, request: Parsed, k: int = 20) -> list[tuple[str, float]]:
         model = self.model
-        torch = model.torch
+        import torch
+
         with self.lock, torch.inference_mode():
             _, features = model._encoded([self._query(request, "greedy")])
             logits = model._forward(model._batch(features), keep=1)[0, -1].float()
@@ -125,7 +126,8 @@ class ModelResponder:
         """Every prompt token's id and log-probability (the first has none): the prompt as our adapter
         renders it, the option (if any) joined as our adapter joins it."""
         model = self.model
-        torch = model.torch
+        import torch
+
         with self.lock, torch.inference_mode():
             query = self._query(request, "prefix")
             image = model._image(query.image_path) if query.image_path else None

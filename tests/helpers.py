@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import jsonschema
+
 from mediconfusion_tests.config import RunConfig
+from mediconfusion_tests.data.image_sources import ImageEntry
 from mediconfusion_tests.data.schema import ImageRef, Pair
 from mediconfusion_tests.results.document import (
     Counts,
@@ -15,16 +20,18 @@ from mediconfusion_tests.results.document import (
     PromptsRecord,
     ResultsDocument,
     RunRecord,
+    json_schema,
     pair_records,
 )
 from mediconfusion_tests.scoring.metrics import compute_metrics
 from mediconfusion_tests.scoring.outcome import ImageAnswer, PairOutcome
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from mediconfusion_tests.scoring.letters import Letter
     from mediconfusion_tests.scoring.modes import Mode
+
+#: The repository root.
+REPO = Path(__file__).resolve().parents[1]
 
 
 def read_results(folder: Path) -> dict[str, Any]:
@@ -78,3 +85,43 @@ def dtype_options() -> tuple[str, ...]:
 
     dtype = os.environ.get("MEDICONFUSION_TEST_DTYPE")
     return (f"--dtype={dtype}",) if dtype else ()
+
+
+def entry(local_id: int, pmcid: str, file_name: str, roco: str = "", split: str = "train") -> ImageEntry:
+    roco = roco or f"ROCO_{local_id:05d}"
+    return ImageEntry(f"{split}/radiology/images/{roco}.jpg", local_id, pmcid, file_name)
+
+
+def write_image_dict(path: Path, entries: list[ImageEntry]) -> Path:
+    data = {
+        e.roco_path: {
+            "local": e.local_id,
+            "dlink": f"ftp://ftp.ncbi.nlm.nih.gov/pub/pmc/oa_package/aa/bb/{e.pmcid}.tar.gz",
+            "file_name": e.file_name,
+        }
+        for e in entries
+    }
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "image_dict.json").write_text(json.dumps(data))
+    return path
+
+
+def write_json(path: Path, data: object) -> Path:
+    path.write_text(json.dumps(data, indent=2))
+    return path
+
+
+def harness_file(tmp_path: Path, entries: dict[str, Any]) -> Path:
+    """The original harness's answers file, ``{pair id: {"answer": {"im1": ..., "im2": ...}}}``."""
+    return write_json(tmp_path / "model_mc.json", entries)
+
+
+def r(text: str | None, a: float = 0, b: float = 0, **extra: object) -> dict[str, Any]:
+    """One image's entry in a harness answers file."""
+    return {"full_answer": text, "A": a, "B": b, **extra}
+
+
+@functools.cache
+def results_validator() -> jsonschema.Draft202012Validator:
+    """The published results schema, checked once as a schema; each validation then takes milliseconds."""
+    return jsonschema.Draft202012Validator(json_schema())

@@ -6,7 +6,7 @@ a tiny LLaMA-style sentencepiece model (``tokenizer.model``, trained by scripts/
 the sample's text) and ``ids.json.gz``: for every prompt the suite builds for the 176 real pairs (greedy,
 mc and both prefix sequences), the SHA-256 of its text and the ids the authors' stack gave it, recorded with
 transformers 4.33.3 (scripts/record_legacy_token_ids.py says how each family's tokenizer was set up).
-tests/test_legacy_token_ids.py builds the same texts and compares our ids with the recorded ones.
+tests/acceptance/test_legacy_token_ids.py builds the same texts and compares our ids with the recorded ones.
 
 This module is also imported by the recording script under transformers 4.33.3, so it imports nothing of
 ours at module level.

@@ -1,7 +1,7 @@
 """The original MediConfusion harness's own code, imported from a checkout (MEDICONFUSION_HARNESS_DIR).
 
 ``git clone https://github.com/MShahabSepehri/MediConfusion`` and point the variable at it: the
-differential test (tests/test_fidelity.py) then asks its answering classes (``utils/answering.py``)
+differential test (tests/acceptance/test_fidelity.py) then asks its answering classes (``utils/answering.py``)
 and model files (``Models/blip2.py``, ``instructblip.py``, ``llava.py``, ``llama.py``) exactly as its
 ``scripts/answering.py`` does, on our tiny checkpoints. The project never contains that code.
 

@@ -134,7 +134,9 @@ def rows_from_csv(path: Path) -> tuple[list[dict[str, Any]], RecordProblems]:
         for column in ("image_1", "image_2"):
             try:
                 file = files(row[column])
-                out[column] = {"bytes": read_image_file(file), "path": file.name}
+                # Bytes alone: given a path too, datasets keeps the path instead of the bytes whenever a file of
+                # that name is in the working directory (make-pairs run from the image folder).
+                out[column] = read_image_file(file)
             except ImageReferenceError as exc:
                 problems.add(where, f"column {column!r}: {exc}")
                 out[column] = None

@@ -26,7 +26,7 @@ from mediconfusion_tests.data.schema import RecordProblems, parse_record
 from mediconfusion_tests.errors import DataError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Sequence
 
     ImageFiles = Callable[[str], Path]
 
@@ -144,15 +144,17 @@ def load_table(source: TableSource) -> tuple[Any, dict[str, Any]]:
     return table, facts
 
 
-def _undecoded(table: Any) -> Any:
+def undecoded(table: Any, columns: Sequence[str] = IMAGE_COLUMNS) -> Any:
+    """The table with its image columns read as stored (bytes or path), not decoded by datasets."""
     datasets = require_datasets()
-    for column in IMAGE_COLUMNS:
+    for column in columns:
         if column in table.column_names and isinstance(table.features[column], datasets.Image):
             table = table.cast_column(column, datasets.Image(decode=False))
     return table
 
 
-def _image_bytes(value: Any, files: ImageFiles | None, where: str, problems: RecordProblems) -> bytes | None:
+def image_bytes(value: Any, files: ImageFiles | None, where: str, problems: RecordProblems) -> bytes | None:
+    """An image cell's bytes (embedded, or the file a path names), or None after adding the problem."""
     if isinstance(value, (bytes, bytearray)):
         return bytes(value)
     if isinstance(value, str):
@@ -176,7 +178,7 @@ def _image_bytes(value: Any, files: ImageFiles | None, where: str, problems: Rec
         return None
 
 
-def _decodes(data: bytes, where: str, problems: RecordProblems) -> bool:
+def decodes(data: bytes, where: str, problems: RecordProblems) -> bool:
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -203,7 +205,7 @@ class TableRows:
 def read_rows(table: Any, label: str, files: ImageFiles | None = None) -> TableRows:
     """Every row checked (all problems collected, row number and field named); images decoded once.
     ``files`` resolves the image paths a row references (data/image_files.py says where they may point)."""
-    table = _undecoded(table)
+    table = undecoded(table)
     problems = RecordProblems(label)
     records: dict[str, dict[str, Any]] = {}
     images: dict[int, bytes] = {}
@@ -229,10 +231,10 @@ def read_rows(table: Any, label: str, files: ImageFiles | None = None) -> TableR
                 continue
             at = f"{where}, field {column!r}"
             value = row.get(column)
-            data = None if value is None else _image_bytes(value, files, at, problems)
+            data = None if value is None else image_bytes(value, files, at, problems)
             if value is None:
                 problems.add(at, "is empty")
-            if data is None or not _decodes(data, at, problems):
+            if data is None or not decodes(data, at, problems):
                 continue
             digest = hashlib.sha256(data).hexdigest()
             local = local_ids.setdefault(digest, len(local_ids) + 1)

@@ -33,7 +33,10 @@ from mediconfusion_tests.models.paper_rules import (
 from mediconfusion_tests.scoring.letters import LETTERS
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
+
+    from PIL import Image
+    from transformers import PreTrainedModel
 
     from mediconfusion_tests.models.families import Family
     from mediconfusion_tests.models.paper_rules import PaperRule
@@ -124,7 +127,7 @@ class _ImageMemo:
         return getattr(self._inner, name)
 
 
-def _forwards_logits_to_keep(model: Any, accepted: Any) -> bool:
+def _forwards_logits_to_keep(model: PreTrainedModel, accepted: Mapping[str, inspect.Parameter]) -> bool:
     """BLIP-2 and InstructBLIP pass extra keyword arguments on to a language model that takes
     ``logits_to_keep``: without it they compute the full vocabulary's logits at every position."""
     passes_on = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
@@ -147,8 +150,9 @@ class HFModel(LocalModel):
     ) -> None:
         """``loaded`` (processor, model, family, device) replaces transformers' own loading, for checkpoints
         in their authors' layout (LLaVA-Med)."""
-        torch, _ = require_transformers()
-        self.torch = torch
+        require_transformers()
+        import torch
+
         self.settings = settings
         self.name = name
         self.generation = generation or Generation()
@@ -246,8 +250,10 @@ class HFModel(LocalModel):
         """The original's arithmetic in bfloat16/float16 (Llama 3.2 Vision, LLaVA-Med under --dtype=paper):
         reduced precision is not batch-invariant (padding and batched kernels move logits by an ulp, enough to
         turn a near-tie), so each image, and each prefix sequence, goes through the model alone, as the
-        original's did. In float32 batches decide identically (tests/test_fidelity.py)."""
-        reduced = self.model.dtype in (self.torch.bfloat16, self.torch.float16)
+        original's did. In float32 batches decide identically (tests/acceptance/test_fidelity.py)."""
+        import torch
+
+        reduced = self.model.dtype in (torch.bfloat16, torch.float16)
         paper = self.generation.preset == "paper" or "paper" in (
             self.fidelity.prefix_tokens,
             self.fidelity.letter_tokens,
@@ -270,7 +276,7 @@ class HFModel(LocalModel):
         )
         return text
 
-    def _image(self, path: str) -> Any:
+    def _image(self, path: str) -> Image.Image:
         from PIL import Image
 
         with Image.open(path) as image:
@@ -313,15 +319,17 @@ class HFModel(LocalModel):
 
     # -- modes --------------------------------------------------------------------------
     def generate(self, queries: Sequence[Query]) -> list[Answer]:
+        import torch
+
         _, features = self._encoded(queries)
         batch = self._batch(features)
         options: dict[str, Any] = {"max_new_tokens": self.generation.max_new_tokens, "do_sample": False}
         if self.generation.preset == "paper" and self.rule is not None:
             options = self.rule.generation(queries[0].mode)
             if options.get("do_sample"):
-                self.torch.manual_seed(self.generation.seed)
+                torch.manual_seed(self.generation.seed)
         elif self.generation.sampling:
-            self.torch.manual_seed(self.generation.seed)
+            torch.manual_seed(self.generation.seed)
             options.update(do_sample=True, temperature=self.generation.temperature, top_p=self.generation.top_p)
         if options.get("do_sample") and self.generation.preset == "paper":
             # Sampled as the original (InstructBLIP's mc): one image at a time, each from --seed, so an
@@ -332,8 +340,10 @@ class HFModel(LocalModel):
         return [Answer(text.strip()) for text in texts]
 
     def _sample_one(self, features: Sequence[dict[str, Any]], options: dict[str, Any]) -> Answer:
+        import torch
+
         batch = self._batch(features)
-        self.torch.manual_seed(self.generation.seed)
+        torch.manual_seed(self.generation.seed)
         output = self.model.generate(**batch, **options, pad_token_id=self.tokenizer.pad_token_id)
         text = self.tokenizer.decode(output[0, batch["input_ids"].shape[1] :], skip_special_tokens=True)
         return Answer(text.strip(), meta={"sampled": {"seed": self.generation.seed, **options}})
@@ -381,17 +391,19 @@ class HFModel(LocalModel):
         return self._paper_letters
 
     def next_letter(self, queries: Sequence[Query]) -> list[Answer]:
+        import torch
+
         texts, features = self._encoded(queries)
         logits = self._forward(self._batch(features), keep=1)[:, -1, :]
-        vocab = self.torch.log_softmax(logits.float(), dim=-1)
+        vocab = torch.log_softmax(logits.float(), dim=-1)
         answers = []
         for raw, row, text in zip(logits, vocab, texts, strict=True):
             ids = self.letter_ids(text)
-            scores = {letter: float(self.torch.logsumexp(row[ids[letter]], dim=0)) for letter in LETTERS}
+            scores = {letter: float(torch.logsumexp(row[ids[letter]], dim=0)) for letter in LETTERS}
             paper = self.paper_letter_ids() == ids
             if paper:
                 # The original's arithmetic: softmax over the two letters' logits in the model's dtype.
-                letter, probs = letters_as_paper(self.torch, raw, [ids["A"][0], ids["B"][0]])
+                letter, probs = letters_as_paper(raw, [ids["A"][0], ids["B"][0]])
             else:
                 top = max(scores.values())
                 total = sum(math.exp(s - top) for s in scores.values())
@@ -496,6 +508,8 @@ class HFModel(LocalModel):
         ``keep_all`` computes them everywhere, as the original harness did.
         Rows marked in ``paper`` get the original's score instead (paper_rules.score_as_paper).
         """
+        import torch
+
         if self.one_at_a_time and len(sequences) > 1:
             return [
                 score
@@ -508,7 +522,7 @@ class HFModel(LocalModel):
         raw = self._forward(batch, keep)
         logits = raw.float()
         # log p(token) = logit - logsumexp(logits): no normalised copy of the whole vocabulary is made.
-        normaliser = self.torch.logsumexp(logits, dim=-1)
+        normaliser = torch.logsumexp(logits, dim=-1)
         first = width - keep  # position of logits index 0
         ids = batch["input_ids"]
         scores = []
@@ -516,9 +530,9 @@ class HFModel(LocalModel):
             offset = width - length  # this row's left padding
             if row < len(paper) and paper[row]:
                 tokens = ids[row, offset + start : offset + end].tolist()
-                scores.append(score_as_paper(self.torch, raw[row, offset + start - 1 - first], tokens))
+                scores.append(score_as_paper(raw[row, offset + start - 1 - first], tokens))
                 continue
-            positions = self.torch.arange(offset + start, offset + end, device=ids.device)
+            positions = torch.arange(offset + start, offset + end, device=ids.device)
             read = logits[row, positions - 1 - first, ids[row, positions]] - normaliser[row, positions - 1 - first]
             scores.append(float(read.sum()) / (end - start))
         return scores
@@ -533,7 +547,8 @@ class HFModel(LocalModel):
         tokens. Positions follow the cache (rotary attention depends only on
         distances, so left padding cancels out), as in the plain path.
         """
-        torch = self.torch
+        import torch
+
         prompts, continuations, spans = [], [], []
         for group in groups:
             cut = min(start for _, (_, start, _) in group)

@@ -16,10 +16,12 @@ from mediconfusion_tests.models.families import SEQUENCE_KEYS, Family
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    import torch
+
 PAD_VALUES = {"labels": -100}
 
 
-def _left_pad(tensors: Sequence[Any], length: int, value: int) -> Any:
+def _left_pad(tensors: Sequence[torch.Tensor], length: int, value: int) -> torch.Tensor:
     import torch
 
     rows = []
@@ -31,14 +33,14 @@ def _left_pad(tensors: Sequence[Any], length: int, value: int) -> Any:
     return torch.cat(rows)
 
 
-def _right_pad(tensors: Sequence[Any], value: int) -> Any:
+def _right_pad(tensors: Sequence[torch.Tensor], value: int) -> torch.Tensor:
     import torch
 
     length = max(t.shape[1] for t in tensors)
     return torch.cat([torch.nn.functional.pad(t, (0, length - t.shape[1]), value=value) for t in tensors])
 
 
-def _stack(tensors: Sequence[Any]) -> Any:
+def _stack(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     """Concatenate along the first dimension, zero-padding other dimensions to the largest.
 
     Zero padding is what processors do themselves, e.g. LLaVA-NeXT's variable

@@ -9,12 +9,16 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.errors import ModelError
 from mediconfusion_tests.hub_access import download_hint, offline_reason
 from mediconfusion_tests.models.families import Family, family_for
 from mediconfusion_tests.models.paper_rules import paper_dtype
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase
 
 
 @dataclass(frozen=True)
@@ -34,9 +38,10 @@ class LoadSettings:
     licence: str | None = None
 
 
-def require_transformers() -> tuple[Any, Any]:
+def require_transformers() -> None:
+    """torch and transformers importable (else a ModelError saying how to install them), transformers quiet."""
     try:
-        import torch
+        import torch  # noqa: F401 - its presence is what is checked
         import transformers
     except ImportError as exc:
         raise ModelError(
@@ -45,10 +50,11 @@ def require_transformers() -> tuple[Any, Any]:
         ) from exc
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
-    return torch, transformers
 
 
-def resolve_device(torch: Any, device: str) -> str:
+def resolve_device(device: str) -> str:
+    import torch
+
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
@@ -56,7 +62,9 @@ def resolve_device(torch: Any, device: str) -> str:
     return device
 
 
-def resolve_dtype(torch: Any, dtype: str, device: str, family: str | None = None, fallback: str = "auto") -> Any:
+def resolve_dtype(dtype: str, device: str, family: str | None = None, fallback: str = "auto") -> torch.dtype:
+    import torch
+
     if dtype == "paper":
         dtype = paper_dtype(family, fallback)
     if dtype == "auto":
@@ -138,8 +146,10 @@ def _load_processor(transformers: Any, settings: LoadSettings, family: Family, c
 
 def load(settings: LoadSettings) -> tuple[Any, Any, Family, str]:
     """(processor, model, family, device) ready for inference."""
-    torch, transformers = require_transformers()
-    device = resolve_device(torch, settings.device)
+    require_transformers()
+    import transformers
+
+    device = resolve_device(settings.device)
     # A folder needs no hub; otherwise an unreachable hub means "cache only", at once, not after retries.
     offline = None if Path(settings.source).is_dir() else offline_reason()
     common = {
@@ -151,7 +161,7 @@ def load(settings: LoadSettings) -> tuple[Any, Any, Family, str]:
         config = transformers.AutoConfig.from_pretrained(settings.source, **common)
         family = family_for(getattr(config, "model_type", None), settings.family)
         processor = _load_processor(transformers, settings, family, common)
-        dtype = resolve_dtype(torch, settings.dtype, device, family.name, settings.paper_fallback)
+        dtype = resolve_dtype(settings.dtype, device, family.name, settings.paper_fallback)
         kwargs: dict[str, Any] = {"dtype": dtype, **common}
         if settings.attn_implementation:
             kwargs["attn_implementation"] = settings.attn_implementation
@@ -165,7 +175,7 @@ def load(settings: LoadSettings) -> tuple[Any, Any, Family, str]:
     if settings.device_map:
         device = str(model.device)  # inputs go where the first layers were placed
     else:
-        model.to(device)
+        model.to(device)  # type: ignore[arg-type]  # transformers' decorator hides Module.to's signature
     model.eval()
     tokenizer = processor.tokenizer
     tokenizer.padding_side = "left"
@@ -174,12 +184,23 @@ def load(settings: LoadSettings) -> tuple[Any, Any, Family, str]:
     return processor, model, family, device
 
 
-def load_sentencepiece_tokenizer(transformers: Any, folder: str, **options: Any) -> Any:
+def token_id(tokenizer: PreTrainedTokenizerBase, token: str) -> int:
+    """The id of one token of the vocabulary (transformers' lookup also takes and returns lists)."""
+    found = tokenizer.convert_tokens_to_ids(token)
+    if not isinstance(found, int):
+        raise ModelError(f"the tokenizer gives {found!r} for the token {token!r}, not one id")
+    return found
+
+
+def load_sentencepiece_tokenizer(folder: str, **options: Any) -> PreTrainedTokenizerBase:
     """``AutoTokenizer`` of a LLaMA-style folder; one holding only ``tokenizer.model`` (as many LLaMA-7B copies
     do) is converted from sentencepiece, which needs the sentencepiece and protobuf packages: when that
     fails the message names them, not the unrelated fallback transformers tries last (tiktoken)."""
+    from transformers import AutoTokenizer
+
     try:
-        return transformers.AutoTokenizer.from_pretrained(folder, **options)
+        tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(folder, **options)
+        return tokenizer
     except (OSError, ValueError, ImportError) as exc:
         only_model = (Path(folder) / "tokenizer.model").is_file() and not (Path(folder) / "tokenizer.json").is_file()
         missing = [name for name in ("sentencepiece", "google.protobuf") if importlib.util.find_spec(name) is None]

@@ -35,7 +35,9 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
+
+    import torch
 
     from mediconfusion_tests.scoring.letters import Letter
 
@@ -63,7 +65,7 @@ class PaperRule:
     #: The dtype the original loaded the model in (--dtype=paper): fp32, bf16 or fp16.
     dtype: str = "fp32"
 
-    def option_ids(self, encode: Any, option: str) -> list[int]:
+    def option_ids(self, encode: Callable[[str], Sequence[int]], option: str) -> list[int]:
         """``encode(text)`` is the tokenizer's ``encode(text, add_special_tokens=False)``."""
         if self.option_tokens == "bare":
             return list(encode(option))
@@ -187,21 +189,25 @@ def paper_dtype(family: str | None, fallback: str = "auto") -> str:
     return rule.dtype if rule is not None else fallback
 
 
-def score_as_paper(torch: Any, row_logits: Any, tokens: Sequence[int]) -> float:
+def score_as_paper(row_logits: torch.Tensor, tokens: Sequence[int]) -> float:
     """The original's prefix score from the logits row before the option's first token.
 
     ``softmax`` over the vocabulary, every option token read from that one row (what its
     ``torch.gather`` with a (1, n) index does), geometric mean as a product of n-th roots; all in
     the logits' dtype, as the original's arithmetic ran in the model's.
     """
+    import torch
+
     probs = torch.softmax(row_logits, dim=-1)
     picked = probs[torch.tensor(list(tokens), device=probs.device)].unsqueeze(0)
     return float(torch.prod(picked.pow(1 / len(tokens))).item())
 
 
-def letters_as_paper(torch: Any, row_logits: Any, ids: Sequence[int]) -> tuple[Letter, dict[str, float]]:
+def letters_as_paper(row_logits: torch.Tensor, ids: Sequence[int]) -> tuple[Letter, dict[str, float]]:
     """The original greedy: softmax over the two letters' logits in the logits' dtype, ``argmax`` (the
     first of equal values: A on ties). Returns the letter and the two probabilities."""
+    import torch
+
     pair = row_logits[torch.tensor(list(ids), device=row_logits.device)]
     probs = torch.softmax(pair, dim=0)
     letter: Letter = "A" if int(probs.argmax().item()) == 0 else "B"

@@ -1,7 +1,7 @@
 """The release decision as pure functions: what is wrong with a run, the verdict, the exit status.
 
 Everything here takes plain values, so the whole decision table is unit-tested in
-milliseconds (tests/test_decision.py) without running pytest.
+milliseconds (tests/unit/test_decision.py) without running pytest.
 """
 
 from __future__ import annotations

@@ -23,6 +23,8 @@ from mediconfusion_tests.models.hf_loading import (
 )
 
 if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
     from mediconfusion_tests.config import RunConfig
     from mediconfusion_tests.models.base import Model, ModelSpec
 
@@ -66,27 +68,28 @@ class LlavaMedModel(HFModel):
     load_facts: dict[str, Any] = {}  # noqa: RUF012 - replaced per instance
 
 
-def load_tokenizer(folder: Path) -> Any:
+def load_tokenizer(folder: Path) -> PreTrainedTokenizerBase:
     """Mistral's tokenizer as LLaVA-Med's builder loaded it (``AutoTokenizer.from_pretrained``)."""
-    _, transformers = require_transformers()
-    return load_sentencepiece_tokenizer(transformers, str(folder))
+    require_transformers()
+    return load_sentencepiece_tokenizer(str(folder))
 
 
 def make_llava_med(spec: ModelSpec, config: RunConfig) -> Model:
-    torch, _ = require_transformers()
+    require_transformers()
+
     from mediconfusion_tests.models.llava_med.loading import IMAGE_TOKEN, LlavaMedProcessor, load_model
 
     folder = checkpoint_folder(spec.argument, config.model_revision)
     settings = load_settings(str(folder), config)
-    device = resolve_device(torch, settings.device)
+    device = resolve_device(settings.device)
     # Its authors' builder loads float16: "auto" means that too on a GPU (and "paper" everywhere).
     wanted = "fp16" if settings.dtype == "auto" and device != "cpu" else settings.dtype
-    dtype = resolve_dtype(torch, wanted, device, "llava-med")
+    dtype = resolve_dtype(wanted, device, "llava-med")
     tokenizer = load_tokenizer(folder)
     image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
-    if image_token_id is None or image_token_id == tokenizer.bos_token_id:
+    if not isinstance(image_token_id, int) or image_token_id == tokenizer.bos_token_id:
         raise ModelError(f"{folder}: the tokenizer has no {IMAGE_TOKEN} token to hold the image's place")
-    model, facts = load_model(folder, dtype, device, int(image_token_id))
+    model, facts = load_model(folder, dtype, device, image_token_id)
     tokenizer.padding_side = "left"
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token

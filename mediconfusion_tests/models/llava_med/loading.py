@@ -16,17 +16,20 @@ log-probability the prefix mode reads.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from mediconfusion_tests.errors import ModelError
-from mediconfusion_tests.models.llava_med.keys import plan
+from mediconfusion_tests.models.hf_loading import token_id
+from mediconfusion_tests.models.llava_med.keys import KEY_MAPPING, check
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
+
+    import torch
+    from PIL import Image
+    from transformers import CLIPVisionConfig, LlavaConfig, MistralConfig, PreTrainedTokenizerBase
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -82,7 +85,7 @@ def tensor_shapes(files: list[Path]) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def vision_config(shapes: dict[str, tuple[int, ...]]) -> Any:
+def vision_config(shapes: dict[str, tuple[int, ...]]) -> CLIPVisionConfig:
     """CLIP's configuration read off its tensors (the LLaVA config only names the tower)."""
     from transformers import CLIPVisionConfig
 
@@ -105,7 +108,7 @@ def vision_config(shapes: dict[str, tuple[int, ...]]) -> Any:
     )
 
 
-def text_config(config: dict[str, Any]) -> Any:
+def text_config(config: dict[str, Any]) -> MistralConfig:
     from transformers import MistralConfig
 
     names = (
@@ -127,7 +130,7 @@ def text_config(config: dict[str, Any]) -> Any:
     return MistralConfig(**settings, rope_parameters=rope, tie_word_embeddings=False)
 
 
-def llava_config(folder: Path, shapes: dict[str, tuple[int, ...]], image_token_id: int) -> Any:
+def llava_config(folder: Path, shapes: dict[str, tuple[int, ...]], image_token_id: int) -> LlavaConfig:
     from transformers import LlavaConfig
 
     config = read_config(folder)
@@ -144,54 +147,32 @@ def llava_config(folder: Path, shapes: dict[str, tuple[int, ...]], image_token_i
     )
 
 
-@contextlib.contextmanager
-def _no_init(torch: Any, dtype: Any) -> Iterator[None]:
-    """Build without random initialisation, in the target dtype: every weight is overwritten next."""
-    skip: Any
-    try:
-        from transformers.initialization import no_init_weights as skip
-    except ImportError:  # pragma: no cover - older transformers 5 releases
-        skip = contextlib.nullcontext
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        with skip():
-            yield
-    finally:
-        torch.set_default_dtype(previous)
-
-
 def load_model(folder: Path, dtype: Any, device: str, image_token_id: int) -> tuple[Any, dict[str, Any]]:
-    """The model on ``device`` with every published tensor in place (one shard in memory at a time)."""
-    import torch
-    from safetensors import safe_open
+    """The model on ``device`` with every published tensor in place, renamed by transformers while it loads."""
     from transformers import LlavaForConditionalGeneration
 
     files = weight_files(folder)
     shapes = tensor_shapes(files)
     config = llava_config(folder, shapes, image_token_id)
-    with _no_init(torch, dtype), torch.device(device):
-        model = LlavaForConditionalGeneration(config)
-    own = model.state_dict()
-    keys = plan(shapes, own)
-    for published, name in keys.renamed.items():
-        if tuple(own[name].shape) != shapes[published]:
-            raise ModelError(
-                f"LLaVA-Med checkpoint: {published!r} has shape {shapes[published]}, the model expects "
-                f"{tuple(own[name].shape)} for {name!r}"
-            )
-    for file in files:
-        with safe_open(str(file), framework="pt") as handle:
-            names = [k for k in handle.keys() if k in keys.renamed]  # noqa: SIM118 - safe_open is not a mapping
-            state = {keys.renamed[k]: handle.get_tensor(k).to(dtype=dtype) for k in names}
-        model.load_state_dict(state, strict=False, assign=False)
-        del state
+    loaded = LlavaForConditionalGeneration.from_pretrained(
+        folder,
+        config=config,
+        key_mapping=KEY_MAPPING,
+        dtype=dtype,
+        device_map=None if device == "cpu" else device,
+        # A wrong shape is reported by check() in the published names, not raised by transformers.
+        ignore_mismatched_sizes=True,
+        output_loading_info=True,
+    )
+    # output_loading_info makes it a (model, report) pair, which transformers' annotation does not say.
+    model, info = cast("tuple[LlavaForConditionalGeneration, dict[str, Any]]", loaded)
+    dropped = check(info, shapes)
     model.eval()
-    facts = {"files": [f.name for f in files], "tensors": len(keys.renamed), "dropped": keys.dropped}
+    facts = {"files": [f.name for f in files], "tensors": len(shapes) - len(dropped), "dropped": dropped}
     return model, facts
 
 
-def expand_to_square(image: Any) -> Any:
+def expand_to_square(image: Image.Image) -> Image.Image:
     """The authors' ``expand2square``: the image centred on a square of the CLIP mean colour."""
     from PIL import Image
 
@@ -208,14 +189,14 @@ def expand_to_square(image: Any) -> Any:
 class LlavaMedProcessor:
     """Text and image inputs as LLaVA-Med builds them (see the module docstring)."""
 
-    def __init__(self, tokenizer: Any, image_size: int, image_tokens: int) -> None:
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, image_size: int, image_tokens: int) -> None:
         import transformers
 
         # The PIL processor, as the authors' code used (the torchvision one resizes slightly differently).
         processor_class = getattr(transformers, "CLIPImageProcessorPil", None) or transformers.CLIPImageProcessor
         self.tokenizer = tokenizer
         self.image_tokens = image_tokens
-        self.image_token_id = int(tokenizer.convert_tokens_to_ids(IMAGE_TOKEN))
+        self.image_token_id = token_id(tokenizer, IMAGE_TOKEN)
         self.image_processor = processor_class(
             size={"shortest_edge": image_size},
             crop_size={"height": image_size, "width": image_size},
@@ -237,7 +218,9 @@ class LlavaMedProcessor:
             ids += piece
         return ids
 
-    def __call__(self, text: list[str], images: list[Any] | None = None, return_tensors: str = "pt") -> Any:
+    def __call__(
+        self, text: list[str], images: list[Image.Image] | None = None, return_tensors: str = "pt"
+    ) -> dict[str, torch.Tensor]:
         import torch
 
         ids = self._ids(text[0])

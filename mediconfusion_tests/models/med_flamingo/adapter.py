@@ -22,10 +22,15 @@ from mediconfusion_tests.models.hf_loading import (
     require_transformers,
     resolve_device,
     resolve_dtype,
+    token_id,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    import torch
+    from PIL import Image
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
     from mediconfusion_tests.config import RunConfig
     from mediconfusion_tests.models.base import Answer, Model, ModelSpec, Query
@@ -90,7 +95,7 @@ def frame(prompt: str, mode: str, few_shot: bool) -> str:
 
 
 class MedFlamingoProcessor:
-    def __init__(self, tokenizer: Any, image_size: int, few_shot: Sequence[Path]) -> None:
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, image_size: int, few_shot: Sequence[Path]) -> None:
         import transformers
 
         from mediconfusion_tests.models.llava_med.loading import CLIP_MEAN, CLIP_STD
@@ -106,7 +111,9 @@ class MedFlamingoProcessor:
             resample=3,
         )
 
-    def __call__(self, text: list[str], images: list[Any] | None = None, return_tensors: str = "pt") -> Any:
+    def __call__(
+        self, text: list[str], images: list[Image.Image] | None = None, return_tensors: str = "pt"
+    ) -> dict[str, torch.Tensor]:
         from PIL import Image
 
         encoded = dict(self.tokenizer([text[0]], return_tensors=return_tensors))
@@ -174,7 +181,7 @@ def checkpoint_folder(argument: str | None) -> Path:
         raise ModelError(f"cannot get {HUB_REPO} model.pt ({offline or exc}){hint}") from None
 
 
-def added_rows(language: Any, rows: int, seed: int) -> None:
+def added_rows(language: PreTrainedModel, rows: int, seed: int) -> None:
     """The output rows of the tokens OpenFlamingo adds (``<|endofchunk|>``, ``<image>``, ``<PAD>``) as the
     authors' stack left them: its ``resize_token_embeddings`` (transformers 4.x) drew them from LLaMA's
     ``_init_weights``, normal(0, initializer_range), and the published model.pt restores no ``lm_head`` (only
@@ -190,15 +197,15 @@ def added_rows(language: Any, rows: int, seed: int) -> None:
         weight[rows:] = drawn.to(weight.dtype)
 
 
-def load_tokenizer(llama_path: str) -> Any:
+def load_tokenizer(llama_path: str) -> PreTrainedTokenizerBase:
     """LLaMA's tokenizer as open_flamingo set it up under transformers 4.x: ``<|endofchunk|>`` and
     ``<image>`` added, ``<PAD>`` as the pad token, and its legacy spacing, which marks the text after a
     special token with "▁" ("<image>" then "▁Question"; transformers 5 writes "Question"). The ids equal
-    those the authors' stack gave for every prompt of the 176 pairs (tests/test_legacy_token_ids.py)."""
+    those the authors' stack gave for every prompt of the 176 pairs (tests/acceptance/test_legacy_token_ids.py)."""
     from mediconfusion_tests.models.med_flamingo.model import ADDED_TOKENS, PAD_TOKEN
 
-    _, transformers = require_transformers()
-    tokenizer = load_sentencepiece_tokenizer(transformers, llama_path, legacy=True)
+    require_transformers()
+    tokenizer = load_sentencepiece_tokenizer(llama_path, legacy=True)
     tokenizer.add_special_tokens({"additional_special_tokens": list(ADDED_TOKENS)})
     if tokenizer.pad_token is None:
         tokenizer.add_special_tokens({"pad_token": PAD_TOKEN})
@@ -206,7 +213,9 @@ def load_tokenizer(llama_path: str) -> Any:
 
 
 def make_med_flamingo(spec: ModelSpec, config: RunConfig) -> Model:
-    torch, transformers = require_transformers()
+    require_transformers()
+    import transformers
+
     from mediconfusion_tests.models.med_flamingo.model import (
         CHECKPOINT,
         DEFAULT_VISION,
@@ -223,8 +232,8 @@ def make_med_flamingo(spec: ModelSpec, config: RunConfig) -> Model:
         )
     folder = checkpoint_folder(spec.argument)
     settings = load_settings(str(folder), config)
-    device = resolve_device(torch, settings.device)
-    dtype = resolve_dtype(torch, settings.dtype, device, "med-flamingo")
+    device = resolve_device(settings.device)
+    dtype = resolve_dtype(settings.dtype, device, "med-flamingo")
     try:
         tokenizer = load_tokenizer(config.llama_path)
         language = transformers.LlamaForCausalLM.from_pretrained(config.llama_path, dtype=dtype)
@@ -232,16 +241,21 @@ def make_med_flamingo(spec: ModelSpec, config: RunConfig) -> Model:
         vision = transformers.CLIPVisionModel.from_pretrained(str(vision_source), dtype=dtype)
     except (OSError, ValueError) as exc:
         raise ModelError(f"med-flamingo: cannot load its parts ({str(exc).splitlines()[0]})") from None
+    image_size = vision.config.image_size
+    if not isinstance(image_size, int):
+        raise ModelError(
+            f"med-flamingo: {vision_source}: image_size {image_size!r}, expected one number (224 for ViT-L/14)"
+        )
     rows = language.get_output_embeddings().weight.shape[0]
     language.resize_token_embeddings(len(tokenizer), mean_resizing=False)
     added_rows(language, rows, config.seed)
-    model = MedFlamingo(vision, language, int(tokenizer.convert_tokens_to_ids("<image>")))
+    model = MedFlamingo(vision, language, token_id(tokenizer, "<image>"))
     model.to(dtype)  # the perceiver and the blocks were built in the default dtype
-    model.endofchunk_id = int(tokenizer.convert_tokens_to_ids("<|endofchunk|>"))
+    model.endofchunk_id = token_id(tokenizer, "<|endofchunk|>")
     facts = place(model, load_checkpoint(folder / CHECKPOINT), dtype)
     model.to(device).eval()
     tokenizer.padding_side = "left"
-    processor = MedFlamingoProcessor(tokenizer, vision.config.image_size, few_shot_images(config.few_shot_dir))
+    processor = MedFlamingoProcessor(tokenizer, image_size, few_shot_images(config.few_shot_dir))
     adapter = MedFlamingoModel(
         settings,
         name=spec.raw,

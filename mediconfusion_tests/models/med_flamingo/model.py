@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
+from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from mediconfusion_tests.errors import ModelError
 from mediconfusion_tests.models.med_flamingo.network import (
@@ -26,6 +27,8 @@ from mediconfusion_tests.models.med_flamingo.network import (
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from transformers import Cache, CLIPVisionModel, LlamaForCausalLM
 
 CHECKPOINT = "model.pt"
 VISION_FOLDER = "vision"
@@ -63,7 +66,9 @@ def our_name(key: str) -> str:
 
 
 class MedFlamingo(nn.Module):
-    def __init__(self, vision: Any, language: Any, media_token_id: int, every: int = CROSS_EVERY) -> None:
+    def __init__(
+        self, vision: CLIPVisionModel, language: LlamaForCausalLM, media_token_id: int, every: int = CROSS_EVERY
+    ) -> None:
         super().__init__()
         self.vision_encoder = vision
         self.media_token_id = media_token_id
@@ -97,29 +102,45 @@ class MedFlamingo(nn.Module):
         latents: torch.Tensor = self.perceiver(tokens.reshape(batch, images, *tokens.shape[1:]))
         return latents
 
-    def _logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, media: torch.Tensor | None) -> Any:
-        text_time = (input_ids == self.media_token_id).cumsum(dim=-1)
-        for layer in self.conditioned:
-            layer.media, layer.text_time = media, text_time
-        # Positions count real tokens only, so left padding changes nothing (as in generate()).
-        positions = (attention_mask.long().cumsum(dim=-1) - 1).clamp(min=0)
-        try:
-            return self.lang_encoder(
-                input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=False
-            )
-        finally:
-            for layer in self.conditioned:
-                layer.media = layer.text_time = None
+    def _logits(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        media: torch.Tensor | None,
+        text_time: torch.Tensor,
+        positions: torch.Tensor,
+        cache: Cache | None = None,
+    ) -> torch.Tensor:
+        """Logits of ``input_ids`` (the new tokens only when ``cache`` holds the ones before): ``attention_mask``
+        covers cached and new tokens, ``text_time`` and ``positions`` the new ones."""
+        # The cache goes fourth by position: transformers renamed it (past_key_values -> cache) within 5.x.
+        out = self.lang_encoder(
+            input_ids,
+            attention_mask,
+            positions,
+            cache,
+            use_cache=cache is not None,
+            media=media,
+            text_time=text_time,
+        )
+        logits: torch.Tensor = out.logits
+        return logits
 
     def forward(
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         pixel_values: torch.Tensor | None = None,
-        **_: Any,
-    ) -> Any:
+        **_: object,
+    ) -> CausalLMOutputWithPast:
         mask = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
-        return self._logits(input_ids, mask, None if pixel_values is None else self.media(pixel_values))
+        media = None if pixel_values is None else self.media(pixel_values)
+        logits = self._logits(input_ids, mask, media, self._text_time(input_ids), _positions(mask))
+        return CausalLMOutputWithPast(logits=logits)
+
+    def _text_time(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """How many ``<image>`` tokens each position has seen (itself included)."""
+        return (input_ids == self.media_token_id).cumsum(dim=-1)
 
     @torch.no_grad()
     def generate(
@@ -132,16 +153,23 @@ class MedFlamingo(nn.Module):
         temperature: float | None = None,
         top_p: float | None = None,
         pad_token_id: int | None = None,
-        **_: Any,
+        **_: object,
     ) -> torch.Tensor:
-        """Greedy (or sampled) decoding over the whole sequence each step; stops at end of sequence or
-        ``<|endofchunk|>``, as the authors' generation did."""
+        """Greedy (or sampled) decoding with a key/value cache, the media encoded once; stops at end of sequence
+        or ``<|endofchunk|>``, as the authors' generation did."""
+        from transformers import DynamicCache
+
         media = None if pixel_values is None else self.media(pixel_values)
-        stops = {self.config.eos_token_id, self.endofchunk_id}
+        stops = torch.tensor(
+            sorted(s for s in (self.config.eos_token_id, self.endofchunk_id) if s is not None), device=input_ids.device
+        )
         pad = pad_token_id if pad_token_id is not None else 0
         done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        cache = DynamicCache(config=self.config)
+        text_time = self._text_time(input_ids)
+        step_ids, step_time, step_positions = input_ids, text_time, _positions(attention_mask)
         for _step in range(max_new_tokens):
-            logits = self._logits(input_ids, attention_mask, media).logits[:, -1, :].float()
+            logits = self._logits(step_ids, attention_mask, media, step_time, step_positions, cache)[:, -1, :].float()
             if do_sample:
                 probs = _nucleus(torch.softmax(logits / max(temperature or 1.0, 1e-6), dim=-1), top_p)
                 token = torch.multinomial(probs, 1).squeeze(-1)
@@ -150,12 +178,20 @@ class MedFlamingo(nn.Module):
             token = torch.where(done, torch.full_like(token, pad), token)
             input_ids = torch.cat([input_ids, token[:, None]], dim=-1)
             attention_mask = torch.cat([attention_mask, (~done).long()[:, None]], dim=-1)
-            done |= torch.isin(token, torch.tensor(sorted(s for s in stops if s is not None), device=token.device))
+            done |= torch.isin(token, stops)
             if bool(done.all()):
                 break
+            step_ids = token[:, None]
+            step_time = step_time[:, -1:] + (step_ids == self.media_token_id).long()
+            step_positions = _positions(attention_mask)[:, -1:]
         return input_ids
 
     endofchunk_id: int | None = None
+
+
+def _positions(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Positions count real tokens only, so left padding changes nothing."""
+    return (attention_mask.long().cumsum(dim=-1) - 1).clamp(min=0)
 
 
 def _nucleus(probs: torch.Tensor, top_p: float | None) -> torch.Tensor:

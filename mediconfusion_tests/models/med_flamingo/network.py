@@ -14,8 +14,6 @@ Module and parameter names are the checkpoint's, so loading is a strict key matc
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
@@ -127,23 +125,33 @@ class GatedCrossAttentionBlock(nn.Module):
 
 
 class ConditionedLayer(nn.Module):
-    """A LLaMA decoder layer with its gated cross-attention block in front, fed the media of this forward."""
+    """A LLaMA decoder layer with its gated cross-attention block in front.
+
+    The media and each position's image count arrive as keyword arguments of the language model's forward,
+    which transformers hands on to every decoder layer; without them the block is skipped.
+    """
 
     def __init__(self, block: GatedCrossAttentionBlock, layer: nn.Module) -> None:
         super().__init__()
         self.block = block
         self.layer = layer
-        self.media: torch.Tensor | None = None
-        self.text_time: torch.Tensor | None = None
         # transformers reads the layer's index and type from it.
         for name in ("attention_type", "self_attn"):
             if hasattr(layer, name):
                 setattr(self, name, getattr(layer, name))
 
-    def forward(self, hidden_states: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
-        if self.media is not None and self.text_time is not None:
-            hidden_states = self.block(hidden_states, self.media, self.text_time)
-        return self.layer(hidden_states, *args, **kwargs)
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        *args: object,
+        media: torch.Tensor | None = None,
+        text_time: torch.Tensor | None = None,
+        **kwargs: object,
+    ) -> torch.Tensor:
+        if media is not None and text_time is not None:
+            hidden_states = self.block(hidden_states, media, text_time)
+        out: torch.Tensor = self.layer(hidden_states, *args, **kwargs)
+        return out
 
 
 def cross_attention_layers(layers: int, every: int = 4) -> list[int]:

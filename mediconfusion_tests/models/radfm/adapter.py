@@ -29,14 +29,17 @@ from mediconfusion_tests.scoring.letters import LETTERS, Letter
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    import torch
+
     from mediconfusion_tests.config import RunConfig
     from mediconfusion_tests.models.base import ModelSpec
     from mediconfusion_tests.models.radfm.files import RadFMFiles
+    from mediconfusion_tests.models.radfm.network import RadFM
 
 DEVIATION = "deterministic 512x512 bicubic resize instead of the original harness's random resized crop"
 
 
-def scan(path: str, size: int, depth: int) -> Any:
+def scan(path: str, size: int, depth: int) -> torch.Tensor:
     """The 2D image as RadFM's 3D input: (3, size, size, depth), values in [0, 1]."""
     import numpy as np
     import torch
@@ -66,21 +69,23 @@ class RadFMModel(LocalModel):
         max_new_tokens: int,
         device_map: str | None = None,
         prefix_tokens: str = "paper",
+        attention: str | None = None,
     ) -> None:
         from mediconfusion_tests.models.hf_loading import require_transformers, resolve_device, resolve_dtype
         from mediconfusion_tests.models.radfm.checkpoint import load_checkpoint
 
-        torch, _ = require_transformers()
-        self.torch = torch
+        require_transformers()
         self.name = name
         self.files = files
-        self.device = resolve_device(torch, device)
-        self.dtype = resolve_dtype(torch, dtype, self.device, "radfm")
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device, "radfm")
         self.max_new_tokens = max_new_tokens
         self.rule = RULES["radfm"] if prefix_tokens == "paper" else None
         self.device_map = device_map
         loaded = load_checkpoint(files.folder, self.dtype, "cpu" if device_map else self.device)
         self.model, self.shape, self.loaded = loaded.model, loaded.shape, loaded
+        self.attention = attention
+        self.model.use_attention(attention)
         if device_map:
             self.device = spread(self.model, device_map, self.dtype)
         self.tokens = RadFMTokens(files.tokenizer, self.shape.language.vocab, self.shape.image_tokens)
@@ -96,6 +101,7 @@ class RadFMModel(LocalModel):
     def describe(self) -> dict[str, Any]:
         return {
             "device_map": self.device_map,
+            "attention": self.attention,
             "name": self.name,
             "fingerprint": self.fingerprint(),
             "source": str(self.files.folder),
@@ -114,16 +120,19 @@ class RadFMModel(LocalModel):
         }
 
     # -- inputs -----------------------------------------------------------------------------
-    def _scans(self, queries: Sequence[Query]) -> Any:
+    def _scans(self, queries: Sequence[Query]) -> torch.Tensor:
+        import torch
+
         vision = self.shape.vision
         missing = [q.key for q in queries if not q.image_path]
         if missing:
             raise ModelError(f"{self.name}: RadFM answers about an image; none given for {', '.join(missing)}")
-        return self.torch.stack([scan(q.image_path, vision.image_size, vision.frame_patch) for q in queries])
+        return torch.stack([scan(q.image_path, vision.image_size, vision.frame_patch) for q in queries])
 
-    def _embedded(self, rows: Sequence[list[int]], scans: Any) -> tuple[Any, Any]:
+    def _embedded(self, rows: Sequence[list[int]], scans: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Left-padded input embeddings and attention mask; row i holds one image, ``scans[i]``."""
-        torch = self.torch
+        import torch
+
         width = max(len(r) for r in rows)
         ids = torch.full((len(rows), width), PAD, dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -133,9 +142,10 @@ class RadFMModel(LocalModel):
         embeds = self.model.embed(ids.to(self.device), scans.to(self.device, dtype=self.dtype))
         return embeds, mask.to(self.device)
 
-    def _logits(self, embeds: Any, mask: Any) -> Any:
+    def _logits(self, embeds: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         out = self.model.lang_model(inputs_embeds=embeds, attention_mask=mask, use_cache=False)
-        return out.logits.float()
+        logits: torch.Tensor = out.logits.float()
+        return logits
 
     # -- modes ------------------------------------------------------------------------------
     def generate(self, queries: Sequence[Query]) -> list[Answer]:
@@ -157,9 +167,11 @@ class RadFMModel(LocalModel):
         return [Answer(text) for text in texts]
 
     def next_letter(self, queries: Sequence[Query]) -> list[Answer]:
+        import torch
+
         rows = [self.tokens.prompt(q.prompt) for q in queries]
         embeds, mask = self._embedded(rows, self._scans(queries))
-        vocab = self.torch.log_softmax(self._logits(embeds, mask)[:, -1, :], dim=-1)
+        vocab = torch.log_softmax(self._logits(embeds, mask)[:, -1, :], dim=-1)
         answers = []
         for row in vocab:
             logp = {letter: float(row[self.letter_ids[letter]]) for letter in LETTERS}
@@ -205,7 +217,8 @@ class RadFMModel(LocalModel):
 
     def option_likelihood(self, queries: Sequence[Query]) -> list[Answer]:
         """B wins ties, as in the original; --prefix-tokens=paper scores as the original did (paper_rules)."""
-        torch = self.torch
+        import torch
+
         rows: list[tuple[list[int], int, int]] = []
         paper: list[bool] = []
         notes: list[str] = []
@@ -223,7 +236,7 @@ class RadFMModel(LocalModel):
         for index, (ids, start, end) in enumerate(rows):
             offset = width - len(ids)
             if paper[index // 2]:
-                scores.append(score_as_paper(torch, logits[index, offset + start - 1], ids[start:end]))
+                scores.append(score_as_paper(logits[index, offset + start - 1], ids[start:end]))
                 continue
             total = sum(float(logprobs[index, offset + p - 1, ids[p]]) for p in range(start, end))
             scores.append(total / (end - start))
@@ -238,7 +251,7 @@ def option_texts(prompt: str, options: Sequence[str]) -> list[str]:
     return [stem + joiner + option for option in options] if options else [stem]
 
 
-def spread(model: Any, device_map: str, dtype: Any) -> str:
+def spread(model: RadFM, device_map: str, dtype: torch.dtype) -> str:
     """--device-map for cards smaller than the model: accelerate places whole LLaMA layers, the image
     embedding stays in one piece; the device the inputs go to (the token table's)."""
     try:
@@ -271,4 +284,5 @@ def make_radfm(spec: ModelSpec, config: RunConfig) -> LocalModel:
         max_new_tokens=config.max_new_tokens,
         device_map=config.device_map,
         prefix_tokens=config.prefix_tokens,
+        attention=config.attn_implementation,
     )

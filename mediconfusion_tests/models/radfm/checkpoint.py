@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from pathlib import Path
 
+    import torch
+
     from mediconfusion_tests.models.radfm.network import RadFM
 
 WEIGHTS = "pytorch_model.bin"
@@ -103,7 +105,7 @@ def _refusal(exc: BaseException) -> str:
 
 def load_checkpoint(
     folder: Path,
-    dtype: Any,
+    dtype: torch.dtype,
     device: str,
     state: Mapping[str, Any] | None = None,
     progress: Callable[[int, int], None] | None = None,

@@ -1,0 +1,120 @@
+"""mine-pairs at scale: the end-to-end command on 200 scene images with tiny encoders, and the search alone on
+synthetic embeddings (time and peak memory).
+
+    python benchmarks/mine_pairs.py                      # 200 images end to end, then 20k and 80k embeddings
+    python benchmarks/mine_pairs.py --sizes 80000 --dim 512
+
+The end-to-end part builds a tiny random CLIP (encoder) and DINOv2 (reference) as transformers folders and runs
+``mediconfusion mine-pairs`` twice (the second run reads every vector from the cache). The search part times
+``mining.search.search`` on random unit vectors with thresholds that keep about a thousand pairs, and reports
+the peak memory numpy allocated (tracemalloc), which the blockwise search bounds by MAX_BLOCK_BYTES.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def build_encoders(folder: Path) -> tuple[Path, Path]:
+    from transformers import BitImageProcessor, CLIPConfig, CLIPImageProcessor, CLIPModel, Dinov2Config, Dinov2Model
+
+    clip, dino = folder / "clip", folder / "dino"
+    vision: dict[str, Any] = {
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+    }
+    CLIPModel(
+        CLIPConfig(
+            text_config={**vision, "vocab_size": 99, "max_position_embeddings": 16},
+            vision_config={**vision, "image_size": 64, "patch_size": 16},
+            projection_dim=32,
+        )
+    ).save_pretrained(clip)
+    CLIPImageProcessor(size={"shortest_edge": 64}, crop_size={"height": 64, "width": 64}).save_pretrained(clip)
+    Dinov2Model(Dinov2Config(**vision, image_size=64, patch_size=16)).save_pretrained(dino)
+    BitImageProcessor(size={"shortest_edge": 64}, crop_size={"height": 64, "width": 64}).save_pretrained(dino)
+    return clip, dino
+
+
+def end_to_end(images: int) -> None:
+    from mediconfusion_tests.cli import main
+    from mediconfusion_tests.sample.scenes import KINDS, draw_scene, every_scene
+
+    scenes = [s for kind in KINDS for s in every_scene(kind)]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        os.environ["MEDICONFUSION_CACHE"] = str(root / "cache")
+        clip, dino = build_encoders(root)
+        with (root / "captions.csv").open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["image", "text", "source"])
+            for index in range(images):
+                draw_scene(7000 + index, scenes[index % len(scenes)]).save(root / f"{index}.jpg", quality=90)
+                writer.writerow([f"{index}.jpg", f"caption {index}", f"S{index}"])
+        args = ["mine-pairs", str(root / "captions.csv"), "-o", str(root / "out"), "--device", "cpu"]
+        args += ["--encoder", f"hf:{clip}", "--reference", f"hf:{dino}", "--min-encoder-sim", "0.5"]
+        args += ["--max-reference-sim", "0.99"]
+        for label in ("first run", "cached rerun"):
+            started = time.perf_counter()
+            code = main(args)
+            print(f"end to end, {images} images, {label}: {time.perf_counter() - started:.1f} s (exit {code})")
+
+
+def search_scale(sizes: list[int], dim: int) -> None:
+    from mediconfusion_tests.mining.search import MAX_BLOCK_BYTES, SearchSettings, search
+
+    rng = np.random.default_rng(0)
+    for n in sizes:
+        enc = rng.normal(size=(n, dim)).astype(np.float32)
+        ref = rng.normal(size=(n, dim)).astype(np.float32)
+        # Random unit vectors in d dimensions have cosines of spread 1/sqrt(d): keep ~1000 pairs.
+        pairs = n * (n - 1) / 2
+        from statistics import NormalDist
+
+        threshold = NormalDist(0, 1 / np.sqrt(dim)).inv_cdf(1 - 1000 / pairs)
+        settings = SearchSettings(float(threshold), 1.0, per_image=1, limit=500)
+        tracemalloc.start()
+        started = time.perf_counter()
+        report = search(enc, ref, settings)
+        seconds = time.perf_counter() - started
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        full = n * n * 4 / 2**30
+        print(
+            f"search, {n} x {dim}: {seconds:.1f} s, peak {peak / 2**20:.0f} MiB traced (the n x n matrix would be "
+            f"{full:.1f} GiB; blocks of {MAX_BLOCK_BYTES // 2**20} MiB), {report.passing} pairs passing, "
+            f"{len(report.candidates)} candidates"
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=200)
+    parser.add_argument("--sizes", type=int, nargs="*", default=[20_000, 80_000])
+    parser.add_argument("--dim", type=int, default=512, help="embedding width (BiomedCLIP: 512, DINOv2-base: 768)")
+    parser.add_argument("--skip-end-to-end", action="store_true")
+    args = parser.parse_args()
+    print(f"{os.cpu_count()} CPU(s)")
+    if not args.skip_end_to_end:
+        end_to_end(args.images)
+    search_scale(args.sizes, args.dim)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

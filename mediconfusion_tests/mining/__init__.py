@@ -1,0 +1,1 @@
+"""Finding confusing pairs in a team's own captioned images: the paper's discovery method (``mine-pairs``)."""

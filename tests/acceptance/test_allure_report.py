@@ -1,0 +1,106 @@
+"""The Allure report: categories and quality gate as Allure 3 reads them, Allure 2 told apart, checked in Chromium.
+
+The end-to-end tests need the ``allure`` command (npm install -g allure@3) and,
+for the page itself, Playwright with Chromium; .ci/run installs both and makes
+them required, elsewhere they skip. A screenshot of each tab is left in
+$MEDICONFUSION_ARTIFACTS (default: artifacts/).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser import chromium_path
+
+from mediconfusion_tests.reporting.allure_case import VERDICT_FILE
+
+SAMPLE = ("--dataset=sample", "-p", "no:cacheprovider")
+
+ARTIFACTS = Path(os.environ.get("MEDICONFUSION_ARTIFACTS", Path(__file__).resolve().parents[2] / "artifacts"))
+
+
+def need_allure() -> None:
+    if shutil.which("allure") is None:
+        if os.environ.get("MEDICONFUSION_REQUIRE_ALLURE"):
+            pytest.fail("the allure command (npm install -g allure@3) is required here")
+        pytest.skip("no allure command (npm install -g allure@3)")
+
+
+def need_browser() -> None:
+    required = bool(os.environ.get("MEDICONFUSION_REQUIRE_BROWSER"))
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        if required:
+            pytest.fail("playwright is required here (pip install playwright)")
+        pytest.skip("playwright is not installed")
+    if chromium_path() is None:
+        if required:
+            pytest.fail("Chromium is required here (apt-get install chromium)")
+        pytest.skip("no Chromium here (apt-get install chromium)")
+
+
+def embedded(page: Any, name: str) -> Any:
+    """A data file the one-file report carries (base64 JSON in window.allureReportData)."""
+    return json.loads(base64.b64decode(page.evaluate(f"() => window.allureReportData[{json.dumps(name)}]")))
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("gate", ["set_accuracy>=0.5", "set_accuracy>=0.95"])
+def test_report_shows_failure_classes_counts_each_pair_once_and_carries_the_gate(
+    scripted: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, gate: str
+) -> None:
+    pytest.importorskip("allure_pytest")
+    need_allure()
+    need_browser()
+    from browser import open_page
+
+    from mediconfusion_tests.cli import main
+
+    monkeypatch.setenv("MC_SCRIPT_WRONG_PAIRS", "90105,90109")
+    monkeypatch.setenv("MC_SCRIPT_FAIL_PAIRS", "90111")
+    alluredir = scripted.path / "allure"
+    run = scripted.runpytest("--model=scripted", f"--alluredir={alluredir}", "--gate", gate, *SAMPLE)
+    passed = gate.endswith("0.5")
+    verdict = json.loads((alluredir / VERDICT_FILE).read_text())
+    assert verdict["passed"] is False  # the model error is a problem of the run, whatever the threshold
+    assert run.ret == 1
+    history = scripted.path / "history.jsonl"
+    site = scripted.path / "site"
+    assert main(["report", "allure", str(alluredir), "-o", str(site), "--history", str(history)]) == 0
+    assert len(history.read_text().splitlines()) == 1
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with open_page(site / "index.html", 1400, 1000) as (page, errors):
+        # Allure's app renders in seconds alone; two busy xdist workers on 2 cores have taken over 30 s.
+        page.wait_for_function("() => document.body.innerText.includes('Quality Gates')", timeout=120_000)
+        tree = embedded(page, "widgets/tree.json")
+        root = tree["groupsById"][tree["root"]["groups"][0]]
+        assert root["name"] == "MediConfusion"
+        assert root["statistic"]["total"] == 16  # pairs with two categories are not counted twice
+        gate_results = embedded(page, "widgets/quality-gate.json")
+        shown = {r["rule"]: r["success"] for results in gate_results.values() for r in results}
+        assert shown == {gate: passed, "run problems": False}
+        categories = embedded(page, "widgets/categories.json")
+        named = {
+            node["name"]: node["statistic"]["total"]
+            for node in categories["nodes"].values()
+            if node["type"] == "category"
+        }
+        assert named == {"Wrong answer": 2, "Model error": 1}
+        page.get_by_text("Quality Gates").first.click()
+        page.wait_for_timeout(300)
+        text = page.inner_text("body")
+        assert "run problems" in text
+        assert "model error" in text
+        page.screenshot(path=str(ARTIFACTS / f"allure-quality-gate-{'pass' if passed else 'fail'}.png"))
+        page.get_by_text("Categories").first.click()
+        page.wait_for_timeout(300)
+        assert "Wrong answer" in page.inner_text("body")
+        page.screenshot(path=str(ARTIFACTS / "allure-categories.png"))
+        assert errors == []
