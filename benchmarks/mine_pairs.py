@@ -4,7 +4,8 @@ synthetic embeddings (time and peak memory).
     python benchmarks/mine_pairs.py                      # 200 images end to end, then 20k and 80k embeddings
     python benchmarks/mine_pairs.py --sizes 80000 --dim 512
 
-The end-to-end part builds a tiny random CLIP (encoder) and DINOv2 (reference) as transformers folders and runs
+The end-to-end part builds a tiny random CLIP (encoder) and DINOv2 (reference) as transformers folders
+(tests/tiny_encoders.py) and runs
 ``mediconfusion mine-pairs`` twice (the second run reads every vector from the cache). The search part times
 ``mining.search.search`` on random unit vectors with thresholds that keep about a thousand pairs, and reports
 the peak memory numpy allocated (tracemalloc), which the blockwise search bounds by MAX_BLOCK_BYTES.
@@ -20,38 +21,17 @@ import tempfile
 import time
 import tracemalloc
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-
-
-def build_encoders(folder: Path) -> tuple[Path, Path]:
-    from transformers import BitImageProcessor, CLIPConfig, CLIPImageProcessor, CLIPModel, Dinov2Config, Dinov2Model
-
-    clip, dino = folder / "clip", folder / "dino"
-    vision: dict[str, Any] = {
-        "hidden_size": 64,
-        "intermediate_size": 128,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-    }
-    CLIPModel(
-        CLIPConfig(
-            text_config={**vision, "vocab_size": 99, "max_position_embeddings": 16},
-            vision_config={**vision, "image_size": 64, "patch_size": 16},
-            projection_dim=32,
-        )
-    ).save_pretrained(clip)
-    CLIPImageProcessor(size={"shortest_edge": 64}, crop_size={"height": 64, "width": 64}).save_pretrained(clip)
-    Dinov2Model(Dinov2Config(**vision, image_size=64, patch_size=16)).save_pretrained(dino)
-    BitImageProcessor(size={"shortest_edge": 64}, crop_size={"height": 64, "width": 64}).save_pretrained(dino)
-    return clip, dino
+sys.path.insert(0, str(REPO / "tests"))
 
 
 def end_to_end(images: int) -> None:
+    from tiny_encoders import build_tiny_encoders
+
     from mediconfusion_tests.cli import main
     from mediconfusion_tests.sample.scenes import KINDS, draw_scene, every_scene
 
@@ -59,7 +39,7 @@ def end_to_end(images: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         os.environ["MEDICONFUSION_CACHE"] = str(root / "cache")
-        clip, dino = build_encoders(root)
+        clip, dino = build_tiny_encoders(root, width=64, layers=2, image_size=64)
         with (root / "captions.csv").open("w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(["image", "text", "source"])

@@ -102,8 +102,7 @@ def hf_ready(cache_dir: Path) -> None:
         make_demo(ModelSpec("demo", "demo"), RunConfig(model="demo")).close()
 
 
-@pytest.fixture
-def browser_ready() -> None:
+def require_browser() -> None:
     """Playwright and Chromium, or a skip (a failure where .ci/run requires them)."""
     required = bool(os.environ.get("MEDICONFUSION_REQUIRE_BROWSER"))  # .ci/run sets it: no silent skip in CI
     try:
@@ -118,6 +117,11 @@ def browser_ready() -> None:
         if required:
             pytest.fail("Chromium is required here (apt-get install chromium)")
         pytest.skip("no Chromium here (apt-get install chromium)")
+
+
+@pytest.fixture
+def browser_ready() -> None:
+    require_browser()
 
 
 #: Fixtures that run the suite, load a tiny model or build the sample: a test asking for one is acceptance.

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mediconfusion_tests.config import positive_int, shard_type
 from mediconfusion_tests.errors import DataError, ModelError
 
 if TYPE_CHECKING:
@@ -25,16 +26,8 @@ def _unit_interval(text: str) -> float:
     return value
 
 
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
-    return int(text)
-
-
 def _shard(text: str) -> tuple[int, int]:
-    index, _, count = text.partition("/")
-    if not (index.isdigit() and count.isdigit()) or not 1 <= int(index) <= int(count):
-        raise argparse.ArgumentTypeError(f"{text!r}: expected I/N with 1 <= I <= N, e.g. 2/4")
+    index, _, count = shard_type(text).partition("/")
     return int(index), int(count)
 
 
@@ -60,9 +53,9 @@ def add_mining_commands(commands: Any) -> None:
     mine.add_argument(
         "--max-reference-sim", type=_unit_interval, default=0.5, help="reference cosine at most this (default 0.5)"
     )
-    mine.add_argument("--per-image", type=_positive, default=1, help="pairs one image may be in (default 1)")
-    mine.add_argument("--limit", type=_positive, default=500, help="most candidates written (default 500)")
-    mine.add_argument("--batch-size", type=_positive, default=32, help="images per encoder call (default 32)")
+    mine.add_argument("--per-image", type=positive_int, default=1, help="pairs one image may be in (default 1)")
+    mine.add_argument("--limit", type=positive_int, default=500, help="most candidates written (default 500)")
+    mine.add_argument("--batch-size", type=positive_int, default=32, help="images per encoder call (default 32)")
     mine.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     mine.add_argument("--images", type=Path, help="with a dataset.json: its image folder (default images/ beside it)")
     mine.add_argument(

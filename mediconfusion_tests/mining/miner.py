@@ -20,6 +20,7 @@ import numpy as np
 
 from mediconfusion_tests.atomic import write_text_atomic
 from mediconfusion_tests.data.image_files import read_image_file
+from mediconfusion_tests.data.own_pairs import CSV_COLUMNS
 from mediconfusion_tests.errors import DataError
 from mediconfusion_tests.mining.embedding_cache import EmbeddingCache
 from mediconfusion_tests.mining.encoders import DEFAULT_ENCODER, DEFAULT_REFERENCE, ImageEncoder, resolve_encoder
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
     from mediconfusion_tests.mining.sources import CaptionedImage
 
-#: The columns of candidates.csv; the last seven are make-pairs' own (image_1 and image_2 among the first).
+#: The columns of candidates.csv: the pair as found, then make-pairs' own (image_1 and image_2 among the first).
 COLUMNS = (
     "rank",
     "gap",
@@ -49,12 +50,7 @@ COLUMNS = (
     "image_2",
     "text_2",
     "source_2",
-    "question",
-    "option_a",
-    "option_b",
-    "answer_1",
-    "answer_2",
-    "categories",
+    *CSV_COLUMNS[2:],
     "status",
 )
 #: What near_duplicate compares, cached like an embedding.

@@ -9,34 +9,23 @@ that differ and a category). No server, no network: images are embedded as JPEG 
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import io
 from typing import TYPE_CHECKING, Any
 
+from mediconfusion_tests.data.own_pairs import CSV_COLUMNS
 from mediconfusion_tests.reporting.html_assets import STYLE
-from mediconfusion_tests.reporting.html_report import esc, script_json
+from mediconfusion_tests.reporting.html_report import esc, jpeg_data_uri, script_json
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from pathlib import Path
 
     from mediconfusion_tests.mining.search import Candidate
     from mediconfusion_tests.mining.sources import CaptionedImage
 
 #: Longest side of an embedded image, in pixels.
 IMAGE_PX = 448
-EXPORT_COLUMNS = (
-    "id",
-    "image_1",
-    "image_2",
-    "question",
-    "option_a",
-    "option_b",
-    "answer_1",
-    "answer_2",
-    "categories",
-)
+#: make-pairs' columns, and an id naming both images.
+EXPORT_COLUMNS = ("id", *CSV_COLUMNS)
 
 REVIEW_STYLE = """
 article.candidate { background: var(--card); border: 1px solid var(--line); border-radius: 8px; margin: 12px 0;
@@ -118,20 +107,9 @@ counts();
 """
 
 
-def _image_uri(path: Path) -> str:
-    from PIL import Image
-
-    with Image.open(path) as source:
-        image = source.convert("RGB")
-    image.thumbnail((IMAGE_PX, IMAGE_PX))
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=88)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
 def _card(rank: int, found: Candidate, a: CaptionedImage, b: CaptionedImage) -> str:
     figures = "".join(
-        f'<figure><img alt="image {n}: {esc(item.id)}" src="{_image_uri(item.path)}">'
+        f'<figure><img alt="image {n}: {esc(item.id)}" src="{jpeg_data_uri(item.path, IMAGE_PX, quality=88)}">'
         f"<figcaption><b>{n}. {esc(item.id)}</b>{' · ' + esc(item.source) if item.source else ''}\n"
         f"{esc(item.text)}</figcaption></figure>"
         for n, item in ((1, a), (2, b))

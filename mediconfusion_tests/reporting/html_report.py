@@ -75,6 +75,18 @@ def script_json(data: object) -> str:
     return json.dumps(data, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+def jpeg_data_uri(path: Path, size: int, quality: int = 85) -> str:
+    """The image at most ``size`` pixels on its longer side, as a JPEG data URI (pages that carry their images)."""
+    from PIL import Image
+
+    with Image.open(path) as source:
+        image = source.convert("RGB")
+    image.thumbnail((size, size))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
 class ImageEmbedder:
     """JPEG data URIs of benchmark images, each image encoded once per size."""
 
@@ -84,16 +96,6 @@ class ImageEmbedder:
         self.full: dict[str, str] = {}
         self._tried: set[str] = set()
 
-    def _encode(self, path: Path, size: int) -> str:
-        from PIL import Image
-
-        with Image.open(path) as source:
-            image = source.convert("RGB")
-        image.thumbnail((size, size))
-        buffer = io.BytesIO()
-        image.save(buffer, format="JPEG", quality=85)
-        return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
     def add(self, image: ImageRecord) -> str | None:
         """The image's key in the page's image tables, or None when it is not available."""
         key = str(image.local_id)
@@ -102,8 +104,8 @@ class ImageEmbedder:
             if self.layout is not None:
                 path = self.layout.path(ImageRef(image.roco_path, image.local_id))
                 try:
-                    self.thumbs[key] = self._encode(path, THUMB_PX)
-                    self.full[key] = self._encode(path, FULL_PX)
+                    self.thumbs[key] = jpeg_data_uri(path, THUMB_PX)
+                    self.full[key] = jpeg_data_uri(path, FULL_PX)
                 except OSError:
                     pass
         return key if key in self.thumbs else None

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import chromium_path
 
+from conftest import require_browser
 from mediconfusion_tests.reporting.allure_case import VERDICT_FILE
 
 SAMPLE = ("--dataset=sample", "-p", "no:cacheprovider")
@@ -32,20 +32,6 @@ def need_allure() -> None:
         pytest.skip("no allure command (npm install -g allure@3)")
 
 
-def need_browser() -> None:
-    required = bool(os.environ.get("MEDICONFUSION_REQUIRE_BROWSER"))
-    try:
-        import playwright  # noqa: F401
-    except ImportError:
-        if required:
-            pytest.fail("playwright is required here (pip install playwright)")
-        pytest.skip("playwright is not installed")
-    if chromium_path() is None:
-        if required:
-            pytest.fail("Chromium is required here (apt-get install chromium)")
-        pytest.skip("no Chromium here (apt-get install chromium)")
-
-
 def embedded(page: Any, name: str) -> Any:
     """A data file the one-file report carries (base64 JSON in window.allureReportData)."""
     return json.loads(base64.b64decode(page.evaluate(f"() => window.allureReportData[{json.dumps(name)}]")))
@@ -58,7 +44,7 @@ def test_report_shows_failure_classes_counts_each_pair_once_and_carries_the_gate
 ) -> None:
     pytest.importorskip("allure_pytest")
     need_allure()
-    need_browser()
+    require_browser()
     from browser import open_page
 
     from mediconfusion_tests.cli import main

@@ -7,7 +7,7 @@ import csv
 import json
 import textwrap
 from itertools import count
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -196,32 +196,9 @@ def test_transformers_encoders_from_folders(tmp_path: Path, monkeypatch: pytest.
     """A tiny random CLIP (its projected image features) as the encoder, a tiny DINOv2 (its pooled CLS) as the
     reference, both saved and reloaded through from_pretrained."""
     pytest.importorskip("transformers")
-    from transformers import (
-        BitImageProcessor,
-        CLIPConfig,
-        CLIPImageProcessor,
-        CLIPModel,
-        Dinov2Config,
-        Dinov2Model,
-    )
+    from tiny_encoders import build_tiny_encoders
 
-    clip, dino = tmp_path / "clip", tmp_path / "dino"
-    vision: dict[str, Any] = {
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "num_hidden_layers": 1,
-        "num_attention_heads": 2,
-    }
-    CLIPModel(
-        CLIPConfig(
-            text_config={**vision, "vocab_size": 99, "max_position_embeddings": 16},
-            vision_config={**vision, "image_size": 32, "patch_size": 8},
-            projection_dim=16,
-        )
-    ).save_pretrained(clip)
-    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(clip)
-    Dinov2Model(Dinov2Config(**vision, image_size=32, patch_size=8)).save_pretrained(dino)
-    BitImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(dino)
+    clip, dino = build_tiny_encoders(tmp_path)
     monkeypatch.chdir(tmp_path)
     captions = write_images(tmp_path, n=24)
     args = ["mine-pairs", str(captions), "-o", str(tmp_path / "out"), "--device", "cpu", "--batch-size", "5"]
