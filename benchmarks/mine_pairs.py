@@ -3,6 +3,7 @@ synthetic embeddings (time and peak memory).
 
     python benchmarks/mine_pairs.py                      # 200 images end to end, then 20k and 80k embeddings
     python benchmarks/mine_pairs.py --sizes 80000 --dim 512
+    python benchmarks/mine_pairs.py --skip-end-to-end --sizes 1000000 --indexes faiss-ivf
 
 The end-to-end part builds a tiny random CLIP (encoder) and DINOv2 (reference) as transformers folders
 (tests/tiny_encoders.py) and runs
@@ -55,7 +56,11 @@ def end_to_end(images: int) -> None:
             print(f"end to end, {images} images, {label}: {time.perf_counter() - started:.1f} s (exit {code})")
 
 
-def search_scale(sizes: list[int], dim: int) -> None:
+def search_scale(sizes: list[int], dim: int, indexes: list[str]) -> None:
+    """Each size with each index: exact (numpy), faiss (flat, exact), faiss-ivf (inverted file, nprobe 32);
+    faiss runs also say how many of the exact run's passing pairs and candidates they found."""
+    from statistics import NormalDist
+
     from mediconfusion_tests.mining.search import MAX_BLOCK_BYTES, SearchSettings, search
 
     rng = np.random.default_rng(0)
@@ -63,23 +68,31 @@ def search_scale(sizes: list[int], dim: int) -> None:
         enc = rng.normal(size=(n, dim)).astype(np.float32)
         ref = rng.normal(size=(n, dim)).astype(np.float32)
         # Random unit vectors in d dimensions have cosines of spread 1/sqrt(d): keep ~1000 pairs.
-        pairs = n * (n - 1) / 2
-        from statistics import NormalDist
-
-        threshold = NormalDist(0, 1 / np.sqrt(dim)).inv_cdf(1 - 1000 / pairs)
-        settings = SearchSettings(float(threshold), 1.0, per_image=1, limit=500)
-        tracemalloc.start()
-        started = time.perf_counter()
-        report = search(enc, ref, settings)
-        seconds = time.perf_counter() - started
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        full = n * n * 4 / 2**30
-        print(
-            f"search, {n} x {dim}: {seconds:.1f} s, peak {peak / 2**20:.0f} MiB traced (the n x n matrix would be "
-            f"{full:.1f} GiB; blocks of {MAX_BLOCK_BYTES // 2**20} MiB), {report.passing} pairs passing, "
-            f"{len(report.candidates)} candidates"
-        )
+        threshold = NormalDist(0, 1 / np.sqrt(dim)).inv_cdf(1 - 1000 / (n * (n - 1) / 2))
+        exact: set[tuple[int, int]] | None = None
+        for name in indexes:
+            settings = SearchSettings(
+                float(threshold),
+                1.0,
+                per_image=1,
+                limit=500,
+                index=name,
+            )
+            tracemalloc.start()
+            started = time.perf_counter()
+            report = search(enc, ref, settings)
+            seconds = time.perf_counter() - started
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            found = {(c.first, c.second) for c in report.candidates}
+            if name == "exact":
+                exact = found
+            agreement = "" if exact is None or name == "exact" else f", {len(found & exact)}/{len(exact)} of exact's"
+            print(
+                f"search {name}, {n} x {dim}: {seconds:.1f} s, peak {peak / 2**20:.0f} MiB traced by numpy (the n x n "
+                f"matrix would be {n * n * 4 / 2**30:.1f} GiB; blocks of {MAX_BLOCK_BYTES // 2**20} MiB), "
+                f"{report.passing} pairs passing, {len(report.candidates)} candidates{agreement}"
+            )
 
 
 def main() -> int:
@@ -88,11 +101,12 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="*", default=[20_000, 80_000])
     parser.add_argument("--dim", type=int, default=512, help="embedding width (BiomedCLIP: 512, DINOv2-base: 768)")
     parser.add_argument("--skip-end-to-end", action="store_true")
+    parser.add_argument("--indexes", nargs="*", default=["exact", "faiss", "faiss-ivf"], help="exact faiss faiss-ivf")
     args = parser.parse_args()
     print(f"{os.cpu_count()} CPU(s)")
     if not args.skip_end_to_end:
         end_to_end(args.images)
-    search_scale(args.sizes, args.dim)
+    search_scale(args.sizes, args.dim, args.indexes)
     return 0
 
 

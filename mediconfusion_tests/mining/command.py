@@ -62,6 +62,14 @@ def add_mining_commands(commands: Any) -> None:
         "--shard", type=_shard, help="I/N: embed only this share of the images into the cache (no search)"
     )
     mine.add_argument("--no-cache", action="store_true", help="compute every embedding, keep none")
+    mine.add_argument(
+        "--index",
+        choices=("exact", "faiss", "faiss-ivf"),
+        default="exact",
+        help="exact: numpy, blockwise (default); faiss: faiss's exact range search; faiss-ivf: an inverted file, "
+        "approximate (pip install faiss-cpu)",
+    )
+    mine.add_argument("--nprobe", type=positive_int, default=32, help="faiss-ivf: lists searched per image")
     for name, default in (
         ("image", "image"),
         ("text", "text"),
@@ -100,6 +108,8 @@ def mine_pairs_command(args: argparse.Namespace, progress: Callable[[int, int, s
         batch_size=args.batch_size,
         device=args.device,
         shard=args.shard,
+        index=args.index,
+        nprobe=args.nprobe,
     )
     columns = Columns(args.image_column, args.text_column, args.id_column, args.source_column, args.category_column)
     try:
@@ -110,7 +120,7 @@ def mine_pairs_command(args: argparse.Namespace, progress: Callable[[int, int, s
         result = mine_pairs(
             items, settings, args.output, None if args.no_cache else cache_folder(), progress=progress or ProgressBar()
         )
-    except (DataError, ModelError) as exc:
+    except (DataError, ModelError, ValueError) as exc:
         print(f"mediconfusion mine-pairs: {exc}", file=sys.stderr)
         return BAD_INPUT
     for stat in result.stats:

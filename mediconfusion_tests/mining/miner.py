@@ -68,6 +68,8 @@ class MineSettings:
     batch_size: int = 32
     device: str = "auto"
     shard: tuple[int, int] | None = None
+    index: str = "exact"
+    nprobe: int = 32
 
 
 @dataclass
@@ -219,7 +221,14 @@ def mine_pairs(
     report = search(
         vectors[0],
         vectors[1],
-        SearchSettings(settings.min_encoder_sim, settings.max_reference_sim, settings.per_image, settings.limit),
+        SearchSettings(
+            settings.min_encoder_sim,
+            settings.max_reference_sim,
+            settings.per_image,
+            settings.limit,
+            index=settings.index,
+            nprobe=settings.nprobe,
+        ),
         sources=[item.source for item in items],
         thumbnails=bits,
     )

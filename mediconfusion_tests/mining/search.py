@@ -18,9 +18,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
     from numpy.typing import NDArray
+
+    #: (rows, cols, encoder cosines) of one block's pairs past the encoder threshold.
+    Block = tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.float32]]
 
 #: The most one block of similarities may take (rows x n float32): 80k images give blocks of 838 rows.
 MAX_BLOCK_BYTES = 256 * 1024 * 1024
@@ -41,6 +44,10 @@ class SearchSettings:
     limit: int = 500
     #: How many candidates the heap holds before the per-image and same-source rules are applied.
     pool: int = 200_000
+    #: "exact" (numpy, blockwise), "faiss" (faiss's exact range search) or "faiss-ivf" (an inverted file:
+    #: approximate, ``nprobe`` lists searched per query).
+    index: str = "exact"
+    nprobe: int = 32
 
 
 @dataclass(frozen=True)
@@ -95,23 +102,17 @@ def search(
     enc, ref = normalise(encoder), normalise(reference)
     if enc.shape[0] != ref.shape[0]:
         raise ValueError(f"{enc.shape[0]} encoder embeddings but {ref.shape[0]} reference embeddings")
-    n = enc.shape[0]
     heap: list[tuple[float, int, int, float, float]] = []
     report = SearchReport([])
-    step = block_rows(n)
-    for start in range(0, n, step):
-        stop = min(n, start + step)
-        sims = enc[start:stop] @ enc.T  # (rows, n)
-        rows, cols = np.nonzero(sims >= settings.min_encoder_sim)
-        rows = rows + start
+    blocks = _exact_blocks(enc, settings) if settings.index == "exact" else _faiss_blocks(enc, settings)
+    for rows, cols, encoder_sims in blocks:
         later = cols > rows  # each unordered pair once, never an image with itself
-        rows, cols = rows[later], cols[later]
+        rows, cols, encoder_sims = rows[later], cols[later], encoder_sims[later]
         if rows.size == 0:
             continue
         reference_sims = np.einsum("ij,ij->i", ref[rows], ref[cols])
         keep = reference_sims <= settings.max_reference_sim
-        rows, cols, reference_sims = rows[keep], cols[keep], reference_sims[keep]
-        encoder_sims = sims[rows - start, cols]
+        rows, cols, reference_sims, encoder_sims = rows[keep], cols[keep], reference_sims[keep], encoder_sims[keep]
         report.passing += int(rows.size)
         # Only what can still enter the heap reaches Python: nothing below its floor, at most `pool` per block
         # (the best by the heap's own order: gap, then the lower ids).
@@ -161,3 +162,44 @@ def near_duplicate(a: NDArray[np.floating], b: NDArray[np.floating]) -> bool:
     """Two grey thumbnails (THUMBNAIL x THUMBNAIL values, 0-255) of the same picture."""
     difference = np.abs(np.asarray(a, np.float32) - np.asarray(b, np.float32))
     return bool(np.quantile(difference, 0.99) <= NEAR_DUPLICATE_LEVELS)
+
+
+def _exact_blocks(enc: NDArray[np.float32], settings: SearchSettings) -> Iterator[Block]:
+    """(rows, cols, encoder cosines) of the pairs past the encoder threshold, one block of rows at a time."""
+    n = enc.shape[0]
+    step = block_rows(n)
+    for start in range(0, n, step):
+        sims = enc[start : min(n, start + step)] @ enc.T  # (rows, n)
+        rows, cols = np.nonzero(sims >= settings.min_encoder_sim)
+        yield rows + start, cols, sims[rows, cols]
+
+
+def _faiss_blocks(enc: NDArray[np.float32], settings: SearchSettings) -> Iterator[Block]:
+    """The same through faiss's range search: exact (IndexFlatIP), or with ``faiss-ivf`` an inverted file
+    (IndexIVFFlat, 4 sqrt(n) lists, ``settings.nprobe`` of them searched per query), which misses the pairs
+    whose two images fall in lists it does not probe."""
+    try:
+        import faiss
+    except ImportError:
+        raise ValueError(f"--index {settings.index} needs faiss: pip install faiss-cpu (or faiss-gpu)") from None
+    n, dim = enc.shape
+    index: faiss.Index
+    if settings.index == "faiss":
+        index = faiss.IndexFlatIP(dim)
+    else:
+        # 4 sqrt(n) lists, as faiss's guidelines suggest, and at least 39 training points for each.
+        lists = max(1, min(int(4 * np.sqrt(n)), n // 39))
+        quantizer = faiss.IndexFlatIP(dim)  # held here for the index's lifetime (faiss does not own it)
+        inverted = faiss.IndexIVFFlat(quantizer, dim, lists, faiss.METRIC_INNER_PRODUCT)
+        sample = np.random.default_rng(0).choice(n, size=min(n, 64 * lists), replace=False)
+        inverted.train(enc[np.sort(sample)])
+        inverted.nprobe = min(settings.nprobe, lists)
+        index = inverted
+    index.add(enc)
+    step = block_rows(n)
+    for start in range(0, n, step):
+        limits, sims, ids = index.range_search(enc[start : min(n, start + step)], settings.min_encoder_sim)
+        bounds = np.asarray(limits, dtype=np.int64)
+        per_query = bounds[1:] - bounds[:-1]  # the pairs found for each query row
+        rows = np.repeat(np.arange(start, start + len(per_query)), per_query)
+        yield rows, ids.astype(np.intp), sims.astype(np.float32)

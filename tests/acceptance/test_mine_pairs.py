@@ -379,3 +379,16 @@ def test_a_datasets_table_gives_the_same_candidates_as_the_captions_file(
         assert found[0]["text_1"] == "caption 0"
     assert mine(tmp_path / "table", tmp_path / "bad", module) == 4
     assert "no column 'image', 'text' (it has picture, report, id, source)" in capsys.readouterr().err
+
+
+def test_faiss_finds_the_candidates_exact_search_finds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("faiss")
+    monkeypatch.chdir(tmp_path)
+    captions = write_images(tmp_path)
+    module = planted_encoders(tmp_path)
+    assert mine(captions, tmp_path / "exact", module) == 0
+    assert mine(captions, tmp_path / "faiss", module, "--index", "faiss") == 0
+    exact, found = candidates(tmp_path / "exact"), candidates(tmp_path / "faiss")
+    assert [(r["id_1"], r["id_2"]) for r in found] == [(r["id_1"], r["id_2"]) for r in exact]
+    settings = json.loads((tmp_path / "faiss" / "mining.json").read_text())["settings"]
+    assert settings["index"] == "faiss"

@@ -108,3 +108,18 @@ def test_bad_embeddings_are_named() -> None:
         search(enc, ref, SearchSettings(0.8, 0.0))
     with pytest.raises(ValueError, match="40 encoder embeddings but 39 reference"):
         search(planted()[0], ref[:39], SearchSettings(0.8, 0.0))
+
+
+def test_faiss_gives_the_exact_result_and_its_inverted_file_when_it_probes_every_list() -> None:
+    pytest.importorskip("faiss")
+    enc, ref = planted(n=60, seed=3)
+    exact = search(enc, ref, SearchSettings(0.2, 0.1, per_image=60, limit=10_000))
+    flat = search(enc, ref, SearchSettings(0.2, 0.1, per_image=60, limit=10_000, index="faiss"))
+    every_list = SearchSettings(0.2, 0.1, per_image=60, limit=10_000, index="faiss-ivf", nprobe=10_000)
+    inverted = search(enc, ref, every_list)
+    for found in (flat, inverted):
+        assert [(c.first, c.second) for c in found.candidates] == [(c.first, c.second) for c in exact.candidates]
+        assert found.passing == exact.passing
+    one_list = SearchSettings(0.2, 0.1, per_image=60, limit=10_000, index="faiss-ivf", nprobe=1)
+    approximate = search(enc, ref, one_list)
+    assert approximate.passing <= exact.passing  # probing one of 30 lists finds at most the same pairs
