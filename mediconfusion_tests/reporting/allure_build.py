@@ -165,9 +165,35 @@ def _build_allure3(command: list[str], results: Path, output: Path, history: Pat
     if not built or result.returncode not in (0, 1):
         print(f"mediconfusion: allure exited with status {result.returncode}", file=sys.stderr)
         return result.returncode or 1
+    settle_single_file(page)
     gate = "" if verdict is None else f"; quality gate {'passed' if verdict['passed'] else 'FAILED'}, as the run's gate"
     print(f"allure report: {page} (history: {history}{gate})")
     return 0
+
+
+#: Where Allure 3's one-file page declares its embedded data (after the app's script).
+_DATA_DECLARED = "window.allureReportDataReady = false"
+_DATA_EARLY = "<script>window.allureReportData = window.allureReportData || {};</script>"
+
+
+def settle_single_file(page: Path) -> bool:
+    """Declare the embedded-data table before Allure 3's app runs; True when the page was changed.
+
+    The one-file page loads the app before the script holding the data. When the
+    app asks for its first widgets before the browser has parsed that far (about
+    one opening in twenty here), it sees no table, fetches widgets/*.json from
+    disk, the browser refuses file:// fetches and the report stays blank. With the
+    table declared first, the app waits for the data to be ready instead; the
+    data script keeps an existing table (``|| {}``).
+    """
+    text = page.read_text(encoding="utf-8")
+    if _DATA_DECLARED not in text or _DATA_EARLY in text:
+        return False
+    head = re.search(r"<head[^>]*>", text, flags=re.IGNORECASE)
+    if head is None:
+        return False
+    page.write_text(text[: head.end()] + _DATA_EARLY + text[head.end() :], encoding="utf-8")
+    return True
 
 
 def _build_allure2(command: list[str], results: Path, output: Path) -> int:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from mediconfusion_tests.reporting.allure_build import build_allure
+from mediconfusion_tests.reporting.allure_build import build_allure, settle_single_file
 from mediconfusion_tests.reporting.allure_config import CATEGORY_RULES, allure3_config
 
 if TYPE_CHECKING:
@@ -130,3 +130,38 @@ def test_unknown_allure_and_dangerous_output_are_refused(
     assert build_allure(results, precious, tmp_path / "h.jsonl") == 2
     assert "holds something other than an Allure report" in capsys.readouterr().err
     assert (precious / "notes.txt").read_text() == "mine"
+
+
+#: The order of Allure 3.18's one-file page: options, the app, then the data table and its filling.
+ONE_FILE_PAGE = """<!DOCTYPE html><html><HEAD lang="en"><meta charset="utf-8">
+<script>window.allureReportOptions = {};</script>
+<script src="data:text/javascript;base64,QVBQ"></script></HEAD><body><div id="app"></div>
+<script async>
+  window.allureReportDataReady = false;
+  window.allureReportData = window.allureReportData || {};
+</script>
+<script defer>Promise.allSettled([]).then(function(){ window.allureReportDataReady = true; })</script>
+</body></html>"""
+
+
+def test_one_file_page_declares_its_data_before_any_script(tmp_path: Path) -> None:
+    page = tmp_path / "index.html"
+    page.write_text(ONE_FILE_PAGE, encoding="utf-8")
+    assert settle_single_file(page) is True
+    text = page.read_text(encoding="utf-8")
+    early = "<script>window.allureReportData = window.allureReportData || {};</script>"
+    declared = text.index(early)
+    assert declared < text.index("<script>window.allureReportOptions")
+    assert declared < text.index('src="data:text/javascript')
+    assert text.startswith(f'<!DOCTYPE html><html><HEAD lang="en">{early}')
+    assert text.replace(early, "", 1) == ONE_FILE_PAGE  # nothing else touched
+    assert settle_single_file(page) is False  # a second build step leaves it as it is
+    assert page.read_text(encoding="utf-8") == text
+
+
+def test_pages_without_embedded_data_are_left_alone(tmp_path: Path) -> None:
+    page = tmp_path / "index.html"
+    served = ONE_FILE_PAGE.replace("window.allureReportDataReady = false;", "")  # a report served by a web server
+    page.write_text(served, encoding="utf-8")
+    assert settle_single_file(page) is False
+    assert page.read_text(encoding="utf-8") == served
