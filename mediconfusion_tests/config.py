@@ -41,6 +41,7 @@ DEFAULT_MAX_NEW_TOKENS = 32
 PREFIX_TOKEN_CHOICES = ("paper", "context")
 LETTER_TOKEN_CHOICES = ("paper", "context")
 GENERATION_CHOICES = ("greedy", "paper")
+ENCODER_SIMILARITY_CHOICES = ("auto", "off")
 #: "paper": the dtype the original harness loaded the family in (models/paper_rules.py).
 DTYPES = ("auto", "bf16", "fp16", "fp32", "paper")
 DEVICES = ("auto", "cpu", "cuda")
@@ -302,6 +303,18 @@ class RunConfig(BaseModel):
         "images per forward; batches span pairs (default: auto, backing off on out-of-memory)",
         metavar="N|auto",
         parse=batch_size_type,
+    )
+    encoder_similarity: str = opt(
+        "auto",
+        "record per pair the cosine of its two images in the model's own vision features (and the reference "
+        "encoder's), with a chart of confusion against it: auto (local models with a vision tower; default) or off",
+        choices=ENCODER_SIMILARITY_CHOICES,
+    )
+    similarity_reference: str = opt(
+        "auto",
+        "--encoder-similarity's reference encoder: auto (DINOv2 when its weights are already on this machine; "
+        "default), none, or an encoder spec of mine-pairs (dinov2, hf:PATH, python:MODULE:FUNCTION...)",
+        metavar="SPEC",
     )
     judge: str | None = opt(
         None,

@@ -9,6 +9,10 @@ Specs:
 * ``hf:PATH[@REVISION]``: any transformers image encoder, a hub id or a folder. Features: the model's
   ``get_image_features`` when it has one (CLIP, SigLIP: the projected embedding), else its ``pooler_output``
   (DINOv2: the normalised CLS token), else the first token of ``last_hidden_state``.
+* ``model:SPEC``: the model under test's own view of an image, for any local model the suite runs
+  (``model:demo``, ``model:llava``, ``model:hf:PATH``, ``model:radfm:PATH``...): its vision features as
+  ``--encoder-similarity`` reads them (the image tokens its language side receives, mean over tokens), so
+  pairs are mined for that model's blind spots. Its fingerprint is the model's answer-store fingerprint.
 * ``python:MODULE:FUNCTION``: ``FUNCTION(images)`` with a list of RGB PIL images, returning an (n, d) array;
   MODULE is imported as Python imports it (the working directory, then PYTHONPATH). Its fingerprint is the
   module file's content (and the function's ``fingerprint`` attribute, if any), so editing it invalidates
@@ -38,6 +42,8 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
     from PIL import Image
 
+    from mediconfusion_tests.models.base import LocalModel
+
 BIOMEDCLIP = "hf-hub:microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224"
 DINOV2 = "facebook/dinov2-base"
 DEFAULT_ENCODER = "biomedclip"
@@ -66,8 +72,10 @@ def resolve_encoder(spec: str, device: str = "auto") -> ImageEncoder:
         return HFEncoder(spec, source, revision or None, device)
     if spec.startswith("python:"):
         return PythonEncoder.load(spec)
+    if spec.startswith("model:"):
+        return ModelEncoder.load(spec, device)
     raise ModelError(
-        f"unknown encoder {spec!r}: use biomedclip, dinov2, open_clip:NAME, hf:PATH[@REVISION] or "
+        f"unknown encoder {spec!r}: use biomedclip, dinov2, open_clip:NAME, hf:PATH[@REVISION], model:SPEC or "
         "python:MODULE:FUNCTION"
     )
 
@@ -122,6 +130,36 @@ class PythonEncoder:
 
     def embed(self, images: list[Image.Image]) -> NDArray[np.float32]:
         return checked_vectors(self.spec, self.function(images), len(images))
+
+
+@dataclass
+class ModelEncoder:
+    spec: str
+    model: LocalModel
+    fingerprint: str
+
+    @classmethod
+    def load(cls, spec: str, device: str) -> ModelEncoder:
+        from mediconfusion_tests.config import RunConfig
+        from mediconfusion_tests.models.base import LocalModel
+        from mediconfusion_tests.models.registry import build_registry
+
+        model_spec = spec.removeprefix("model:")
+        if not model_spec:
+            raise ModelError(f"encoder {spec!r}: model: needs a model spec, e.g. model:llava or model:hf:PATH")
+        registry = build_registry()
+        parsed = registry.parse(model_spec)
+        model = registry.entry(parsed).load_factory()(parsed, RunConfig(model=model_spec, device=device))
+        if not isinstance(model, LocalModel) or model.image_feature_pooling() is None:
+            model.close()
+            raise ModelError(
+                f"encoder {spec!r}: {model.name} exposes no vision features (only local models with a vision "
+                "tower do; API and served models do not)"
+            )
+        return cls(spec, model, f"model:{model.fingerprint()}")
+
+    def embed(self, images: list[Image.Image]) -> NDArray[np.float32]:
+        return checked_vectors(self.spec, self.model.image_features(images), len(images))
 
 
 @dataclass

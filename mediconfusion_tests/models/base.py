@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+    from PIL import Image
+
     from mediconfusion_tests.config import RunConfig
     from mediconfusion_tests.scoring.letters import Letter
 from mediconfusion_tests.redaction import scrub, scrub_value
@@ -199,6 +203,30 @@ class LocalModel(Model):
     def one_at_a_time(self) -> bool:
         """True where batching would change answers: each query then goes through the model alone."""
         return False
+
+    # -- the model's own view of an image (--encoder-similarity, mine-pairs --encoder=model:SPEC) --
+    def image_feature_pooling(self) -> str | None:
+        """How ``image_features`` pools this model's vision features, or None where it has none to read."""
+        return None
+
+    def image_tokens(self, image: Image.Image) -> Any:
+        """The vectors the model's language side receives for one image, as a torch tensor (..., d)."""
+        from mediconfusion_tests.errors import ModelError
+
+        raise ModelError(f"{self.name}: this model exposes no vision features")
+
+    def image_features(self, images: Sequence[Image.Image]) -> NDArray[np.float32]:
+        """(n, d): each image as this model sees it, the mean of its ``image_tokens`` (one image at a time,
+        so padding never enters the mean), in float32."""
+        import numpy as np
+        import torch
+
+        with torch.inference_mode():
+            rows = []
+            for image in images:
+                tokens = self.image_tokens(image)
+                rows.append(tokens.reshape(-1, tokens.shape[-1]).float().mean(0).cpu().numpy())
+        return np.stack(rows).astype(np.float32)
 
     def answer(self, queries: Sequence[Query]) -> list[Answer]:
         if not queries:

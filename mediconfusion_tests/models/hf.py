@@ -227,6 +227,7 @@ class HFModel(LocalModel):
             "generation": asdict(self.generation),
             "fidelity": self.fidelity_facts(),
             "warnings": self.fidelity_warnings(),
+            "image_features": self.image_feature_pooling(),
         }
 
     def fidelity_warnings(self) -> list[str]:
@@ -316,6 +317,42 @@ class HFModel(LocalModel):
         kwargs = {"logits_to_keep": keep} if self._keeps_logits and keep < batch["input_ids"].shape[1] else {}
         logits = self.model(**batch, **kwargs).logits
         return logits[:, -keep:, :]
+
+    # -- vision features ------------------------------------------------------------------
+    def _vision_module(self) -> Any:
+        """The vision encoder of a model without ``get_image_features`` (Llama 3.2 Vision), or None."""
+        for owner in (self.model, getattr(self.model, "model", None)):
+            for name in ("vision_model", "vision_tower", "visual"):
+                module = getattr(owner, name, None)
+                if callable(module):
+                    return module
+        return None
+
+    def image_feature_pooling(self) -> str | None:
+        if callable(getattr(self.model, "get_image_features", None)):
+            return "get_image_features: the image tokens the language model receives, mean over tokens"
+        if self._vision_module() is not None:
+            return "vision encoder output (before any projector), mean over tiles and tokens"
+        return None
+
+    def image_tokens(self, image: Image.Image) -> Any:
+        """The model's own preprocessing of one image with an empty prompt, through transformers'
+        ``get_image_features`` (LLaVA, LLaVA-NeXT, BLIP-2, InstructBLIP, Qwen2-VL, Gemma 3, PaliGemma,
+        Idefics3), else the vision encoder's last hidden state."""
+        get = getattr(self.model, "get_image_features", None)
+        module = get if callable(get) else self._vision_module()
+        if module is None:
+            raise ModelError(f"{self.name}: {type(self.model).__name__} has no vision features to read")
+        inputs = self._batch([self._encode(self.render("", with_image=True), image)])
+        accepted = inspect.signature(module if callable(get) else module.forward).parameters
+        out = module(**{k: v for k, v in inputs.items() if k in accepted})
+        found = getattr(out, "pooler_output", None) if callable(get) else None
+        if found is None:
+            found = getattr(out, "last_hidden_state", out)
+        parts = found if isinstance(found, list | tuple) else [found]
+        import torch
+
+        return torch.cat([part.reshape(-1, part.shape[-1]) for part in parts])
 
     # -- modes --------------------------------------------------------------------------
     def generate(self, queries: Sequence[Query]) -> list[Answer]:

@@ -103,6 +103,10 @@ def mediconfusion_engine(
     if engine.batcher.store is not None:
         state.model_info["store_unreadable"] = engine.batcher.store.unreadable
         engine.batcher.store.close()
+    if engine.similarity is not None:
+        engine.similarity_status.update(engine.similarity.status())
+        engine.similarity.close()
+    state.model_info["encoder_similarity"] = engine.similarity_status
 
 
 @pytest.fixture

@@ -22,6 +22,9 @@ def hints(document: ResultsDocument) -> list[str]:
             f"answer parser: {parser.name}; {parser.disagreements} decision(s) would differ with "
             f"{other_parser(parser.name)}"
         )
+    similarity = document.encoder_similarity.sentence() if document.encoder_similarity is not None else None
+    if similarity is not None:
+        found.append(similarity)
     skipped = [(p.pair_id, p.reason or "skipped") for p in document.pairs if p.status == "skipped"]
     if skipped:
         shown = ", ".join(f"{pair_id} ({why})" for pair_id, why in skipped[:SHOWN_SKIPS])

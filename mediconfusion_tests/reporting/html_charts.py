@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from mediconfusion_tests.results.document import ComparisonRecord, PairRecord, ResultsDocument
+    from mediconfusion_tests.scoring.similarity import SimilarityRecord
 
 OUTCOMES = ("passed", "confused", "wrong", "invalid", "error")
 ANSWERS = ("A", "B", "invalid")
@@ -221,3 +222,36 @@ def delta_chart(comparison: ComparisonRecord, caption: str) -> str:
         "(higher set accuracy and lower confusion are better).</p>"
     )
     return f"<h3>{esc(caption)}</h3>" + "".join(parts) + legend
+
+
+def similarity_chart(record: SimilarityRecord) -> str:
+    """Confusion in bins of equal counts along the encoder similarity of the pair's two images, with intervals."""
+    if not record.bins:
+        return ""
+    plot_w, row_h = 520, 26
+    height = row_h * len(record.bins) + 50
+
+    def x(value: float) -> float:
+        return LABEL_W + plot_w * value
+
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {LABEL_W + plot_w + 20} {height}" role="img" '
+        'aria-label="Confusion against encoder similarity">'
+    ]
+    for tick in (0, 0.25, 0.5, 0.75, 1.0):
+        parts.append(f'<line class="grid" x1="{x(tick):.1f}" x2="{x(tick):.1f}" y1="20" y2="{height - 24}"/>')
+        parts.append(f'<text class="tick" x="{x(tick):.1f}" y="{height - 8}">{int(tick * 100)}%</text>')
+    for row, found in enumerate(record.bins):
+        top, figure = 24 + row * row_h, found.confusion
+        label = f"{found.low:.3f} to {found.high:.3f} (n={figure.n})"
+        parts.append(f'<text class="cat" x="{LABEL_W - 8}" y="{top + 10}">{esc(label)}</text>')
+        value = figure.value or 0.0
+        parts.append(
+            f'<rect class="bar conf" x="{LABEL_W}" y="{top}" width="{plot_w * value:.1f}" height="12">'
+            f"<title>similarity {esc(label)}: confusion {100 * value:.1f}% ({figure.k}/{figure.n})</title></rect>"
+        )
+        if figure.ci95:
+            low, high = figure.ci95
+            parts.append(f'<line class="whisker" x1="{x(low):.1f}" x2="{x(high):.1f}" y1="{top + 6}" y2="{top + 6}"/>')
+    parts.append("</svg>")
+    return "".join(parts)

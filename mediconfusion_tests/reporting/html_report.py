@@ -24,7 +24,13 @@ from mediconfusion_tests.reporting.comparison_text import html_comparison
 from mediconfusion_tests.reporting.formatting import benchmark_name, percent
 from mediconfusion_tests.reporting.hints import hints
 from mediconfusion_tests.reporting.html_assets import SCRIPT, STYLE
-from mediconfusion_tests.reporting.html_charts import interval_chart, letter_bias_chart, outcome_chart, worst_first
+from mediconfusion_tests.reporting.html_charts import (
+    interval_chart,
+    letter_bias_chart,
+    outcome_chart,
+    similarity_chart,
+    worst_first,
+)
 from mediconfusion_tests.reporting.tables import HEADERS
 from mediconfusion_tests.scoring.metrics import HEADLINE_METRICS
 
@@ -332,6 +338,28 @@ def _probes(document: ResultsDocument) -> str:
     )
 
 
+def _encoder(document: ResultsDocument) -> str:
+    """Confusion against how alike the model's vision features find a pair's images (--encoder-similarity)."""
+    record = document.encoder_similarity
+    if record is None or not record.bins:
+        return ""
+    sentence = record.sentence() or ""
+    reference = f" Reference encoder: {esc(record.reference)}." if record.reference else ""
+    notes = "".join(f"<li>{esc(note)}</li>" for note in record.notes)
+    return (
+        '<section id="encoder"><h2>Confusion and the vision encoder</h2>'
+        f"<p>{esc(sentence)}.</p>"
+        '<p class="legend">Each row: the pairs with two valid answers whose two images are about as alike in the '
+        f"model's own vision features ({esc(record.pooling)}; cosine similarity), in bins of equal counts, and how "
+        "many of them the model confused (95% Wilson intervals). Confusion that climbs with similarity sits where "
+        "the encoder cannot tell the images apart: a vision-side problem. Confusion that stays flat is decided on "
+        f"the language side.{reference}</p>"
+        + similarity_chart(record)
+        + (f"<ul>{notes}</ul>" if notes else "")
+        + "</section>"
+    )
+
+
 def render(document: ResultsDocument) -> str:
     embedder = ImageEmbedder(document.dataset.layout if document.config.images_in_report else None)
     pairs_section, data = _pairs(document, embedder)
@@ -349,7 +377,7 @@ def render(document: ResultsDocument) -> str:
         f'<header class="top"><h1>{esc(title)}</h1>{_meta(document)}'
         + (f'<p class="note">{esc(note)}</p>' if note else "")
         + f"</header>{_verdict(document)}{_headline(document)}{_notes(document)}"
-        f"{html_comparison(document.baseline)}{categories}{_probes(document)}{pairs_section}"
+        f"{html_comparison(document.baseline)}{categories}{_encoder(document)}{_probes(document)}{pairs_section}"
         '<div id="lightbox" hidden><img alt="full size"></div>'
         f'<script type="application/json" id="report-data">{script_json(data)}</script>'
         f"<script>{SCRIPT}</script></body></html>"

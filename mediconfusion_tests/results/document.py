@@ -25,9 +25,10 @@ from mediconfusion_tests.records import Record
 from mediconfusion_tests.results.gate import ConditionRecord
 from mediconfusion_tests.scoring.letters import Letter
 from mediconfusion_tests.scoring.metrics import Metrics
-from mediconfusion_tests.scoring.outcome import FailureClass, ImageAnswer, PairOutcome
+from mediconfusion_tests.scoring.outcome import EncoderSimilarity, FailureClass, ImageAnswer, PairOutcome
 from mediconfusion_tests.scoring.paired import Discordance
 from mediconfusion_tests.scoring.probes import ProbeFigures, ProbeOutcome, VariantResult, probe_figures
+from mediconfusion_tests.scoring.similarity import SimilarityRecord
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -293,6 +294,8 @@ class PairRecord(Record):
     set_correct: bool | None = None
     confused: bool | None = None
     valid: bool | None = None
+    #: --encoder-similarity: the two images' cosine in the model's vision features (and the reference's).
+    similarity: EncoderSimilarity | None = None
 
     @property
     def all_categories(self) -> list[str]:
@@ -322,6 +325,7 @@ class PairRecord(Record):
             set_correct=outcome.set_correct,
             confused=outcome.confused,
             valid=outcome.valid,
+            similarity=outcome.similarity,
         )
 
     def outcome(self) -> PairOutcome | None:
@@ -332,7 +336,7 @@ class PairRecord(Record):
         if self.status in ("skipped", "not run"):
             return None
         return PairOutcome.from_dict(
-            self.model_dump(include={"pair_id", "categories", "truth", "answers", "error", "prompts"})
+            self.model_dump(include={"pair_id", "categories", "truth", "answers", "error", "prompts", "similarity"})
         )
 
 
@@ -426,6 +430,7 @@ class ResultsDocument(Record):
     usage: UsageRecord | None = None
     probes: ProbesRecord | None = None
     fidelity: FidelityRecord | None = None
+    encoder_similarity: SimilarityRecord | None = None
     pairs: list[PairRecord] = Field(default_factory=list)
 
     def outcomes(self) -> list[PairOutcome]:

@@ -13,7 +13,7 @@ import time
 import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.data.images import ImageLayout, file_sha256
 from mediconfusion_tests.errors import ModelOutOfMemory, PartialAnswers, RunStopped
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
     from mediconfusion_tests.data.schema import Pair
+    from mediconfusion_tests.run.similarity import SimilarityMeter
 
 #: The first batch tried when --batch-size is auto; out-of-memory halves it.
 AUTO_START = 32
@@ -186,8 +187,12 @@ class Engine:
         chunk_of: Callable[[str], int] | None = None,
         judge: Model | None = None,
         isolated: Callable[[], frozenset[str]] = frozenset,
+        similarity: SimilarityMeter | None = None,
     ) -> None:
         self.mode = mode
+        self.similarity = similarity
+        #: What results.json says of --encoder-similarity in this process (pooling, reference, or why not).
+        self.similarity_status: dict[str, Any] = {}
         self.prompts = prompts
         self.layout = layout
         self.parser_name = answer_parser
@@ -456,8 +461,17 @@ class Engine:
             raise RunStopped(str(self.stopped))
         outcome = self._ready.pop(pair.id)
         if pair.id in self.scheduled and outcome.error is None:
+            outcome = self._measured(pair, outcome)
             self._finished[pair.id] = outcome
         return outcome
+
+    def _measured(self, pair: Pair, outcome: PairOutcome) -> PairOutcome:
+        """The outcome with its pair's encoder similarity, for the benchmark's own pairs (not probe variants)."""
+        if self.similarity is None or self.layout is None or pair.id in self._images:
+            return outcome
+        (first, first_hash), (second, second_hash) = self._image(pair, 0), self._image(pair, 1)
+        measured = self.similarity.measure((first, second), (first_hash, second_hash))
+        return outcome if measured is None else replace(outcome, similarity=measured)
 
     def benchmark_outcome(self, pair: Pair) -> PairOutcome:
         """The pair as the benchmark asks it: answered once per process (a probe after its pair case

@@ -45,6 +45,7 @@ from mediconfusion_tests.run.plan import gate_conditions, read_baseline
 from mediconfusion_tests.scoring.harness import total_table
 from mediconfusion_tests.scoring.metrics import compute_metrics, scored
 from mediconfusion_tests.scoring.probes import baseline_probe_figures, probe_figures
+from mediconfusion_tests.scoring.similarity import SimilarityRecord, summarize_similarity
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -169,9 +170,22 @@ def finalize(evidence: Evidence) -> tuple[Verdict, ResultsDocument]:
         usage=total_usage(evidence.usage),
         probes=probes,
         fidelity=_fidelity(evidence.fidelity, outcomes),
+        encoder_similarity=_similarity(evidence.model, outcomes),
         pairs=list(evidence.pairs),
     )
     return verdict, scrub_document(document)
+
+
+def _similarity(model: ModelRecord, outcomes: Sequence[PairOutcome]) -> SimilarityRecord | None:
+    """What --encoder-similarity measured, from the pairs and each process's account of its meter."""
+    statuses = [
+        found
+        for instance in model.instances.values()
+        if isinstance(found := (instance.model_extra or {}).get("encoder_similarity"), dict)
+    ]
+    if not statuses and not any(o.similarity is not None for o in outcomes):
+        return None
+    return summarize_similarity(outcomes, statuses)
 
 
 def _comparison(config: RunConfig, outcomes: Sequence[PairOutcome], identity: Identity) -> Comparison | None:

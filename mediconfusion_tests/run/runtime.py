@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from mediconfusion_tests.prompts import prompt_set
 from mediconfusion_tests.run.engine import Engine
+from mediconfusion_tests.run.similarity import make_meter
 from mediconfusion_tests.run.store import AnswerStore
 
 if TYPE_CHECKING:
@@ -57,7 +58,8 @@ def make_engine(
     chosen = set(selected) - set(plan.skipped)
     schedule = [pair for pair in pairs if pair.id in chosen]
     store = AnswerStore(config.answer_store_path()) if config.use_store else None
-    return Engine(
+    similarity, status = (None, {"note": "no images"}) if plan.layout is None else make_meter(model, config)
+    engine = Engine(
         model,
         config.mode,
         prompt_set(config.prompts, model.prompt_key),
@@ -70,4 +72,7 @@ def make_engine(
         chunk_of=chunking(pairs, config.chunk_pairs),
         judge=judge,
         isolated=isolated,
+        similarity=similarity,
     )
+    engine.similarity_status = status
+    return engine

@@ -122,11 +122,19 @@ def clip_config(hidden: int = HIDDEN, layers: int = 2, image: int = IMAGE) -> An
     )
 
 
-def save_checkpoint(folder: Path, config: Any, model_class: Any, *parts: Any, seed: int) -> None:
+def save_checkpoint(
+    folder: Path, config: Any, model_class: Any, *parts: Any, seed: int, drawn: Sequence[str] = ()
+) -> None:
+    """``drawn``: parameters transformers initialises to zeros that a trained checkpoint never holds,
+    drawn from a normal distribution instead (else everything after them reads zeros)."""
     import torch
 
     torch.manual_seed(seed)
-    model_class(config).eval().save_pretrained(folder)
+    model = model_class(config).eval()
+    with torch.no_grad():
+        for name in drawn:
+            model.get_parameter(name).normal_(0.0, 0.5)
+    model.save_pretrained(folder)
     for part in parts:
         part.save_pretrained(folder)
 

@@ -35,6 +35,15 @@ class ImageAnswer(Record):
     meta: dict[str, Any] = Field(default_factory=dict)
 
 
+class EncoderSimilarity(Record):
+    """Cosine similarity of a pair's two images as the model sees them, and in the reference encoder."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: float | None = None
+    reference: float | None = None
+
+
 @dataclass(frozen=True)
 class PairOutcome:
     pair_id: str
@@ -45,6 +54,7 @@ class PairOutcome:
     prompts: tuple[str, ...] = ()
     #: The traceback of a model error, for the test report only (not sent to the controller).
     error_detail: str | None = field(default=None, compare=False)
+    similarity: EncoderSimilarity | None = None
 
     @property
     def decisions(self) -> tuple[Letter | None, Letter | None]:
@@ -120,6 +130,7 @@ class PairOutcome:
             answers=answers,
             error=self.error,
             prompts=tuple(reversed(self.prompts)),
+            similarity=self.similarity,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -130,6 +141,7 @@ class PairOutcome:
             "answers": None if self.answers is None else [a.model_dump() for a in self.answers],
             "error": self.error,
             "prompts": list(self.prompts),
+            "similarity": None if self.similarity is None else self.similarity.model_dump(),
         }
 
     @classmethod
@@ -144,6 +156,7 @@ class PairOutcome:
             else (ImageAnswer.model_validate(answers[0]), ImageAnswer.model_validate(answers[1])),
             error=data.get("error"),
             prompts=tuple(data.get("prompts", ())),
+            similarity=None if data.get("similarity") is None else EncoderSimilarity.model_validate(data["similarity"]),
         )
 
 

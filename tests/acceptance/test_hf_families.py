@@ -181,3 +181,20 @@ def test_shared_prompt_cache_scores_equal_whole_sequences(tiny_models, sample, f
         whole = model.mean_logprobs([item for group in groups for item in group])
         shared = model.shared_prefix_logprobs(groups)
     assert shared == pytest.approx(whole, rel=1e-5)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_each_family_reads_its_own_vision_features(tiny_models, sample_dir: Path, family: str) -> None:
+    import numpy as np
+    from PIL import Image
+
+    model = tiny_models(family)
+    assert model.image_feature_pooling() is not None
+    images = [Image.open(sample_dir / "images" / f"{n}.jpg").convert("RGB") for n in (90001, 90007)]
+    features = model.image_features([images[0], images[1], images[0]])
+    assert features.shape[0] == 3
+    assert features.dtype == np.float32
+    assert np.isfinite(features).all()
+    assert np.allclose(features[0], features[2], atol=1e-6)  # one image at a time: its place changes nothing
+    # Tiny InstructBLIP's one Q-Former layer barely reads the image (differences near 1e-8): exact inequality.
+    assert not np.array_equal(features[0], features[1])

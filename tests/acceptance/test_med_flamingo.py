@@ -106,6 +106,22 @@ def test_cross_attention_reads_only_the_images_before_each_token(tiny: tuple[Pat
     assert torch.allclose(closed, plain, atol=1e-5)
 
 
+def test_vision_features_are_the_perceiver_latents_the_llama_attends_to(tiny: tuple[Path, Path]) -> None:
+    from PIL import Image
+
+    model = load(*tiny)
+    assert model.image_feature_pooling() is not None
+    dark, light = Image.new("RGB", (40, 40), (10, 10, 10)), Image.new("RGB", (40, 40), (240, 200, 90))
+    features = model.image_features([dark, light, dark])
+    text = model.render("What is shown?")
+    pixels = model.processor(text=[text], images=[light])["pixel_values"]
+    with torch.no_grad():
+        latents = model.model.media(pixels)
+    assert abs(features[1] - latents.reshape(-1, latents.shape[-1]).mean(0).numpy()).max() < 1e-5
+    assert (features[0] == features[2]).all()
+    assert abs(features[0] - features[1]).max() > 1e-4
+
+
 def test_generation_with_a_cache_equals_recomputing_the_whole_sequence(tiny: tuple[Path, Path]) -> None:
     """generate() feeds one new token per step through a key/value cache; a loop that runs the whole sequence
     through forward() each step must pick the same tokens, with left padding in the batch."""

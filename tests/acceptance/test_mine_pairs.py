@@ -392,3 +392,51 @@ def test_faiss_finds_the_candidates_exact_search_finds(tmp_path: Path, monkeypat
     assert [(r["id_1"], r["id_2"]) for r in found] == [(r["id_1"], r["id_2"]) for r in exact]
     settings = json.loads((tmp_path / "faiss" / "mining.json").read_text())["settings"]
     assert settings["index"] == "faiss"
+
+
+@pytest.mark.usefixtures("hf_ready")
+def test_a_suite_model_is_an_encoder_and_its_vectors_are_its_own(
+    tmp_path: Path, sample_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--encoder=model:demo mines with the demo LLaVA's own vision features: each candidate's encoder similarity
+    is the cosine of what ``image_features`` gives for its two images; a model without them is refused."""
+    from PIL import Image
+
+    from mediconfusion_tests.config import RunConfig
+    from mediconfusion_tests.models.base import ModelSpec
+    from mediconfusion_tests.models.demo import make_demo
+
+    (tmp_path / "grey.py").write_text(
+        "import numpy as np\n\n\ndef reference(images):\n"
+        "    return np.array([np.asarray(i.convert('L').resize((8, 8)), dtype=np.float32).ravel() - 128 "
+        "for i in images])\n"
+    )
+    out = tmp_path / "out"
+    args = ["mine-pairs", str(sample_dir / "dataset.json"), "-o", str(out), "--device", "cpu"]
+    args += ["--encoder", "model:demo", "--reference", "python:grey:reference"]
+    args += ["--min-encoder-sim", "-1", "--max-reference-sim", "1", "--limit", "10"]
+    import sys
+
+    sys.path.insert(0, str(tmp_path))
+    try:
+        assert main(args) == 0
+    finally:
+        sys.path.remove(str(tmp_path))
+    encoder = json.loads((out / "mining.json").read_text())["embedding"][0]
+    assert encoder["fingerprint"].startswith("model:hf:")
+    assert "demo-llava" in encoder["fingerprint"]
+    rows = candidates(out)
+    assert len(rows) >= 3  # each image in one pair at most (--per-image 1)
+    model = make_demo(ModelSpec("demo", "demo"), RunConfig(model="demo"))
+    try:
+        for row in rows[:3]:
+            images = [Image.open(sample_dir / row[key]).convert("RGB") for key in ("image_1", "image_2")]
+            first, second = model.image_features(images)
+            cosine = float(first @ second / (np.linalg.norm(first) * np.linalg.norm(second)))
+            assert abs(cosine - float(row["encoder_similarity"])) < 1e-3  # candidates.csv keeps four decimals
+    finally:
+        model.close()
+
+    args[args.index("model:demo")] = "model:random"
+    assert main(args) != 0
+    assert "encoder 'model:random': random exposes no vision features" in capsys.readouterr().err

@@ -138,6 +138,30 @@ def test_the_forward_pass_computes_the_published_math(tiny: Path, sample_dir: Pa
     assert not torch.allclose(embeds[0, 2 : 2 + LATENTS], embeds[1, 2 : 2 + LATENTS])  # each row its own image
 
 
+def test_vision_features_are_the_mean_of_the_placeholder_embeddings_the_llama_receives(
+    tiny: Path, sample_dir: Path
+) -> None:
+    import torch
+    from PIL import Image
+
+    from mediconfusion_tests.config import RunConfig
+    from mediconfusion_tests.models.base import ModelSpec
+    from mediconfusion_tests.models.radfm.adapter import RadFMModel, make_radfm, scan
+
+    spec = ModelSpec(raw=f"radfm:{tiny}", name="radfm", argument=str(tiny))
+    model = make_radfm(spec, RunConfig(model=spec.raw, device="cpu", dtype="fp32"))
+    assert isinstance(model, RadFMModel)
+    assert model.image_feature_pooling() is not None
+    files = [sample_dir / "images" / f"{n}.jpg" for n in (90001, 90007)]
+    features = model.image_features([Image.open(f) for f in files])
+    assert features.shape == (2, model.shape.language.hidden)
+    ids = torch.tensor([model.tokens.prompt("Is there a fracture?")] * 2)
+    with torch.no_grad():
+        embeds = model.model.embed(ids, torch.stack([scan(str(f), PATCH * GRID, 4) for f in files]))
+    received = embeds[:, 2 : 2 + LATENTS].mean(1).numpy()
+    assert abs(features - received).max() < 1e-5
+
+
 def test_fused_attention_is_opt_in_and_changes_only_the_last_bits(tiny: Path, sample_dir: Path) -> None:
     """By default the vision and perceiver attention is the authors' unfused arithmetic (bit for bit);
     --attn-implementation=sdpa fuses it and hands the name to the LLaMA."""

@@ -147,6 +147,13 @@ class MedFlamingoModel(HFModel):
         text = frame(prompt, self._mode, self.few_shot)
         return text if with_image else text.replace("<image>", "")
 
+    def image_feature_pooling(self) -> str | None:
+        return "the perceiver's latents the language model cross-attends to, mean over latents"
+
+    def image_tokens(self, image: Image.Image) -> Any:
+        pixels = self.processor.image_processor(images=[image], return_tensors="pt")["pixel_values"]
+        return self.model.media(pixels.unsqueeze(0).to(self.device, dtype=self.model.dtype))
+
     def describe(self) -> dict[str, Any]:
         described = super().describe()
         warnings = [*described["warnings"], *([] if self.few_shot else [ZERO_SHOT_WARNING])]

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     import torch
+    from PIL import Image
 
     from mediconfusion_tests.config import RunConfig
     from mediconfusion_tests.models.base import ModelSpec
@@ -40,13 +41,19 @@ DEVIATION = "deterministic 512x512 bicubic resize instead of the original harnes
 
 
 def scan(path: str, size: int, depth: int) -> torch.Tensor:
-    """The 2D image as RadFM's 3D input: (3, size, size, depth), values in [0, 1]."""
+    """The 2D image file as RadFM's 3D input: (3, size, size, depth), values in [0, 1]."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return scan_image(image, size, depth)
+
+
+def scan_image(image: Image.Image, size: int, depth: int) -> torch.Tensor:
     import numpy as np
     import torch
     from PIL import Image
 
-    with Image.open(path) as image:
-        pixels = np.asarray(image.convert("RGB").resize((size, size), Image.Resampling.BICUBIC), dtype=np.float32)
+    pixels = np.asarray(image.convert("RGB").resize((size, size), Image.Resampling.BICUBIC), dtype=np.float32)
     tensor = torch.from_numpy(pixels / 255.0).permute(2, 0, 1)
     return tensor.unsqueeze(-1).repeat(1, 1, 1, depth)
 
@@ -110,6 +117,7 @@ class RadFMModel(LocalModel):
             "dtype": str(self.dtype).removeprefix("torch."),
             "loaded": self.loaded.summary(),
             "deviation": DEVIATION,
+            "image_features": self.image_feature_pooling(),
             "fidelity": {
                 "paper_rule": RULES["radfm"].source,
                 "prefix_tokens": "paper" if self.rule else "context",
@@ -118,6 +126,16 @@ class RadFMModel(LocalModel):
                 "generation": "greedy",
             },
         }
+
+    def image_feature_pooling(self) -> str | None:
+        return "the image placeholder embeddings (3D ViT, perceiver, projection), mean over latents"
+
+    def image_tokens(self, image: Image.Image) -> torch.Tensor:
+        vision = self.shape.vision
+        scans = scan_image(image, vision.image_size, vision.frame_patch).unsqueeze(0)
+        layer = self.model.embedding_layer
+        out: torch.Tensor = layer.image_embeddings(scans.to(layer.fc.weight.device, layer.fc.weight.dtype))
+        return out
 
     # -- inputs -----------------------------------------------------------------------------
     def _scans(self, queries: Sequence[Query]) -> torch.Tensor:
