@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.config import positive_int, shard_type
-from mediconfusion_tests.errors import DataError, ModelError
+from mediconfusion_tests.errors import DataError, MediConfusionError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -44,7 +44,10 @@ def add_mining_commands(commands: Any) -> None:
     mine.add_argument("source", help="captions file, folder, dataset.json, or a table (hf:ORG/NAME, folder, parquet)")
     mine.add_argument("-o", "--output", type=Path, required=True, help="folder for candidates.csv and mining.json")
     mine.add_argument(
-        "--encoder", default="biomedclip", help="biomedclip (default), open_clip:NAME, hf:PATH, python:M:F"
+        "--encoder",
+        default="biomedclip",
+        help="biomedclip (default), open_clip:NAME, hf:PATH, model:SPEC (a suite model's own vision features), "
+        "python:M:F",
     )
     mine.add_argument("--reference", default="dinov2", help="dinov2 (default), hf:PATH, open_clip:NAME, python:M:F")
     mine.add_argument(
@@ -70,6 +73,15 @@ def add_mining_commands(commands: Any) -> None:
         "approximate (pip install faiss-cpu)",
     )
     mine.add_argument("--nprobe", type=positive_int, default=32, help="faiss-ivf: lists searched per image")
+    mine.add_argument(
+        "--drafter",
+        metavar="SPEC",
+        help="a model that drafts each candidate's question, options, answers and categories from the two texts "
+        "(any --model spec that writes text: gpt-4o, openai-compatible:MODEL@URL, hf:PATH); checked, retried once",
+    )
+    mine.add_argument(
+        "--max-requests", type=positive_int, help="--drafter: stop drafting cleanly after N requests in all"
+    )
     for name, default in (
         ("image", "image"),
         ("text", "text"),
@@ -110,6 +122,8 @@ def mine_pairs_command(args: argparse.Namespace, progress: Callable[[int, int, s
         shard=args.shard,
         index=args.index,
         nprobe=args.nprobe,
+        drafter=args.drafter,
+        max_requests=args.max_requests,
     )
     columns = Columns(args.image_column, args.text_column, args.id_column, args.source_column, args.category_column)
     try:
@@ -120,7 +134,7 @@ def mine_pairs_command(args: argparse.Namespace, progress: Callable[[int, int, s
         result = mine_pairs(
             items, settings, args.output, None if args.no_cache else cache_folder(), progress=progress or ProgressBar()
         )
-    except (DataError, ModelError, ValueError) as exc:
+    except (MediConfusionError, ValueError) as exc:
         print(f"mediconfusion mine-pairs: {exc}", file=sys.stderr)
         return BAD_INPUT
     for stat in result.stats:
@@ -133,6 +147,9 @@ def mine_pairs_command(args: argparse.Namespace, progress: Callable[[int, int, s
     print(f"{len(result.candidates)} candidate pair(s) among {result.images} images: {args.output / 'candidates.csv'}")
     if not result.candidates:
         print("no pair passed both thresholds: see similarity_quantiles in mining.json to choose others")
+    if result.drafts:
+        drafted = sum(d.draft is not None for d in result.drafts)
+        print(f"{args.drafter}: {drafted} of {len(result.drafts)} candidate(s) drafted; the rest need writing")
     return 0
 
 

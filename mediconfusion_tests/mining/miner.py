@@ -22,6 +22,7 @@ from mediconfusion_tests.atomic import write_text_atomic
 from mediconfusion_tests.data.image_files import read_image_file
 from mediconfusion_tests.data.own_pairs import CSV_COLUMNS
 from mediconfusion_tests.errors import DataError
+from mediconfusion_tests.mining.drafting import DraftResult, draft_fields
 from mediconfusion_tests.mining.embedding_cache import EmbeddingCache
 from mediconfusion_tests.mining.encoders import DEFAULT_ENCODER, DEFAULT_REFERENCE, ImageEncoder, resolve_encoder
 from mediconfusion_tests.mining.review_page import render_review
@@ -70,6 +71,9 @@ class MineSettings:
     shard: tuple[int, int] | None = None
     index: str = "exact"
     nprobe: int = 32
+    #: A model spec that drafts each candidate's question from the two texts (None: rows "needs writing").
+    drafter: str | None = None
+    max_requests: int | None = None
 
 
 @dataclass
@@ -88,6 +92,7 @@ class MineResult:
     candidates: list[Candidate]
     stats: list[EmbedStats] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
+    drafts: list[DraftResult] = field(default_factory=list)
 
 
 def file_digest(path: Path) -> str:
@@ -234,9 +239,11 @@ def mine_pairs(
     )
     search_s = time.perf_counter() - started
     result.candidates = report.candidates
-    result.written.append(write_candidates(output / "candidates.csv", items, report.candidates))
+    drafts = _drafts(items, report.candidates, settings, cache_folder)
+    result.drafts = drafts
+    result.written.append(write_candidates(output / "candidates.csv", items, report.candidates, drafts))
     review = output / "review.html"
-    write_text_atomic(review, render_review(items, report.candidates, asdict(settings)))
+    write_text_atomic(review, render_review(items, report.candidates, asdict(settings), drafts))
     result.written.append(review)
     summary = {
         "schema": "mediconfusion-tests/mining",
@@ -254,17 +261,42 @@ def mine_pairs(
             "candidates": len(report.candidates),
         },
     }
+    if settings.drafter:
+        summary["drafting"] = {
+            "drafter": settings.drafter,
+            "drafted": sum(d.draft is not None for d in drafts),
+            "needs_writing": sum(d.draft is None for d in drafts),
+            "requests": sum(d.requests for d in drafts),
+        }
     result.written.append(_write_json(output / "mining.json", summary))
     return result
 
 
-def write_candidates(path: Path, items: Sequence[CaptionedImage], candidates: Sequence[Candidate]) -> Path:
+def _drafts(
+    items: Sequence[CaptionedImage], candidates: Sequence[Candidate], settings: MineSettings, cache: Path | None
+) -> list[DraftResult]:
+    if not settings.drafter or not candidates:
+        return []
+    from mediconfusion_tests.mining.drafting import Drafter, drafter_config, store_path
+
+    config = drafter_config(settings.drafter, settings.device, settings.max_requests)
+    drafter = Drafter(settings.drafter, config, None if cache is None else store_path(cache.parent))
+    try:
+        return drafter.draft([(items[c.first].text, items[c.second].text) for c in candidates])
+    finally:
+        drafter.close()
+
+
+def write_candidates(
+    path: Path, items: Sequence[CaptionedImage], candidates: Sequence[Candidate], drafts: Sequence[DraftResult] = ()
+) -> Path:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
     for rank, found in enumerate(candidates, start=1):
         a, b = items[found.first], items[found.second]
         categories = "; ".join(dict.fromkeys(c for c in (a.category, b.category) if c))
+        fields = draft_fields(drafts[rank - 1] if drafts else None, categories)
         writer.writerow(
             [
                 rank,
@@ -279,13 +311,7 @@ def write_candidates(path: Path, items: Sequence[CaptionedImage], candidates: Se
                 str(b.path.resolve()),
                 b.text,
                 b.source or "",
-                "",
-                "",
-                "",
-                "",
-                "",
-                categories,
-                "needs writing",
+                *(fields[name] for name in (*CSV_COLUMNS[2:], "status")),
             ]
         )
     write_text_atomic(path, buffer.getvalue())

@@ -13,12 +13,14 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.data.own_pairs import CSV_COLUMNS
+from mediconfusion_tests.mining.drafting import draft_fields
 from mediconfusion_tests.reporting.html_assets import STYLE
 from mediconfusion_tests.reporting.html_report import esc, jpeg_data_uri, script_json
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from mediconfusion_tests.mining.drafting import DraftResult
     from mediconfusion_tests.mining.search import Candidate
     from mediconfusion_tests.mining.sources import CaptionedImage
 
@@ -107,7 +109,7 @@ counts();
 """
 
 
-def _card(rank: int, found: Candidate, a: CaptionedImage, b: CaptionedImage) -> str:
+def _card(rank: int, found: Candidate, a: CaptionedImage, b: CaptionedImage, draft: str) -> str:
     figures = "".join(
         f'<figure><img alt="image {n}: {esc(item.id)}" src="{jpeg_data_uri(item.path, IMAGE_PX, quality=88)}">'
         f"<figcaption><b>{n}. {esc(item.id)}</b>{' · ' + esc(item.source) if item.source else ''}\n"
@@ -117,7 +119,7 @@ def _card(rank: int, found: Candidate, a: CaptionedImage, b: CaptionedImage) -> 
     return f"""<article class="candidate" data-rank="{rank}">
 <h3>Candidate {rank}</h3>
 <p class="sims">encoder similarity {found.encoder_sim:.3f} · reference similarity {found.reference_sim:.3f} ·
-gap {found.gap:.3f}</p>
+gap {found.gap:.3f}</p>{draft}
 <div class="images">{figures}</div>
 <div class="fields">
 <label for="q{rank}">Question</label><textarea id="q{rank}" name="question" rows="2"></textarea>
@@ -132,23 +134,29 @@ gap {found.gap:.3f}</p>
 </article>"""
 
 
-def render_review(items: Sequence[CaptionedImage], candidates: Sequence[Candidate], settings: dict[str, Any]) -> str:
+def render_review(
+    items: Sequence[CaptionedImage],
+    candidates: Sequence[Candidate],
+    settings: dict[str, Any],
+    drafts: Sequence[DraftResult] = (),
+) -> str:
     rows = []
     cards = []
     for rank, found in enumerate(candidates, start=1):
         a, b = items[found.first], items[found.second]
         categories = "; ".join(dict.fromkeys(c for c in (a.category, b.category) if c))
-        rows.append(
-            {
-                "rank": rank,
-                "id_1": a.id,
-                "id_2": b.id,
-                "image_1": str(a.path.resolve()),
-                "image_2": str(b.path.resolve()),
-                "categories": categories,
-            }
+        draft = drafts[rank - 1] if drafts else None
+        fields = draft_fields(draft, categories)
+        row = {"rank": rank, "id_1": a.id, "id_2": b.id, "image_1": str(a.path.resolve())}
+        row |= {"image_2": str(b.path.resolve()), "categories": fields["categories"]}
+        if draft is not None and draft.draft is not None:
+            # The draft fills the fields; the reviewer still keeps, fixes or drops it.
+            row |= {name: fields[name] for name in ("question", "option_a", "option_b", "answer_1")}
+        rows.append(row)
+        said = (
+            "" if draft is None else f'<p class="sims">draft by {esc(settings.get("drafter"))}: {esc(draft.status)}</p>'
         )
-        cards.append(_card(rank, found, a, b))
+        cards.append(_card(rank, found, a, b, said))
     run = hashlib.sha256(script_json([settings, rows]).encode()).hexdigest()[:16]
     data = {"run": run, "columns": list(EXPORT_COLUMNS), "rows": rows}
     summary = (

@@ -7,7 +7,7 @@ import csv
 import json
 import textwrap
 from itertools import count
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -403,7 +403,7 @@ def test_a_suite_model_is_an_encoder_and_its_vectors_are_its_own(
     from PIL import Image
 
     from mediconfusion_tests.config import RunConfig
-    from mediconfusion_tests.models.base import ModelSpec
+    from mediconfusion_tests.models.base import LocalModel, ModelSpec
     from mediconfusion_tests.models.demo import make_demo
 
     (tmp_path / "grey.py").write_text(
@@ -428,6 +428,7 @@ def test_a_suite_model_is_an_encoder_and_its_vectors_are_its_own(
     rows = candidates(out)
     assert len(rows) >= 3  # each image in one pair at most (--per-image 1)
     model = make_demo(ModelSpec("demo", "demo"), RunConfig(model="demo"))
+    assert isinstance(model, LocalModel)
     try:
         for row in rows[:3]:
             images = [Image.open(sample_dir / row[key]).convert("RGB") for key in ("image_1", "image_2")]
@@ -440,3 +441,81 @@ def test_a_suite_model_is_an_encoder_and_its_vectors_are_its_own(
     args[args.index("model:demo")] = "model:random"
     assert main(args) != 0
     assert "encoder 'model:random': random exposes no vision features" in capsys.readouterr().err
+
+
+class DraftResponder:
+    """Drafts from the two captions; caption 7's pair answers garbage once, caption 42's always."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def generate(self, request: Any) -> str:
+        import re
+
+        first, second = re.findall(r"Report of image \d: caption (\d+)", request.text)
+        self.asked.append(first)
+        retry = "could not be used" in request.text
+        if first == "42" or (first == "7" and not retry):
+            return "Sorry, I can only describe one image at a time."
+        draft = {
+            "question": f"Which finding does scan {first} or {second} show?",
+            "option_a": f"the finding of {first}",
+            "option_b": f"the finding of {second}",
+            "answer_1": "A",
+            "answer_2": "B",
+            "categories": ["Cerebral"],
+        }
+        return "```json\n" + json.dumps(draft) + "\n```"
+
+
+def test_a_drafter_writes_checked_drafts_retries_once_and_stops_on_its_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("openai")
+    from fake_api import FakeAPI
+
+    monkeypatch.chdir(tmp_path)
+    captions = write_images(tmp_path)
+    module = planted_encoders(tmp_path)
+    responder = DraftResponder()
+    with FakeAPI(responder) as api:
+        drafter = f"openai-compatible:drafter@{api.url}/v1"
+        assert mine(captions, tmp_path / "out", module, "--drafter", drafter, "--limit", "3") == 0
+        rows = candidates(tmp_path / "out")
+        assert [(r["id_1"], r["id_2"]) for r in rows] == [("img0", "img101"), ("img7", "img150"), ("img42", "img43")]
+        assert [r["status"] for r in rows[:2]] == ["drafted", "drafted"]
+        assert rows[0]["question"] == "Which finding does scan 0 or 101 show?"
+        assert (rows[0]["option_a"], rows[0]["answer_1"], rows[0]["answer_2"]) == ("the finding of 0", "A", "B")
+        assert rows[0]["categories"] == "Cerebral"
+        assert rows[2]["status"].startswith("needs writing: no JSON object in the reply (asked twice)")
+        assert rows[2]["question"] == ""
+        assert sorted(responder.asked) == ["0", "42", "42", "7", "7"]  # one retry each for 7 and 42
+        summary = json.loads((tmp_path / "out" / "mining.json").read_text())
+        assert summary["drafting"] == {"drafter": drafter, "drafted": 2, "needs_writing": 1, "requests": 5}
+        assert "2 of 3 candidate(s) drafted" in capsys.readouterr().out
+        page = (tmp_path / "out" / "review.html").read_text()
+        assert "Which finding does scan 0 or 101 show?" in page
+        assert "needs writing: no JSON object in the reply" in page
+
+        # The answer store holds every reply: a rerun asks nothing.
+        assert mine(captions, tmp_path / "again", module, "--drafter", drafter, "--limit", "3") == 0
+        assert len(responder.asked) == 5
+        assert candidates(tmp_path / "again") == rows
+
+        # Drafted rows go straight to make-pairs.
+        kept = tmp_path / "kept.csv"
+        with kept.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(r for r in rows if r["status"] == "drafted")
+        assert main(["make-pairs", str(kept), "-o", str(tmp_path / "my-pairs")]) == 0
+        assert main(["validate-pairs", str(tmp_path / "my-pairs")]) == 0
+
+        # With no store and a budget of one request, one draft is asked for and the rest say why not.
+        asked = len(responder.asked)
+        args = ("--drafter", drafter, "--limit", "3", "--max-requests", "1", "--no-cache")
+        assert mine(captions, tmp_path / "budget", module, *args) == 0
+        assert len(responder.asked) == asked + 1
+        statuses = [r["status"] for r in candidates(tmp_path / "budget")]
+        assert sum(s.startswith("needs writing: not asked") for s in statuses) == 2, statuses
+    assert api.requests

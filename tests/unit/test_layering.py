@@ -17,7 +17,8 @@ FORBIDDEN = {
     "data": ("plugin", "run", "reporting", "results"),
     "models": ("plugin", "run", "reporting"),
     "run": ("plugin",),
-    "mining": ("plugin", "run", "results", "scoring"),
+    # mining sits beside the plugin, on top: its drafter asks models through the run's batcher and store.
+    "mining": ("plugin", "results"),
 }
 
 
