@@ -154,7 +154,7 @@ def mine_pairs_command(args: argparse.Namespace, progress: Callable[[int, int, s
 
 
 def merge_embeddings_command(sources: list[Path], into: Path | None) -> int:
-    from mediconfusion_tests.mining.embedding_cache import merge_caches
+    from mediconfusion_tests.run.embedding_store import merge_caches
 
     files = [f for s in sources for f in (sorted(s.glob("*.sqlite")) if s.is_dir() else [s])]
     if not files:

@@ -23,10 +23,10 @@ from mediconfusion_tests.data.image_files import read_image_file
 from mediconfusion_tests.data.own_pairs import CSV_COLUMNS
 from mediconfusion_tests.errors import DataError
 from mediconfusion_tests.mining.drafting import DraftResult, draft_fields
-from mediconfusion_tests.mining.embedding_cache import EmbeddingCache
-from mediconfusion_tests.mining.encoders import DEFAULT_ENCODER, DEFAULT_REFERENCE, ImageEncoder, resolve_encoder
 from mediconfusion_tests.mining.review_page import render_review
 from mediconfusion_tests.mining.search import THUMBNAIL, Candidate, SearchSettings, normalise, search
+from mediconfusion_tests.models.image_encoders import DEFAULT_ENCODER, DEFAULT_REFERENCE, ImageEncoder, resolve_encoder
+from mediconfusion_tests.run.embedding_store import EmbeddingCache
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence

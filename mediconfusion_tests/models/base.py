@@ -215,17 +215,19 @@ class LocalModel(Model):
 
         raise ModelError(f"{self.name}: this model exposes no vision features")
 
+    def image_token_groups(self, images: Sequence[Image.Image]) -> list[Any]:
+        """``image_tokens`` of each image; adapters that can batch them without mixing images override this."""
+        return [self.image_tokens(image) for image in images]
+
     def image_features(self, images: Sequence[Image.Image]) -> NDArray[np.float32]:
-        """(n, d): each image as this model sees it, the mean of its ``image_tokens`` (one image at a time,
-        so padding never enters the mean), in float32."""
+        """(n, d): each image as this model sees it, the mean of its own image tokens (padding never enters
+        the mean), in float32."""
         import numpy as np
         import torch
 
         with torch.inference_mode():
-            rows = []
-            for image in images:
-                tokens = self.image_tokens(image)
-                rows.append(tokens.reshape(-1, tokens.shape[-1]).float().mean(0).cpu().numpy())
+            groups = self.image_token_groups(images)
+            rows = [g.reshape(-1, g.shape[-1]).float().mean(0).cpu().numpy() for g in groups]
         return np.stack(rows).astype(np.float32)
 
     def answer(self, queries: Sequence[Query]) -> list[Answer]:

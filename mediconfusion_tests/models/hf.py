@@ -335,24 +335,40 @@ class HFModel(LocalModel):
             return "vision encoder output (before any projector), mean over tiles and tokens"
         return None
 
-    def image_tokens(self, image: Image.Image) -> Any:
-        """The model's own preprocessing of one image with an empty prompt, through transformers'
-        ``get_image_features`` (LLaVA, LLaVA-NeXT, BLIP-2, InstructBLIP, Qwen2-VL, Gemma 3, PaliGemma,
-        Idefics3), else the vision encoder's last hidden state."""
+    def _feature_outputs(self, features: Sequence[dict[str, Any]]) -> Any:
+        """The model's image features (or its vision encoder's output) for preprocessed images."""
         get = getattr(self.model, "get_image_features", None)
         module = get if callable(get) else self._vision_module()
         if module is None:
             raise ModelError(f"{self.name}: {type(self.model).__name__} has no vision features to read")
-        inputs = self._batch([self._encode(self.render("", with_image=True), image)])
+        inputs = self._batch(features)
         accepted = inspect.signature(module if callable(get) else module.forward).parameters
         out = module(**{k: v for k, v in inputs.items() if k in accepted})
         found = getattr(out, "pooler_output", None) if callable(get) else None
-        if found is None:
-            found = getattr(out, "last_hidden_state", out)
-        parts = found if isinstance(found, list | tuple) else [found]
+        return getattr(out, "last_hidden_state", out) if found is None else found
+
+    def image_tokens(self, image: Image.Image) -> Any:
+        """The model's own preprocessing of one image with an empty prompt, through transformers'
+        ``get_image_features`` (LLaVA, LLaVA-NeXT, BLIP-2, InstructBLIP, Qwen2-VL, Gemma 3, PaliGemma,
+        Idefics3), else the vision encoder's last hidden state."""
         import torch
 
+        found = self._feature_outputs([self._encode(self.render("", with_image=True), image)])
+        parts = found if isinstance(found, list | tuple) else [found]
         return torch.cat([part.reshape(-1, part.shape[-1]) for part in parts])
+
+    def image_token_groups(self, images: Sequence[Image.Image]) -> list[Any]:
+        """All images in one forward when the output comes back one entry per image (a list, or a tensor
+        with one row per image); else, as for Idefics3 splitting images into tiles, one image at a time."""
+        if len(images) < 2 or self.one_at_a_time:
+            return super().image_token_groups(images)
+        text = self.render("", with_image=True)
+        found = self._feature_outputs([self._encode(text, image) for image in images])
+        if isinstance(found, list | tuple) and len(found) == len(images):
+            return list(found)
+        if not isinstance(found, list | tuple) and found.shape[0] == len(images):
+            return list(found)
+        return super().image_token_groups(images)
 
     # -- modes --------------------------------------------------------------------------
     def generate(self, queries: Sequence[Query]) -> list[Answer]:

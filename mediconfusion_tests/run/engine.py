@@ -390,6 +390,7 @@ class Engine:
         good = {key: value for key, (value, _) in results.items() if isinstance(value, Answer)}
         judged = self._judged(pairs, good)
         self.answering_s += time.perf_counter() - started
+        self._prefetch_features(pairs)
         # A query is settled when it failed, or got its answer (and, free-form, the judge's verdict).
         settled = {key for key, (value, _) in results.items() if key in judged or isinstance(value, _Failure)}
         whole = [pair for pair in pairs if all(q.key in settled for q in queries[pair.id])]
@@ -464,6 +465,15 @@ class Engine:
             outcome = self._measured(pair, outcome)
             self._finished[pair.id] = outcome
         return outcome
+
+    def _prefetch_features(self, pairs: Sequence[Pair]) -> None:
+        """The chunk's images through the meter at once, for the benchmark's own pairs."""
+        if self.similarity is None or self.layout is None:
+            return
+        own = [pair for pair in pairs if pair.id in self.scheduled and pair.id not in self._images]
+        found = [self._image(pair, index) for pair in own for index in (0, 1)]
+        if found:
+            self.similarity.prefetch([path for path, _ in found], [digest for _, digest in found])
 
     def _measured(self, pair: Pair, outcome: PairOutcome) -> PairOutcome:
         """The outcome with its pair's encoder similarity, for the benchmark's own pairs (not probe variants)."""

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mediconfusion_tests.errors import MediConfusionError
-from mediconfusion_tests.mining.embedding_cache import EmbeddingCache
 from mediconfusion_tests.models.base import LocalModel
 from mediconfusion_tests.redaction import scrub
+from mediconfusion_tests.run.embedding_store import EmbeddingCache
 from mediconfusion_tests.scoring.outcome import EncoderSimilarity
 
 if TYPE_CHECKING:
@@ -28,38 +28,43 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from mediconfusion_tests.config import RunConfig
-    from mediconfusion_tests.mining.encoders import ImageEncoder
     from mediconfusion_tests.models.base import Model
+    from mediconfusion_tests.models.image_encoders import ImageEncoder
 
+#: Images encoded in one call: a chunk of pairs at a time, as answering batches them.
+BATCH = 32
 #: The reference encoder ``auto`` picks when its weights are in the local Hugging Face cache.
 AUTO_REFERENCE = "dinov2"
 
 
 class _Side:
-    """One encoder of the meter with its cache: vectors by image sha256."""
+    """One encoder of the meter with its caches: vectors by image sha256, on disk and for this process."""
 
     def __init__(
         self, fingerprint: str, embed: Callable[[list[Image.Image]], NDArray[np.float32]], cache: Path | None
     ) -> None:
         self.embed = embed
         self.cache = None if cache is None else EmbeddingCache.open(cache, fingerprint)
+        self.memory: dict[str, NDArray[np.float32]] = {}
 
     def vectors(self, paths: Sequence[str], digests: Sequence[str]) -> list[NDArray[np.float32]]:
         from PIL import Image
 
-        found = self.cache.get(list(digests)) if self.cache is not None else {}
-        wanted = [(p, d) for p, d in zip(paths, digests, strict=True) if d not in found]
-        if wanted:
+        wanted = dict(zip(digests, paths, strict=True))
+        missing = [d for d in wanted if d not in self.memory]
+        if missing and self.cache is not None:
+            self.memory.update(self.cache.get(missing))
+        for start in range(0, len(missing := [d for d in missing if d not in self.memory]), BATCH):
+            chunk = missing[start : start + BATCH]
             images = []
-            for path, _ in wanted:
-                with Image.open(path) as image:
+            for digest in chunk:
+                with Image.open(wanted[digest]) as image:
                     images.append(image.convert("RGB"))
-            fresh = self.embed(images)
-            computed = {d: fresh[i] for i, (_, d) in enumerate(wanted)}
+            computed = dict(zip(chunk, self.embed(images), strict=True))
             if self.cache is not None:
                 self.cache.put(computed.items())
-            found = {**found, **computed}
-        return [found[d] for d in digests]
+            self.memory.update(computed)
+        return [self.memory[d] for d in digests]
 
     def close(self) -> None:
         if self.cache is not None:
@@ -79,6 +84,17 @@ class SimilarityMeter:
         self._reference = None if reference is None else _Side(reference.fingerprint, reference.embed, cache)
         #: The first failure to measure; after it the meter measures nothing more.
         self.failure: str | None = None
+
+    def prefetch(self, paths: Sequence[str], digests: Sequence[str]) -> None:
+        """Encode a chunk's images together (one forward per BATCH images instead of one per image)."""
+        if self.failure is not None:
+            return
+        try:
+            self._model.vectors(paths, digests)
+            if self._reference is not None:
+                self._reference.vectors(paths, digests)
+        except Exception:  # noqa: BLE001 - measure() meets the failure again, pair by pair, and records it
+            return
 
     def measure(self, paths: tuple[str, str], digests: tuple[str, str]) -> EncoderSimilarity | None:
         if self.failure is not None:
@@ -122,7 +138,7 @@ def make_meter(model: Model, config: RunConfig) -> tuple[SimilarityMeter | None,
 
 
 def _reference(config: RunConfig) -> tuple[ImageEncoder | None, str | None]:
-    from mediconfusion_tests.mining.encoders import DINOV2, resolve_encoder
+    from mediconfusion_tests.models.image_encoders import DINOV2, resolve_encoder
 
     spec = config.similarity_reference
     if spec == "none":
