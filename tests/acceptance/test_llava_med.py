@@ -112,6 +112,10 @@ def test_inputs_and_image_features_follow_the_authors_computation(checkpoint: Pa
         features = features.pooler_output if hasattr(features, "pooler_output") else features
         got = torch.cat(list(features), dim=0) if isinstance(features, (list, tuple)) else features
     assert torch.allclose(got.reshape(expected.shape), expected, atol=1e-5)
+    # --encoder-similarity's vector: those projected patch tokens, averaged (batched with a second image or not).
+    vectors = model.image_features([image, Image.new("RGB", (40, 60), (0, 0, 255))])
+    assert abs(vectors[0] - expected[0].mean(0).numpy()).max() < 1e-5
+    assert abs(model.image_features([image])[0] - vectors[0]).max() < 1e-5
 
 
 @pytest.mark.parametrize("mode", ["mc", "greedy", "prefix"])

@@ -151,8 +151,12 @@ class MedFlamingoModel(HFModel):
         return "the perceiver's latents the language model cross-attends to, mean over latents"
 
     def image_tokens(self, image: Image.Image) -> Any:
-        pixels = self.processor.image_processor(images=[image], return_tensors="pt")["pixel_values"]
-        return self.model.media(pixels.unsqueeze(0).to(self.device, dtype=self.model.dtype))
+        return self.image_token_groups([image])[0]
+
+    def image_token_groups(self, images: Sequence[Image.Image]) -> list[Any]:
+        """Each image as its own example of one image: (n, 1, 3, h, w) -> n groups of latents."""
+        pixels = self.processor.image_processor(images=list(images), return_tensors="pt")["pixel_values"]
+        return list(self.model.media(pixels.unsqueeze(1).to(self.device, dtype=self.model.dtype)))
 
     def describe(self) -> dict[str, Any]:
         described = super().describe()
