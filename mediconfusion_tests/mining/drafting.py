@@ -142,25 +142,23 @@ class Drafter:
         results: dict[str, DraftResult] = {}
         again: list[Query] = []
         for query in first:
-            reply = replies[query.key]
-            try:
-                if reply is None:
-                    raise DraftError(self._unanswered())
-                results[query.pair_id] = DraftResult(parse_draft(reply), "drafted", 1)
-            except DraftError as exc:
-                results[query.pair_id] = DraftResult(None, f"needs writing: {exc}", 1)
-                if reply is not None:
-                    again.append(_query(query.pair_id, 2, query.prompt + RETRY.format(reason=exc)))
+            results[query.pair_id], reason = self._settle(replies[query.key], 1)
+            if reason is not None and replies[query.key] is not None:
+                again.append(_query(query.pair_id, 2, query.prompt + RETRY.format(reason=reason)))
         retried = self._ask(again) if again else {}
         for query in again:
-            reply = retried[query.key]
-            try:
-                if reply is None:
-                    raise DraftError(self._unanswered())
-                results[query.pair_id] = DraftResult(parse_draft(reply), "drafted", 2)
-            except DraftError as exc:
-                results[query.pair_id] = DraftResult(None, f"needs writing: {exc} (asked twice)", 2)
+            results[query.pair_id], _ = self._settle(retried[query.key], 2)
         return [results[key] for key in keys]
+
+    def _settle(self, reply: str | None, attempt: int) -> tuple[DraftResult, DraftError | None]:
+        """The row a reply gives on this attempt, and why it is unusable (None when drafted)."""
+        try:
+            if reply is None:
+                raise DraftError(self._unanswered())
+            return DraftResult(parse_draft(reply), "drafted", attempt), None
+        except DraftError as exc:
+            twice = " (asked twice)" if attempt == 2 else ""
+            return DraftResult(None, f"needs writing: {exc}{twice}", attempt), exc
 
     def _unanswered(self) -> str:
         stopped = self.batcher.stopped

@@ -125,6 +125,16 @@ def letter_bias_chart(document: ResultsDocument) -> str:
     )
 
 
+def _percent_axis(plot_w: int, height: int, label: str) -> list[str]:
+    """An SVG's opening tag and its 0-100% grid, for the rows of a horizontal bar chart."""
+    parts = [f'<svg class="chart" viewBox="0 0 {LABEL_W + plot_w + 20} {height}" role="img" aria-label="{esc(label)}">']
+    for tick in (0, 0.25, 0.5, 0.75, 1.0):
+        x = LABEL_W + plot_w * tick
+        parts.append(f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="20" y2="{height - 24}"/>')
+        parts.append(f'<text class="tick" x="{x:.1f}" y="{height - 8}">{int(tick * 100)}%</text>')
+    return parts
+
+
 def interval_chart(document: ResultsDocument) -> str:
     """Per-category set accuracy and confusion (pairs carrying the category) with 95% intervals."""
     names = worst_first(document)
@@ -136,13 +146,7 @@ def interval_chart(document: ResultsDocument) -> str:
     def x(value: float) -> float:
         return LABEL_W + plot_w * value
 
-    parts = [
-        f'<svg class="chart" viewBox="0 0 {LABEL_W + plot_w + 20} {height}" role="img" '
-        'aria-label="Set accuracy and confusion per category">'
-    ]
-    for tick in (0, 0.25, 0.5, 0.75, 1.0):
-        parts.append(f'<line class="grid" x1="{x(tick):.1f}" x2="{x(tick):.1f}" y1="20" y2="{height - 24}"/>')
-        parts.append(f'<text class="tick" x="{x(tick):.1f}" y="{height - 8}">{int(tick * 100)}%</text>')
+    parts = _percent_axis(plot_w, height, "Set accuracy and confusion per category")
     parts.append(f'<line class="ref set" x1="{x(0.25):.1f}" x2="{x(0.25):.1f}" y1="16" y2="{height - 24}"/>')
     parts.append(f'<line class="ref conf" x1="{x(0.5):.1f}" x2="{x(0.5):.1f}" y1="16" y2="{height - 24}"/>')
     for row, name in enumerate(names):
@@ -234,13 +238,7 @@ def similarity_chart(record: SimilarityRecord) -> str:
     def x(value: float) -> float:
         return LABEL_W + plot_w * value
 
-    parts = [
-        f'<svg class="chart" viewBox="0 0 {LABEL_W + plot_w + 20} {height}" role="img" '
-        'aria-label="Confusion against encoder similarity">'
-    ]
-    for tick in (0, 0.25, 0.5, 0.75, 1.0):
-        parts.append(f'<line class="grid" x1="{x(tick):.1f}" x2="{x(tick):.1f}" y1="20" y2="{height - 24}"/>')
-        parts.append(f'<text class="tick" x="{x(tick):.1f}" y="{height - 8}">{int(tick * 100)}%</text>')
+    parts = _percent_axis(plot_w, height, "Confusion against encoder similarity")
     for row, found in enumerate(record.bins):
         top, figure = 24 + row * row_h, found.confusion
         label = f"{found.low:.3f} to {found.high:.3f} (n={figure.n})"
