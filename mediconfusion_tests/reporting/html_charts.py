@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from mediconfusion_tests.results.document import ComparisonRecord, PairRecord, ResultsDocument
     from mediconfusion_tests.scoring.similarity import SimilarityRecord
+    from mediconfusion_tests.scoring.stats import Proportion
 
 OUTCOMES = ("passed", "confused", "wrong", "invalid", "error")
 ANSWERS = ("A", "B", "invalid")
@@ -135,6 +136,20 @@ def _percent_axis(plot_w: int, height: int, label: str) -> list[str]:
     return parts
 
 
+def _bar(figure: Proportion, css: str, y: float, height: int, plot_w: int, title: str) -> list[str]:
+    """A proportion as a bar from the axis, with its 95% interval as a whisker through the middle."""
+    value = figure.value or 0.0
+    parts = [
+        f'<rect class="bar {css}" x="{LABEL_W}" y="{y}" width="{plot_w * value:.1f}" height="{height}">'
+        f"<title>{esc(title)}</title></rect>"
+    ]
+    if figure.ci95:
+        low, high = (LABEL_W + plot_w * end for end in figure.ci95)
+        middle = y + height / 2
+        parts.append(f'<line class="whisker" x1="{low:.1f}" x2="{high:.1f}" y1="{middle:g}" y2="{middle:g}"/>')
+    return parts
+
+
 def interval_chart(document: ResultsDocument) -> str:
     """Per-category set accuracy and confusion (pairs carrying the category) with 95% intervals."""
     names = worst_first(document)
@@ -157,15 +172,8 @@ def interval_chart(document: ResultsDocument) -> str:
             figure = figures.get(key)
             if figure.value is None:
                 continue
-            y = top + offset
-            parts.append(
-                f'<rect class="bar {css}" x="{LABEL_W}" y="{y}" width="{plot_w * figure.value:.1f}" height="10">'
-                f"<title>{esc(name)} {key.replace('_', ' ')}: {100 * figure.value:.1f}% "
-                f"({figure.k}/{figure.n})</title></rect>"
-            )
-            if figure.ci95:
-                low, high = figure.ci95
-                parts.append(f'<line class="whisker" x1="{x(low):.1f}" x2="{x(high):.1f}" y1="{y + 5}" y2="{y + 5}"/>')
+            title = f"{name} {key.replace('_', ' ')}: {100 * figure.value:.1f}% ({figure.k}/{figure.n})"
+            parts += _bar(figure, css, top + offset, 10, plot_w, title)
     parts.append("</svg>")
     legend = (
         '<p class="legend"><span class="swatch set"></span>set accuracy <span class="swatch conf"></span>confusion '
@@ -235,21 +243,12 @@ def similarity_chart(record: SimilarityRecord) -> str:
     plot_w, row_h = 520, 26
     height = row_h * len(record.bins) + 50
 
-    def x(value: float) -> float:
-        return LABEL_W + plot_w * value
-
     parts = _percent_axis(plot_w, height, "Confusion against encoder similarity")
     for row, found in enumerate(record.bins):
         top, figure = 24 + row * row_h, found.confusion
         label = f"{found.low:.3f} to {found.high:.3f} (n={figure.n})"
         parts.append(f'<text class="cat" x="{LABEL_W - 8}" y="{top + 10}">{esc(label)}</text>')
-        value = figure.value or 0.0
-        parts.append(
-            f'<rect class="bar conf" x="{LABEL_W}" y="{top}" width="{plot_w * value:.1f}" height="12">'
-            f"<title>similarity {esc(label)}: confusion {100 * value:.1f}% ({figure.k}/{figure.n})</title></rect>"
-        )
-        if figure.ci95:
-            low, high = figure.ci95
-            parts.append(f'<line class="whisker" x1="{x(low):.1f}" x2="{x(high):.1f}" y1="{top + 6}" y2="{top + 6}"/>')
+        title = f"similarity {label}: confusion {100 * (figure.value or 0.0):.1f}% ({figure.k}/{figure.n})"
+        parts += _bar(figure, "conf", top, 12, plot_w, title)
     parts.append("</svg>")
     return "".join(parts)
