@@ -13,6 +13,8 @@ from mediconfusion_tests.hub_access import download_hint, offline_reason
 
 HUB_REPO = "shahab7899/MediConfusion"
 HUB_FILE = "dataset.json"
+#: Stands for the run's own --model in a hint; the run's checks put the real value in its place.
+MODEL_PLACEHOLDER = "--model=..."
 
 
 def _offline_help(repo: str, revision: str, reason: str, filename: str = HUB_FILE) -> str:
@@ -22,7 +24,7 @@ def _offline_help(repo: str, revision: str, reason: str, filename: str = HUB_FIL
         "work with HF_HUB_OFFLINE=1), or use a local copy:\n"
         f"  {download_hint(repo, filename, 'dataset', 'data/MediConfusion')}\n"
         + (
-            "  pytest --model=... --dataset=data/MediConfusion"
+            f"  pytest {MODEL_PLACEHOLDER} --dataset=data/MediConfusion"
             if filename == HUB_FILE
             else "  mediconfusion fetch-images --dataset data/MediConfusion"
         )

@@ -130,17 +130,39 @@ def pairs_by_image(pairs: Iterable[Pair]) -> dict[int, list[str]]:
     return users
 
 
-def problems_message(layout: ImageLayout, problems: dict[int, str], pairs: Sequence[Pair]) -> str:
+#: Images named one by one in the message; the rest are counted (a dataset without its images would
+#: otherwise print hundreds of lines before the one that says how to fetch them).
+LISTED_PROBLEMS = 8
+
+
+def problems_message(
+    layout: ImageLayout, problems: dict[int, str], pairs: Sequence[Pair], image_dict: Path | None = None
+) -> str:
+    """Why the images cannot be used, and how to fetch them (from ``image_dict``'s folder when the dataset
+    is a local copy that holds one, else from the hub)."""
     images = {i.local_id: i for i in distinct_images(pairs)}
     users = pairs_by_image(pairs)
     affected = sorted({pid for image in problems for pid in users.get(image, [])})
+    missing = sum(1 for reason in problems.values() if reason == "missing")
+    kinds = (
+        f"{missing} missing, {len(problems) - missing} unreadable"
+        if 0 < missing < len(problems)
+        else ("all missing" if missing else "all unreadable")
+    )
     lines = [
-        f"{len(problems)} of {len(images)} benchmark images are missing or unreadable (looked for {layout.describe()}):"
+        f"{len(problems)} of {len(images)} benchmark images are missing or unreadable ({kinds}; looked for "
+        f"{layout.describe()}):"
     ]
-    for local_id in sorted(problems):
+    listed = sorted(problems)[:LISTED_PROBLEMS]
+    for local_id in listed:
         ref = images[local_id]
         lines.append(f"  - image {ref.label}: {problems[local_id]} [pairs {', '.join(users.get(local_id, []))}]")
-    lines.append(f"Fetch the images with:  {FETCH_COMMAND.format(root=layout.root)}")
+    if len(problems) > len(listed):
+        lines.append(f"  ... and {len(problems) - len(listed)} more")
+    fetch = FETCH_COMMAND.format(root=layout.root)
+    if image_dict is not None:
+        fetch += f" --dataset {image_dict.parent}"
+    lines.append(f"Fetch the images with:  {fetch}")
     lines.append(
         f"or pass --images DIR to point at them, or --allow-missing-images to skip the "
         f"{len(affected)} affected pair(s)."

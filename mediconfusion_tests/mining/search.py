@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Iterable, Iterator, Sequence
 
     from numpy.typing import NDArray
 
@@ -104,8 +104,7 @@ def search(
         raise ValueError(f"{enc.shape[0]} encoder embeddings but {ref.shape[0]} reference embeddings")
     heap: list[tuple[float, int, int, float, float]] = []
     report = SearchReport([])
-    blocks = _exact_blocks(enc, settings) if settings.index == "exact" else _faiss_blocks(enc, settings)
-    for rows, cols, encoder_sims in blocks:
+    for rows, cols, encoder_sims in encoder_blocks(enc, settings):
         later = cols > rows  # each unordered pair once, never an image with itself
         rows, cols, encoder_sims = rows[later], cols[later], encoder_sims[later]
         if rows.size == 0:
@@ -164,18 +163,35 @@ def near_duplicate(a: NDArray[np.floating], b: NDArray[np.floating]) -> bool:
     return bool(np.quantile(difference, 0.99) <= NEAR_DUPLICATE_LEVELS)
 
 
-def _exact_blocks(enc: NDArray[np.float32], settings: SearchSettings) -> Iterator[Block]:
-    """(rows, cols, encoder cosines) of the pairs past the encoder threshold, one block of rows at a time."""
+def block_starts(n: int) -> range:
+    """The first row of each block of the search over n images."""
+    return range(0, n, block_rows(n))
+
+
+def encoder_blocks(
+    enc: NDArray[np.float32], settings: SearchSettings, starts: Iterable[int] | None = None
+) -> Iterator[Block]:
+    """(rows, cols, encoder cosines) of the pairs past the encoder threshold, one block of rows at a time, for
+    the blocks beginning at ``starts`` (all of them by default; a benchmark times a sample)."""
+    starts = block_starts(enc.shape[0]) if starts is None else starts
+    if settings.index == "exact":
+        return _exact_blocks(enc, settings, starts)
+    return _faiss_blocks(enc, settings, starts)
+
+
+def _exact_blocks(enc: NDArray[np.float32], settings: SearchSettings, starts: Iterable[int]) -> Iterator[Block]:
     n = enc.shape[0]
     step = block_rows(n)
-    for start in range(0, n, step):
-        sims = enc[start : min(n, start + step)] @ enc.T  # (rows, n)
+    for start in starts:
+        # Only the columns from the block's first row on: a pair (i, j) is kept once, with i < j, so the
+        # columns before the block hold nothing new (half the work of a full row).
+        sims = enc[start : min(n, start + step)] @ enc[start:].T
         rows, cols = np.nonzero(sims >= settings.min_encoder_sim)
-        yield rows + start, cols, sims[rows, cols]
+        yield rows + start, cols + start, sims[rows, cols]
 
 
-def _faiss_blocks(enc: NDArray[np.float32], settings: SearchSettings) -> Iterator[Block]:
-    """The same through faiss's range search: exact (IndexFlatIP), or with ``faiss-ivf`` an inverted file
+def _faiss_blocks(enc: NDArray[np.float32], settings: SearchSettings, starts: Iterable[int]) -> Iterator[Block]:
+    """Through faiss's range search: exact (IndexFlatIP), or with ``faiss-ivf`` an inverted file
     (IndexIVFFlat, 4 sqrt(n) lists, ``settings.nprobe`` of them searched per query), which misses the pairs
     whose two images fall in lists it does not probe."""
     try:
@@ -197,7 +213,7 @@ def _faiss_blocks(enc: NDArray[np.float32], settings: SearchSettings) -> Iterato
         index = inverted
     index.add(enc)
     step = block_rows(n)
-    for start in range(0, n, step):
+    for start in starts:
         limits, sims, ids = index.range_search(enc[start : min(n, start + step)], settings.min_encoder_sim)
         bounds = np.asarray(limits, dtype=np.int64)
         per_query = bounds[1:] - bounds[:-1]  # the pairs found for each query row

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "mediconfusion.models"
 Validator = Callable[["ModelSpec", "RunConfig", Sequence["Pair"]], dict[str, str]]
+Requirements = Callable[["ModelSpec", "RunConfig"], list[str]]
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,10 @@ class ModelEntry:
     #: Runs on the controller before workers start: raises DataError on bad
     #: input, returns {pair id: reason} for pairs to skip.
     validate: str | Validator | None = None
+    #: Runs on the controller before workers start, beside every other check and whatever the data holds:
+    #: the files and options the model needs but lacks (weights in a folder or the hub cache, --llama-path),
+    #: each one sentence with its fix. Loads nothing.
+    requirements: str | Requirements | None = None
     #: Optional post-run check, e.g. a replay compared with its recorded scores.
     audit: str | Callable[..., dict[str, Any]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -56,6 +61,9 @@ class ModelEntry:
 
     def load_validator(self) -> Validator | None:
         return None if self.validate is None else _resolve(self.validate)
+
+    def load_requirements(self) -> Requirements | None:
+        return None if self.requirements is None else _resolve(self.requirements)
 
     def load_audit(self) -> Callable[..., dict[str, Any]] | None:
         return None if self.audit is None else _resolve(self.audit)
@@ -114,7 +122,7 @@ BUILTIN: tuple[ModelEntry, ...] = (
         takes_argument=True,
         argument_optional=True,
         freeform_needs_judge=True,
-        validate="mediconfusion_tests.models.radfm.files:validate_radfm",
+        requirements="mediconfusion_tests.models.radfm.files:radfm_requirements",
     ),
     ModelEntry(
         "llava-med",
@@ -124,6 +132,7 @@ BUILTIN: tuple[ModelEntry, ...] = (
         takes_argument=True,
         argument_optional=True,
         freeform_needs_judge=True,
+        requirements="mediconfusion_tests.models.availability:llava_med_requirements",
     ),
     ModelEntry(
         "med-flamingo",
@@ -134,6 +143,7 @@ BUILTIN: tuple[ModelEntry, ...] = (
         takes_argument=True,
         argument_optional=True,
         freeform_needs_judge=True,
+        requirements="mediconfusion_tests.models.availability:med_flamingo_requirements",
     ),
     *(
         ModelEntry(
@@ -201,6 +211,7 @@ BUILTIN: tuple[ModelEntry, ...] = (
         "mediconfusion_tests.models.hf_factories:make_hf",
         takes_argument=True,
         freeform_needs_judge=True,
+        requirements="mediconfusion_tests.models.availability:hf_requirements",
     ),
     *(
         ModelEntry(
@@ -208,6 +219,7 @@ BUILTIN: tuple[ModelEntry, ...] = (
             f"{preset.summary}: {preset.checkpoint} [{preset.family}, {preset.dtype}]",
             "mediconfusion_tests.models.hf_factories:make_preset",
             freeform_needs_judge=True,
+            requirements="mediconfusion_tests.models.availability:preset_requirements",
             extra={"checkpoint": preset.checkpoint, "family": preset.family, "dtype": preset.dtype},
         )
         for preset in PRESETS

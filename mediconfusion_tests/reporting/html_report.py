@@ -167,7 +167,24 @@ def _verdict(document: ResultsDocument) -> str:
     return f'<section class="verdict {state}" id="gate"><h2>Release gate {word}</h2><ul>{items}</ul></section>'
 
 
+def _no_results(document: ResultsDocument) -> str:
+    """A run that scored nothing (its model could not load, every pair errored) says so first: no tiles of
+    dashes, no "one pair is N points" that reads like a result."""
+    reasons = list(document.problems) or [
+        f"{document.counts.pairs_errored} pair(s) errored and none was scored; see the pairs below"
+        if document.counts.pairs_errored
+        else "no pair was scored"
+    ]
+    items = "".join(f'<li class="fail">{esc(reason)}</li>' for reason in reasons)
+    return (
+        '<section class="verdict fail" id="no-results"><h2>No results: this run scored none of the '
+        f"{document.counts.pairs_in_dataset} pairs</h2><ul>{items}</ul></section>"
+    )
+
+
 def _headline(document: ResultsDocument) -> str:
+    if document.counts.pairs_scored == 0:
+        return _no_results(document)
     overall = document.metrics.overall
     tiles = []
     for key in HEADLINE_METRICS:
@@ -187,7 +204,9 @@ def _headline(document: ResultsDocument) -> str:
 
 
 def _notes(document: ResultsDocument) -> str:
-    problems = "".join(f'<li class="problem">{esc(p)}</li>' for p in document.problems)
+    # A run that scored nothing shows its problems in the banner at the top (_no_results).
+    shown = document.problems if document.counts.pairs_scored else []
+    problems = "".join(f'<li class="problem">{esc(p)}</li>' for p in shown)
     warnings = "".join(f'<li class="warning">{esc(w)}</li>' for w in document.warnings)
     notes = "".join(f"<li>{esc(h)}</li>" for h in hints(document))
     if not (problems or warnings or notes):

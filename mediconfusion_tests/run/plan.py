@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.config import DEFAULT_IMAGES, RunConfig
+from mediconfusion_tests.data.hub import MODEL_PLACEHOLDER
 from mediconfusion_tests.data.images import (
     ImageLayout,
     check_images,
@@ -31,6 +32,7 @@ from mediconfusion_tests.prompts import check_prompt_file, prompt_source
 from mediconfusion_tests.results.comparison import Identity, identity_mismatches
 from mediconfusion_tests.results.document import ResultsDocument, read_document
 from mediconfusion_tests.results.gate import Condition, parse_condition, resolve_categories
+from mediconfusion_tests.run.preflight import Checks
 from mediconfusion_tests.run.shards import select
 from mediconfusion_tests.run.store import check_store_file
 from mediconfusion_tests.scoring.metrics import category_names
@@ -109,12 +111,16 @@ def _images_root(config: RunConfig, info: DatasetInfo) -> Path:
     return beside if beside.is_dir() else Path(DEFAULT_IMAGES)
 
 
-def _image_skips(layout: ImageLayout, pairs: Sequence[Pair], allow_missing: bool) -> dict[str, str]:
+def _image_skips(
+    layout: ImageLayout, pairs: Sequence[Pair], allow_missing: bool, info: DatasetInfo
+) -> dict[str, str]:
     problems = check_images(layout, distinct_images(pairs))
     if not problems:
         return {}
     if not allow_missing:
-        raise DataError(problems_message(layout, problems, pairs))
+        image_dict = Path(info.file).parent / "image_dict.json"
+        local = info.source == "path" and image_dict.is_file()
+        raise DataError(problems_message(layout, problems, pairs, image_dict if local else None))
     skips: dict[str, str] = {}
     for local_id, users in pairs_by_image(pairs).items():
         if local_id in problems:
@@ -202,6 +208,20 @@ def check_outputs(config: RunConfig) -> None:
         _writable_folder(store.parent, f"--answer-store {store}: its folder")
 
 
+def _check_judge(registry: Registry, config: RunConfig, judge_role: str) -> None:
+    judge_spec = registry.parse(config.judge or "")
+    judge_check = registry.entry(judge_spec).load_validator()
+    if judge_check is None:
+        return
+    try:
+        judge_check(judge_spec, config, [])
+    except DataError as exc:
+        raise DataError(
+            f"{judge_role} (--judge={config.judge}): {exc}; another judge: --judge=SPEC (any model, "
+            "e.g. --judge=hf:Qwen/Qwen2.5-VL-7B-Instruct)"
+        ) from None
+
+
 #: Grades free-form answers when --judge is not given.
 DEFAULT_JUDGE = "gpt-4o"
 
@@ -209,40 +229,46 @@ DEFAULT_JUDGE = "gpt-4o"
 def prepare_run(
     config: RunConfig, registry: Registry, gpus: Sequence[str] = (), *, writes: bool = True
 ) -> tuple[RunPlan, list[Pair]]:
-    """Every check that needs no model; ``writes=False`` (--collect-only) leaves the output folders alone."""
+    """Every check that needs no model, each problem found at once (run/preflight.py); ``writes=False``
+    (--collect-only) leaves the output folders alone."""
     if not config.model:
         raise DataError("no --model given")
+    checks = Checks()
     if writes:
-        check_outputs(config)
+        with checks.check():
+            check_outputs(config)
     spec: ModelSpec = registry.parse(config.model)
+    entry = registry.entry(spec)
     judge_role = "the judge"
-    if config.mode == "freeform" and registry.entry(spec).freeform_needs_judge and not config.judge:
+    if config.mode == "freeform" and entry.freeform_needs_judge and not config.judge:
         # Answers without scores are graded by the default judge, as the paper's GPT-4o did.
         config = RunConfig.from_dict({**config.to_dict(), "judge": DEFAULT_JUDGE})
         judge_role = "the default judge, used when --judge is not given"
-    registry.check_mode(spec, config.mode, config.judge)
-    if config.judge and config.mode == "freeform":
-        judge_spec = registry.parse(config.judge)
-        judge_check = registry.entry(judge_spec).load_validator()
-        if judge_check is not None:
-            try:
-                judge_check(judge_spec, config, [])
-            except DataError as exc:
-                raise DataError(
-                    f"{judge_role} (--judge={config.judge}): {exc}; another judge: --judge=SPEC (any model, "
-                    "e.g. --judge=hf:Qwen/Qwen2.5-VL-7B-Instruct)"
-                ) from None
+    with checks.check():
+        registry.check_mode(spec, config.mode, config.judge)
+        if config.judge and config.mode == "freeform":
+            _check_judge(registry, config, judge_role)
     if config.prompts:
-        check_prompt_file(Path(config.prompts))
-    entry = registry.entry(spec)
+        with checks.check():
+            check_prompt_file(Path(config.prompts))
+    requirements = entry.load_requirements()
+    if requirements is not None:
+        checks.add(requirements(spec, config))
     source = config.dataset or entry.default_dataset or "hub"
     config = RunConfig.from_dict({**config.to_dict(), "dataset": source})
-    info = resolve_dataset(source, config.dataset_revision)
     warnings: list[str] = []
-    pairs = load_pairs(info, warnings)
+    try:
+        info = resolve_dataset(source, config.dataset_revision)
+        pairs = load_pairs(info, warnings)
+    except DataError as exc:
+        checks.add([str(exc).replace(MODEL_PLACEHOLDER, f"--model={config.model}")])
+        checks.raise_any()
+        raise  # pragma: no cover - raise_any raised
     categories = tuple(category_names(pairs))
-    check_shard(config, pairs)
-    gate_conditions(config, categories)
+    with checks.check():
+        check_shard(config, pairs)
+    with checks.check():
+        gate_conditions(config, categories)
     layout = None
     skipped: dict[str, str] = {}
     # The sample's images ship with the package and embedded images are in the cache: the report shows them
@@ -250,13 +276,17 @@ def prepare_run(
     if entry.needs_images or config.images or ((source == "sample" or info.embedded) and info.images):
         root = _images_root(config, info).resolve()
         layout = detect_layout(root, distinct_images(pairs))
-        skipped.update(_image_skips(layout, pairs, config.allow_missing_images))
+        with checks.check():
+            skipped.update(_image_skips(layout, pairs, config.allow_missing_images, info))
         config = RunConfig.from_dict({**config.to_dict(), "images": str(root)})
     validator = entry.load_validator()
     if validator is not None:
-        for pair_id, reason in validator(spec, config, pairs).items():
-            skipped.setdefault(pair_id, reason)
-    check_baseline(config, info)
+        with checks.check():
+            for pair_id, reason in validator(spec, config, pairs).items():
+                skipped.setdefault(pair_id, reason)
+    with checks.check():
+        check_baseline(config, info)
+    checks.raise_any()
     plan = RunPlan(
         make_run_id(spec.raw, config.mode), config, info, layout, skipped, categories, tuple(gpus), tuple(warnings)
     )

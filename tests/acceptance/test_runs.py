@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import read_results
+from helpers import read_results, read_run
 
 SAMPLE = ("--dataset=sample", "-p", "no:cacheprovider")
 
@@ -163,6 +163,13 @@ def test_a_model_that_fails_to_load_fails_the_gate(scripted: pytest.Pytester, wo
     # Per process: the error's section, its summary line (in full when CI is set) and pytest's stop line.
     assert text.count("cannot load model 'broken-load'") <= 3 * errors
     assert "During handling of the above exception" not in text
+    # The report says first that nothing was scored, and why; no tiles of dashes that read like a result.
+    report = next((scripted.path / "reports").glob("*/report.html")).read_text()
+    assert 'id="no-results"><h2>No results: this run scored none of the 16 pairs' in report
+    assert "weights file is corrupt (scripted load failure)</li>" in report
+    assert "One pair is" not in report
+    assert 'id="metric-set_accuracy"' not in report
+    assert read_run(scripted.path)["problems"][0].startswith("the model could not be loaded: weights file")
 
 
 def test_category_marks_select_subsets_under_strict_markers(pytester: pytest.Pytester) -> None:

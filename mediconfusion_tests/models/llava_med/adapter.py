@@ -21,6 +21,7 @@ from mediconfusion_tests.models.hf_loading import (
     resolve_device,
     resolve_dtype,
 )
+from mediconfusion_tests.models.hub_names import LLAVA_MED_REPO
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from mediconfusion_tests.config import RunConfig
     from mediconfusion_tests.models.base import Model, ModelSpec
 
-HUB_REPO = "microsoft/llava-med-v1.5-mistral-7b"
+HUB_REPO = LLAVA_MED_REPO
 #: Plain prompts (the conversation format is applied in ``render``); the paper's file keys it llava_med.
 FAMILY = Family("llava-med", (), prompt_style="plain", prompt_key="llava_med")
 PATTERNS = ("*.json", "*.safetensors", "tokenizer.model", "*.txt")

@@ -24,6 +24,7 @@ from mediconfusion_tests.models.hf_loading import (
     resolve_dtype,
     token_id,
 )
+from mediconfusion_tests.models.hub_names import MED_FLAMINGO_LLAMA, MED_FLAMINGO_REPO
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from mediconfusion_tests.config import RunConfig
     from mediconfusion_tests.models.base import Answer, Model, ModelSpec, Query
 
-HUB_REPO = "med-flamingo/med-flamingo"
+HUB_REPO = MED_FLAMINGO_REPO
 FAMILY = Family("med-flamingo", (), prompt_style="plain", prompt_key="med_flamingo")
 PREAMBLE = (
     "You are a helpful medical assistant. You are being provided with images, a two choice question about each "
@@ -238,8 +239,8 @@ def make_med_flamingo(spec: ModelSpec, config: RunConfig) -> Model:
 
     if not config.llama_path:
         raise ModelError(
-            "med-flamingo needs the LLaMA-7B it was trained on: --llama-path=DIR (a transformers-format folder; "
-            "the authors used decapoda-research/llama-7b-hf)"
+            f"med-flamingo needs the LLaMA-7B it was trained on: --llama-path=DIR (a transformers-format folder); "
+            f"{MED_FLAMINGO_LLAMA}"
         )
     folder = checkpoint_folder(spec.argument)
     settings = load_settings(str(folder), config)

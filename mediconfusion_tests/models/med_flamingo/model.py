@@ -18,6 +18,11 @@ from torch import nn
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from mediconfusion_tests.errors import ModelError
+from mediconfusion_tests.models.hub_names import (
+    MED_FLAMINGO_CHECKPOINT,
+    MED_FLAMINGO_VISION,
+    MED_FLAMINGO_VISION_FOLDER,
+)
 from mediconfusion_tests.models.med_flamingo.network import (
     ConditionedLayer,
     GatedCrossAttentionBlock,
@@ -30,9 +35,9 @@ if TYPE_CHECKING:
 
     from transformers import Cache, CLIPVisionModel, LlamaForCausalLM
 
-CHECKPOINT = "model.pt"
-VISION_FOLDER = "vision"
-DEFAULT_VISION = "openai/clip-vit-large-patch14"
+CHECKPOINT = MED_FLAMINGO_CHECKPOINT
+VISION_FOLDER = MED_FLAMINGO_VISION_FOLDER
+DEFAULT_VISION = MED_FLAMINGO_VISION
 ADDED_TOKENS = ("<|endofchunk|>", "<image>")
 PAD_TOKEN = "<PAD>"  # noqa: S105 - a token, not a secret
 CROSS_EVERY = 4

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mediconfusion_tests.errors import DataError, ModelError
+from mediconfusion_tests.errors import ModelError
 from mediconfusion_tests.hub_access import download_hint, offline_reason
 from mediconfusion_tests.models.radfm.archive import SplitZip, split_parts
 from mediconfusion_tests.models.radfm.checkpoint import LLAMA_CONFIG, TOKENIZER, WEIGHTS
@@ -25,10 +25,9 @@ from mediconfusion_tests.sample.build_cache import cache_root
 LOG = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
 
     from mediconfusion_tests.config import RunConfig
-    from mediconfusion_tests.data.schema import Pair
     from mediconfusion_tests.models.base import ModelSpec
 
 HUB_REPO = "chaoyi-wu/RadFM"
@@ -196,20 +195,20 @@ def _extracted(cache: Path, revision: str | None) -> RadFMFiles | None:
     return RadFMFiles(folder, folder / WEIGHTS, folder / TOKENIZER, f"{HUB_REPO}@{folder.name}")
 
 
-def validate_radfm(spec: ModelSpec, config: RunConfig, pairs: Sequence[Pair]) -> dict[str, str]:
+def radfm_requirements(spec: ModelSpec, config: RunConfig) -> list[str]:
     """Before any worker starts (also with --collect-only): the files are there, or can be fetched."""
     if spec.argument:
         folder = Path(spec.argument)
         if not folder.is_dir():
-            raise DataError(f"--model=radfm:{folder}: no such folder. {how_to_get()}")
+            return [f"--model=radfm:{folder}: no such folder. {how_to_get()}"]
         missing = missing_in(folder)
         if missing:
-            raise DataError(f"--model=radfm:{folder} lacks {'; '.join(missing)}. {how_to_get()}")
-        return {}
+            return [f"--model=radfm:{folder} lacks {'; '.join(missing)}. {how_to_get()}"]
+        return []
     offline = offline_reason()
     if offline and _extracted(cache_root(), config.model_revision) is None:
         try:
             _cached_listing(config.model_revision)
         except ModelError as exc:
-            raise DataError(str(exc)) from None
-    return {}
+            return [str(exc)]
+    return []
