@@ -111,9 +111,7 @@ def _images_root(config: RunConfig, info: DatasetInfo) -> Path:
     return beside if beside.is_dir() else Path(DEFAULT_IMAGES)
 
 
-def _image_skips(
-    layout: ImageLayout, pairs: Sequence[Pair], allow_missing: bool, info: DatasetInfo
-) -> dict[str, str]:
+def _image_skips(layout: ImageLayout, pairs: Sequence[Pair], allow_missing: bool, info: DatasetInfo) -> dict[str, str]:
     problems = check_images(layout, distinct_images(pairs))
     if not problems:
         return {}
