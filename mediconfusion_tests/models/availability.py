@@ -8,7 +8,9 @@ Hugging Face cache (``config.json`` or the named file), and the hub is asked onl
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -126,3 +128,53 @@ def med_flamingo_requirements(spec: ModelSpec, config: RunConfig) -> list[str]:
         if problem:
             problems.append(problem)
     return problems
+
+
+def folder_signature(folder: Path) -> str:
+    """The files of a checkpoint folder by name, size and modification time: a changed file changes it."""
+    entries = sorted(
+        f"{path.relative_to(folder)}:{stat.st_size}:{stat.st_mtime_ns}"
+        for path in folder.rglob("*")
+        if path.is_file() and (stat := path.stat())
+    )
+    return "folder:" + hashlib.sha256("\n".join(entries).encode()).hexdigest()[:24]
+
+
+def cached_commit(repo: str, revision: str | None) -> str | None:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - a declared dependency
+        return None
+    found = try_to_load_from_cache(repo, "config.json", cache_dir=os.environ.get("HF_HUB_CACHE"), revision=revision)
+    return Path(found).parent.name if isinstance(found, str) else None
+
+
+def transformers_version(source: str, revision: str | None) -> str | None:
+    """A folder's signature; a hub checkpoint's cached commit when the hub is not asked or the revision is a
+    commit (otherwise loading may fetch a newer one, so it is not known before loading)."""
+    if looks_like_path(source):
+        folder = Path(source).expanduser()
+        return folder_signature(folder) if folder.is_dir() else None
+    commit = cached_commit(source, revision)
+    pinned = bool(revision and re.fullmatch(r"[0-9a-f]{40}", revision))
+    if commit is None or not (pinned or offline_reason() is not None):
+        return None
+    return f"hub:{source}@{commit}"
+
+
+def preset_version(spec: ModelSpec, config: RunConfig) -> str | None:
+    from mediconfusion_tests.models.presets import BY_NAME
+
+    return transformers_version(BY_NAME[spec.name].checkpoint, config.model_revision)
+
+
+def hf_version(spec: ModelSpec, config: RunConfig) -> str | None:
+    return transformers_version(spec.argument or "", config.model_revision)
+
+
+def demo_version(spec: ModelSpec, config: RunConfig) -> str | None:
+    """The trained demo checkpoint's signature; None before its first training."""
+    from mediconfusion_tests.models.demo import demo_folder
+
+    folder = demo_folder()
+    return folder_signature(folder) if folder.is_dir() else None

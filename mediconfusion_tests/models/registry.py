@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 ENTRY_POINT_GROUP = "mediconfusion.models"
 Validator = Callable[["ModelSpec", "RunConfig", Sequence["Pair"]], dict[str, str]]
 Requirements = Callable[["ModelSpec", "RunConfig"], list[str]]
+FilesVersion = Callable[["ModelSpec", "RunConfig"], "str | None"]
+Prepare = Callable[["ModelSpec", "RunConfig", Callable[[str], None]], None]
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,13 @@ class ModelEntry:
     #: the files and options the model needs but lacks (weights in a folder or the hub cache, --llama-path),
     #: each one sentence with its fix. Loads nothing.
     requirements: str | Requirements | None = None
+    #: What identifies the files the model would load, read without loading them (a folder's names, sizes
+    #: and times; a cached hub snapshot's commit when the hub is not asked); None where that is unknown. With
+    #: it a rerun whose answers are all stored never loads the model (run/lazy_model.py).
+    files_version: str | FilesVersion | None = None
+    #: Runs once on the controller after the checks, before workers start: builds what every worker would
+    #: otherwise wait for in silence (the demo's first training), saying how far it got through ``say``.
+    prepare: str | Prepare | None = None
     #: Optional post-run check, e.g. a replay compared with its recorded scores.
     audit: str | Callable[..., dict[str, Any]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -64,6 +73,12 @@ class ModelEntry:
 
     def load_requirements(self) -> Requirements | None:
         return None if self.requirements is None else _resolve(self.requirements)
+
+    def load_files_version(self) -> FilesVersion | None:
+        return None if self.files_version is None else _resolve(self.files_version)
+
+    def load_prepare(self) -> Prepare | None:
+        return None if self.prepare is None else _resolve(self.prepare)
 
     def load_audit(self) -> Callable[..., dict[str, Any]] | None:
         return None if self.audit is None else _resolve(self.audit)
@@ -99,6 +114,8 @@ BUILTIN: tuple[ModelEntry, ...] = (
         "demo",
         "Tiny LLaVA trained at first use on synthetic scenes (not the sample's); offline; answers the sample weakly.",
         "mediconfusion_tests.models.demo:make_demo",
+        files_version="mediconfusion_tests.models.availability:demo_version",
+        prepare="mediconfusion_tests.models.demo:prepare_demo",
         default_dataset="sample",
         freeform_needs_judge=True,
         note="demo model: a tiny LLaVA trained for seconds on synthetic scenes; it shows what the suite finds, "
@@ -212,6 +229,7 @@ BUILTIN: tuple[ModelEntry, ...] = (
         takes_argument=True,
         freeform_needs_judge=True,
         requirements="mediconfusion_tests.models.availability:hf_requirements",
+        files_version="mediconfusion_tests.models.availability:hf_version",
     ),
     *(
         ModelEntry(
@@ -220,6 +238,7 @@ BUILTIN: tuple[ModelEntry, ...] = (
             "mediconfusion_tests.models.hf_factories:make_preset",
             freeform_needs_judge=True,
             requirements="mediconfusion_tests.models.availability:preset_requirements",
+            files_version="mediconfusion_tests.models.availability:preset_version",
             extra={"checkpoint": preset.checkpoint, "family": preset.family, "dtype": preset.dtype},
         )
         for preset in PRESETS

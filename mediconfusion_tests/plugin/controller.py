@@ -19,6 +19,8 @@ from mediconfusion_tests.plugin.state import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mediconfusion_tests.data.schema import Pair
     from mediconfusion_tests.reporting.terminal import LineKind
     from mediconfusion_tests.run.collector import Collector
@@ -207,6 +209,22 @@ def _budget_file(state: State) -> None:
     os.environ[BUDGET_ENV] = path
 
 
+def _say(config: pytest.Config) -> Callable[[str], None]:
+    """A line on the terminal before the session's header (or on stderr when there is no terminal)."""
+    import sys
+
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+
+    def say(text: str) -> None:
+        if reporter is not None:
+            reporter.write_line(text)
+            reporter.flush()
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+    return say
+
+
 def start_controller(config: pytest.Config, state: State) -> None:
     """Check data, images and model input before any worker or model starts; make the session."""
     from mediconfusion_tests.plugin.gpus import visible_gpus
@@ -222,6 +240,9 @@ def start_controller(config: pytest.Config, state: State) -> None:
     if workers:
         state.isolation = IsolationFile.create()
     spec = state.registry.parse(state.plan.config.model or "")
+    prepare = state.registry.entry(spec).load_prepare()
+    if prepare is not None and not config.option.collectonly:
+        prepare(spec, state.plan.config, _say(config))
     alluredir = config.getoption(ALLURE_OPTION, default=None)
     state.session = RunSession(
         state.plan,

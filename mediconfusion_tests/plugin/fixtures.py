@@ -25,11 +25,31 @@ if TYPE_CHECKING:
 @pytest.fixture(scope="session")
 def mediconfusion_model(request: pytest.FixtureRequest) -> Iterator[Model]:
     """The model under test, loaded once per process (one per xdist worker)."""
+    from mediconfusion_tests.run.runtime import recorded_identity, remember_identity
+
     state, plan = require(request.config)
-    started = time.perf_counter()
-    model = _load_or_stop(request, plan.config.model or "", plan.config, "model")
-    state.model_info.update(model.describe(), cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"))
-    state.model_info["timing"] = {"model_load_s": round(time.perf_counter() - started, 3)}
+    spec = plan.config.model or ""
+
+    def load() -> Model:
+        return _load_or_stop(request, spec, plan.config, "model")
+
+    def loaded(model: Model, seconds: float) -> None:
+        state.model_info.setdefault("timing", {})["model_load_s"] = round(seconds, 3)
+        state.model_info["model_loaded"] = True
+
+    lazy = recorded_identity(state.registry, spec, plan.config, load, loaded)
+    if lazy is not None:
+        # Loaded on the first answer the store does not hold; a rerun of stored answers never loads it.
+        model: Model = lazy
+        state.model_info.update(model.describe(), model_loaded=False)
+        state.model_info["timing"] = {"model_load_s": 0.0}
+    else:
+        started = time.perf_counter()
+        model = load()
+        loaded(model, time.perf_counter() - started)
+        state.model_info.update(model.describe())
+        remember_identity(state.registry, spec, plan.config, model)
+    state.model_info["cuda_visible_devices"] = os.environ.get("CUDA_VISIBLE_DEVICES")
     yield model
     model.close()
 

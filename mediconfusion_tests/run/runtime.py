@@ -6,15 +6,18 @@ the xdist scheduler uses, so a worker answers exactly the chunks it is sent.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 from mediconfusion_tests.prompts import prompt_set
 from mediconfusion_tests.run.engine import Engine
+from mediconfusion_tests.run.lazy_model import LazyModel, identity_key, read_identity, write_identity
 from mediconfusion_tests.run.similarity import make_meter
 from mediconfusion_tests.run.store import AnswerStore
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+    from pathlib import Path
 
     from mediconfusion_tests.config import RunConfig
     from mediconfusion_tests.data.schema import Pair
@@ -26,6 +29,40 @@ if TYPE_CHECKING:
 def load_model(registry: Registry, spec_text: str, config: RunConfig) -> Model:
     spec = registry.parse(spec_text)
     return registry.entry(spec).load_factory()(spec, config)
+
+
+def _identity_place(registry: Registry, spec_text: str, config: RunConfig) -> tuple[Path, str] | None:
+    """Where a model's recorded identity lives (beside the answer store), or None where none is kept."""
+    if not config.use_store:
+        return None
+    spec = registry.parse(spec_text)
+    version_of = registry.entry(spec).load_files_version()
+    version = None if version_of is None else version_of(spec, config)
+    if version is None:
+        return None
+    return config.answer_store_path().parent / "identities", identity_key(spec, config, version)
+
+
+def recorded_identity(
+    registry: Registry,
+    spec_text: str,
+    config: RunConfig,
+    load: Callable[[], Model],
+    on_load: Callable[[Model, float], None],
+) -> LazyModel | None:
+    """A model that loads on its first unstored answer, when an earlier load of the same files and
+    settings was recorded; else None (load it now)."""
+    place = _identity_place(registry, spec_text, config)
+    identity = None if place is None else read_identity(*place)
+    return None if identity is None else LazyModel(identity, load, on_load)
+
+
+def remember_identity(registry: Registry, spec_text: str, config: RunConfig, model: Model) -> None:
+    place = _identity_place(registry, spec_text, config)
+    if place is not None:
+        # Unwritable: the next run loads the model again, as it would without the record.
+        with contextlib.suppress(OSError):
+            write_identity(place[0], place[1], model)
 
 
 #: Room for the judge's "A: <score>", "B: <score>" and a sentence of explanation.

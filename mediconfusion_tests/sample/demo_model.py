@@ -16,7 +16,7 @@ from mediconfusion_tests.prompts import BUILTIN_JUDGE, BUILTIN_TEMPLATES
 from mediconfusion_tests.sample.benchmark import PAIRS
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from pathlib import Path
 
 HIDDEN = 32
@@ -184,10 +184,12 @@ def build_llava(
 DEMO_HIDDEN = 64
 
 
-def build_demo(folder: Path, seed: int = 0, steps: int | None = None) -> Path:
+def build_demo(
+    folder: Path, seed: int = 0, steps: int | None = None, progress: Callable[[int, int], None] | None = None
+) -> Path:
     """The demo model: a tiny LLaVA, then trained on synthetic scenes that are not the sample's."""
     from mediconfusion_tests.sample.demo_training import STEPS, train
 
     build_llava(folder, seed=seed, hidden=DEMO_HIDDEN)
-    train(folder, STEPS if steps is None else steps)
+    train(folder, STEPS if steps is None else steps, progress)
     return folder

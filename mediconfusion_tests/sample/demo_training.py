@@ -24,6 +24,7 @@ from mediconfusion_tests.sample.benchmark import PAIRS, SCENES
 from mediconfusion_tests.sample.scenes import draw_scene, every_scene, kind_of
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from PIL import Image
@@ -88,8 +89,9 @@ def _encode(processor: Any, example: Example) -> tuple[list[int], list[int], Any
     return prompt + answer, [-100] * len(prompt) + answer, features["pixel_values"][0]
 
 
-def train(folder: Path, steps: int = STEPS) -> float:
-    """Fine-tune the checkpoint in ``folder`` in place; the last batch's loss."""
+def train(folder: Path, steps: int = STEPS, progress: Callable[[int, int], None] | None = None) -> float:
+    """Fine-tune the checkpoint in ``folder`` in place; the last batch's loss. ``progress(done, steps)`` is
+    called after every step."""
     import torch
     from transformers import AutoProcessor, LlavaForConditionalGeneration
 
@@ -107,7 +109,7 @@ def train(folder: Path, steps: int = STEPS) -> float:
         rng = random.Random(SEED)  # noqa: S311 - a reproducible sample order, not a secret
         model.train()
         loss = float("nan")
-        for _ in range(steps):
+        for step in range(steps):
             batch = rng.sample(encoded, BATCH)
             width = max(len(ids) for ids, _, _ in batch)
             ids = torch.full((BATCH, width), pad)
@@ -124,6 +126,8 @@ def train(folder: Path, steps: int = STEPS) -> float:
             optimiser.step()
             schedule.step()
             loss = float(output.loss.detach())
+            if progress is not None:
+                progress(step + 1, steps)
         model.eval()
         model.save_pretrained(folder)
         return loss
