@@ -6,6 +6,9 @@ import json
 import os
 from pathlib import Path
 
+# Imported here, before any inline pytester run: those runs drop the modules first imported inside them,
+# and numpy's extension cannot be loaded a second time in one process ("cannot load module more than once").
+import numpy  # noqa: F401
 import pytest
 
 # The user-facing fixtures of mediconfusion_tests.testing, exercised by our own tests.

@@ -35,7 +35,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def read_results(folder: Path) -> dict[str, Any]:
-    """The results.json of the latest run under folder/reports."""
+    """The results.json of the newest complete run under folder/reports: ``latest`` when the newest run moved
+    it, else the newest run folder that is complete (subsets, --limit included, never move ``latest``)."""
+    runs = sorted((folder / "reports").glob("*/results.json"), key=lambda p: p.stat().st_mtime)
+    for path in reversed(runs):
+        document = json.loads(path.read_text())
+        if document["run"].get("complete"):
+            return document
     return json.loads((folder / "reports" / "latest" / "results.json").read_text())
 
 

@@ -34,6 +34,12 @@ class Entry:
     document: ResultsDocument
     #: Where the run came from (its folder's name, unique even when two run ids are equal).
     source: str = ""
+    #: Another run on the board has the same label: the terminal adds the run id (tables have a column).
+    alike: bool = False
+
+    @property
+    def named(self) -> str:
+        return f"{self.label} · {self.run_id}" if self.alike else self.label
 
     @property
     def run_id(self) -> str:
@@ -154,9 +160,21 @@ def labelled(entries: Sequence[Entry], differing: Sequence[str]) -> list[Entry]:
 
     names = [describe(entry) for entry in entries]
     return [
-        Entry(f"{name} · {entry.run_id}" if names.count(name) > 1 else name, entry.document, entry.source)
+        Entry(name + scope(entry.document), entry.document, entry.source, alike=names.count(name) > 1)
         for name, entry in zip(names, entries, strict=True)
     ]
+
+
+def scope(document: ResultsDocument) -> str:
+    """A mark for a run that is not the whole benchmark: a shard, a subset, a run that stopped early."""
+    run, counts = document.run, document.counts
+    if document.config.shard:
+        return f" [shard {document.config.shard}: {counts.pairs_scored} of {counts.pairs_in_dataset} pairs]"
+    if run.subset:
+        return f" [subset: {counts.pairs_scored} of {counts.pairs_in_dataset} pairs]"
+    if run.complete is False:
+        return f" [incomplete: {counts.pairs_scored} of {counts.pairs_in_dataset} pairs]"
+    return ""
 
 
 def build(entries: Sequence[Entry]) -> Board:
@@ -185,7 +203,7 @@ def terminal(board: Board) -> list[str]:
     body = [
         [
             str(row.rank),
-            row.label,
+            row.entry.named,
             _pct(row.figure("set_accuracy")),
             _pct(row.figure("confusion")),
             _pct(row.figure("invalid_rate")),
@@ -205,7 +223,21 @@ def terminal(board: Board) -> list[str]:
     lines += probe_lines(board)
     if board.differences:
         lines.append("WARNING: the runs differ in " + ", ".join(board.differences) + ": compare with care")
+    partial = partial_runs(board)
+    if partial:
+        lines.append(f"WARNING: {partial}")
     return lines
+
+
+def partial_runs(board: Board) -> str:
+    """The warning for runs that scored only part of the benchmark, or ''."""
+    count = sum(1 for row in board.rows if scope(row.entry.document))
+    if not count:
+        return ""
+    return (
+        f"{count} run(s) scored only part of the benchmark (marked [shard], [subset] or [incomplete]): their "
+        "figures are not comparable with a full run's"
+    )
 
 
 def markdown(board: Board) -> str:
@@ -234,6 +266,9 @@ def markdown(board: Board) -> str:
         lines += [f"| {md(row.label)} | " + " | ".join(_pct(row.probe(n)) for n in probes) + " |" for row in board.rows]
     if board.differences:
         lines += ["", "> **Warning:** the runs differ in " + md(", ".join(board.differences)) + "."]
+    partial = partial_runs(board)
+    if partial:
+        lines += ["", f"> **Warning:** {md(partial)}."]
     return "\n".join(lines) + "\n"
 
 
@@ -286,6 +321,9 @@ def page(board: Board) -> str:
         if board.differences
         else ""
     )
+    partial = partial_runs(board)
+    if partial:
+        warning += f"<p class='note'>{esc(partial[0].upper() + partial[1:])}.</p>"
     charts = difference_charts(board) if len(board.rows) > 1 else ""
     return (
         f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{esc(board.benchmark)} leaderboard</title>"

@@ -164,6 +164,8 @@ def terminal_summary(
     if document.baseline is not None:
         lines += [("", "text"), *((line, "text") for line in terminal_comparison(document.baseline))]
     lines += [(f"{name}: {shown_path(path, base)}", "text") for name, path in written.items()]
+    if written and "latest" not in written and document.run.complete and document.run.subset:
+        lines.append(("latest: unchanged (a subset of the benchmark never becomes latest)", "text"))
     lines += [("", "text"), *verdict_lines(document)]
     lines += [(f"WARNING: {w}", "warning") for w in document.warnings]
     lines += [(f"PROBLEM: {p}", "problem") for p in document.problems]

@@ -79,11 +79,18 @@ def write_outputs(document: ResultsDocument, results_dir: Path, allure_dir: Path
 
         write_run_files(allure_dir, document)
         written["allure results"] = allure_dir
-    if document.run.complete:
-        # A partial run (stopped, interrupted, pairs missing) never replaces the last complete one.
+    if moves_latest(document):
         written["latest"] = update_latest(results_dir, folder)
     if document.config.keep_runs:
         from mediconfusion_tests.run.cleanup import clean_runs
 
         clean_runs(results_dir, document.config.keep_runs, protect=folder)
     return written
+
+
+def moves_latest(document: ResultsDocument) -> bool:
+    """Whether the run becomes ``latest``: a partial run (stopped, interrupted, pairs missing) or a subset
+    (--limit, -k, -m, --lf) never replaces the last complete one. A shard does: it is a planned part whose
+    results dir its merge reads (`mediconfusion merge s1/latest s2/latest`)."""
+    run = document.run
+    return bool(run.complete) and (run.subset is None or run.shard is not None)

@@ -19,7 +19,8 @@ REGRESSED = "90101,90102,90103,90104,90105,90106,90107,90108"
 def run_and_keep(scripted: pytest.Pytester, name: str, *args: str) -> Path:
     scripted.runpytest("--model=scripted", *SAMPLE, *args)
     target = scripted.path / f"{name}.json"
-    shutil.copy(scripted.path / "reports" / "latest" / "results.json", target)
+    newest = max((scripted.path / "reports").glob("*/results.json"), key=lambda path: path.stat().st_mtime)
+    shutil.copy(newest, target)
     return target
 
 
@@ -166,7 +167,11 @@ def test_compare_ranks_runs_and_tests_the_top_one(scripted: pytest.Pytester, mon
     rows = [line for line in markdown.read_text().splitlines() if line.startswith("| ")][1:]
     labels = [row.split("|")[2].strip() for row in rows[:3]]
     assert [label.split(" · ")[0] for label in labels] == ["scripted", "scripted", "always-a"]
-    assert labels[0] != labels[1]  # the same settings run twice: told apart by run id
+    # The same settings run twice: the label once, told apart by the run id column (shown once per row).
+    assert labels[0] == labels[1]
+    run_ids = [row.split("|")[3].strip() for row in rows[:2]]
+    assert run_ids[0] != run_ids[1]
+    assert all(row.count(run_id) == 1 for row, run_id in zip(rows, run_ids, strict=False))
     assert rows[0].split("|")[4].strip().startswith("100.0")
     assert "p=0.00781 (8/0 on 16)" in rows[1]
     assert "random guessing (paper)" in rows[3]
@@ -176,3 +181,9 @@ def test_compare_ranks_runs_and_tests_the_top_one(scripted: pytest.Pytester, mon
     assert ranks == ["1", "2", "3"]
     assert table.rows[-1][1] == "random guessing (paper)"
     assert page.read_text().count('class="chart delta"') == 2  # each runner-up against the top run
+    # A subset is marked wherever the board is shown, with a warning.
+    subset = run_and_keep(scripted, "subset", "--limit=5")
+    assert main(["compare", str(best), str(subset), "--markdown", str(markdown), "--html", str(page)]) == 0
+    assert "subset: 5 of 16 pairs" in markdown.read_text()
+    assert "1 run(s) scored only part of the benchmark" in markdown.read_text()
+    assert "[subset: 5 of 16 pairs]" in page.read_text()

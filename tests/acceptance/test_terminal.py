@@ -32,7 +32,10 @@ def test_limit_scores_the_first_pairs_and_says_it_is_a_subset_everywhere(pyteste
         "90105",
     ]
     assert results["run"]["subset"] == "--limit 5: the first 5 of the dataset's 16 pairs"
-    folder = pytester.path / "reports" / "latest"
+    # A subset is written in its own run folder and never becomes latest.
+    result.stdout.fnmatch_lines(["latest: unchanged (a subset of the benchmark never becomes latest)"])
+    assert not (pytester.path / "reports" / "latest").exists()
+    (folder,) = (pytester.path / "reports").glob("*-random-mc")
     assert "subset: --limit 5" in (folder / "summary.md").read_text()
     assert "subset: --limit 5" in (folder / "report.html").read_text()
     # A gate set in pyproject.toml is the team's release gate: a subset never passes it.

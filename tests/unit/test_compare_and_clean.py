@@ -52,8 +52,11 @@ def test_the_same_settings_run_twice_are_told_apart_by_run_id() -> None:
     first = document(GOOD, "20261126-010000-llava-mc")
     second = document(WORSE, "20261126-020000-llava-mc")
     board = leaderboard.build(leaderboard.rank([("x", first), ("y", second)]))
-    # Told apart by where each came from (the run folder's name, which is unique), never by cutting.
-    assert [row.label for row in board.rows] == ["llava · mc · x", "llava · mc · y"]
+    # Told apart by where each came from (the run folder's name, which is unique), never by cutting; in the
+    # terminal beside the label, in the tables by their run id column (so the id shows once per row).
+    assert [row.entry.named for row in board.rows] == ["llava · mc · x", "llava · mc · y"]
+    assert [row.label for row in board.rows] == ["llava · mc", "llava · mc"]
+    assert sum(line.count(" x ") for line in leaderboard.markdown(board).splitlines() if line.startswith("| 1")) == 1
 
 
 def test_undefined_figures_print_as_n_a_with_spacing() -> None:
