@@ -380,8 +380,14 @@ def merge_stores_command(into: Path, sources: Sequence[Path]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mediconfusion", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+    from mediconfusion_tests import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="mediconfusion",
+        description="mediconfusion: tools around the MediConfusion pytest suite (runs are `pytest --model=...`).",
+    )
+    parser.add_argument("--version", action="version", version=f"mediconfusion-tests {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     show = commands.add_parser("summary", help="print the table of a results.json")
     show.add_argument("results", type=Path, help="a results.json, or a run folder (e.g. reports/latest)")
     report = commands.add_parser(

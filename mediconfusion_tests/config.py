@@ -187,7 +187,9 @@ class RunConfig(BaseModel):
     mode: Mode = opt("mc", "answering mode (default: mc)", choices=MODES)
     dataset: str | None = opt(
         None,
-        "hub (default), sample, or a folder/file holding dataset.json or dataset.csv",
+        "hub (default: the paper's benchmark), sample (built in), a folder/file holding dataset.json or "
+        "dataset.csv, or pairs as a table: hf:ORG/NAME[@REV][:SPLIT], a datasets save_to_disk folder or a "
+        "parquet file (docs/data.md)",
         metavar="SRC",
         path="dataset",
     )
@@ -303,6 +305,13 @@ class RunConfig(BaseModel):
         "images per forward; batches span pairs (default: auto, backing off on out-of-memory)",
         metavar="N|auto",
         parse=batch_size_type,
+    )
+    junit_cases: str = opt(
+        "outcomes",
+        "what --junitxml records for pair cases: outcomes (every confused, wrong or invalid pair a failure; "
+        "default) or gate (with --gate: such expected benchmark misses pass, their outcome kept in properties, "
+        "and one 'release gate' case carries the verdict; model errors stay failures)",
+        choices=("outcomes", "gate"),
     )
     encoder_similarity: str = opt(
         "auto",

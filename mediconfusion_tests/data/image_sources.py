@@ -328,7 +328,7 @@ class RocoHubSource:
         try:
             import pyarrow.parquet as pq
         except ImportError as exc:
-            needed = "reading the hub ROCO copy needs pyarrow: pip install 'mediconfusion-tests[fetch]'"
+            needed = "reading the hub ROCO copy needs pyarrow: pip install pyarrow (in the fetch extra)"
             raise SourceError(needed) from exc
 
         wanted: dict[str, set[str]] = {}

@@ -79,7 +79,7 @@ def require_datasets() -> Any:
         import datasets
     except ImportError as exc:
         raise DataError(
-            f"pair datasets as tables need the datasets package: pip install 'mediconfusion-tests[pairs]' ({exc})"
+            f"pair datasets as tables need the datasets package: pip install datasets (in the pairs extra) ({exc})"
         ) from None
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity_error()

@@ -46,7 +46,8 @@ def require_transformers() -> None:
     except ImportError as exc:
         raise ModelError(
             f"this model needs torch and transformers ({exc.name} is missing): "
-            'pip install "mediconfusion-tests[hf]" (see the README for the CPU or CUDA torch build)'
+            'install torch first (its CPU or CUDA build: docs/install.md), then pip install "transformers>=5" '
+            "tokenizers safetensors sentencepiece protobuf (the hf extra)"
         ) from exc
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()

@@ -4,7 +4,7 @@
 Specs:
 
 * ``biomedclip`` (the default encoder, the paper's choice): BiomedCLIP through ``open_clip`` (optional:
-  ``pip install "mediconfusion-tests[mining]"``); ``open_clip:NAME`` for any other open_clip model.
+  ``pip install open_clip_torch``, the "mining" extra); ``open_clip:NAME`` for any other open_clip model.
 * ``dinov2`` (the default reference): ``facebook/dinov2-base`` through transformers.
 * ``hf:PATH[@REVISION]``: any transformers image encoder, a hub id or a folder. Features: the model's
   ``get_image_features`` when it has one (CLIP, SigLIP: the projected embedding), else its ``pooler_output``
@@ -228,7 +228,8 @@ class OpenClipEncoder:
         except ImportError as exc:
             raise ModelError(
                 f"encoder {self.spec}: needs open_clip ({exc.name} is missing): "
-                'pip install "mediconfusion-tests[mining]", or choose another --encoder (hf:PATH, python:...)'
+                "pip install open_clip_torch torchvision (the mining extra), "
+                "or choose another --encoder (hf:PATH, python:...)"
             ) from None
         from mediconfusion_tests.models.hf_loading import resolve_device
 

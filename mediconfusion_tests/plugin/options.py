@@ -21,6 +21,51 @@ from mediconfusion_tests.results.gate import check_syntax, parse_condition
 
 DEST = "mediconfusion_"
 GROUP = "mediconfusion"
+#: pytest --help shows the options in these groups, in this order (one flat list of 60 was unreadable).
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "run": ("model", "mode", "seed", "limit", "shard", "batch_size", "threads_per_worker", "gpus_per_worker"),
+    "data": ("dataset", "dataset_revision", "images", "allow_missing_images", "allow_missing_answers", "prompts"),
+    "model": (
+        "device",
+        "dtype",
+        "model_revision",
+        "device_map",
+        "attn_implementation",
+        "trust_remote_code",
+        "max_new_tokens",
+        "temperature",
+        "top_p",
+        "generation",
+        "prefix_tokens",
+        "letter_tokens",
+        "answer_parser",
+        "judge",
+        "judge_threshold",
+        "llama_path",
+        "few_shot_dir",
+    ),
+    "gate": (
+        "gates",
+        "gate_min_pairs",
+        "baseline",
+        "alpha",
+        "fail_on_significant_regression",
+        "max_regressed_pairs",
+        "allow_baseline_mismatch",
+    ),
+    "reports": (
+        "results_dir",
+        "keep_runs",
+        "images_in_report",
+        "junit_cases",
+        "use_store",
+        "answer_store",
+        "encoder_similarity",
+        "similarity_reference",
+    ),
+    "served models": ("concurrency", "request_timeout", "max_retries", "max_requests", "max_cost", "env_file"),
+    "probes": ("probes", "probe_examples"),
+}
 
 
 def gate_type(text: str) -> str:
@@ -34,16 +79,22 @@ def gate_type(text: str) -> str:
 
 
 def add_options(parser: pytest.Parser) -> None:
-    group = parser.getgroup(GROUP, "MediConfusion benchmark (mediconfusion-tests)")
-    for name, option in option_fields():
-        settings = _argparse_settings(option)
-        if name == "gates":
-            settings["type"] = gate_type
-        group.addoption(*option.flags(name), dest=DEST + name, **settings)
-        if name == "model":
-            group.addoption(
-                "--list-models", dest=DEST + "list_models", action="store_true", help="list known models and exit"
-            )
+    options = dict(option_fields())
+    for section, names in SECTIONS.items():
+        title = "MediConfusion benchmark (mediconfusion-tests)" if section == "run" else f"MediConfusion {section}"
+        group = parser.getgroup(GROUP if section == "run" else f"{GROUP}-{section}", title)
+        for name in names:
+            option = options.pop(name)
+            settings = _argparse_settings(option)
+            if name == "gates":
+                settings["type"] = gate_type
+            group.addoption(*option.flags(name), dest=DEST + name, **settings)
+            if name == "model":
+                group.addoption(
+                    "--list-models", dest=DEST + "list_models", action="store_true", help="list known models and exit"
+                )
+    if options:  # a new option must be given its place in --help
+        raise RuntimeError(f"options without a section in plugin/options.py: {', '.join(options)}")
 
 
 def _argparse_settings(option: Option) -> dict[str, Any]:

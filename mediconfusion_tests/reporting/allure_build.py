@@ -158,17 +158,25 @@ def _build_allure3(command: list[str], results: Path, output: Path, history: Pat
             str(staged),
             "1" if verdict is not None and not verdict["passed"] else "0",
         ]
-        result = subprocess.run(arguments, check=False, cwd=work)  # noqa: S603 - our own argument list, no shell
+        # Allure's own output (the staging command it wraps, "process finished with code 1") is plumbing: shown
+        # only when the build failed.
+        result = subprocess.run(  # noqa: S603 - our own argument list, no shell
+            arguments, check=False, cwd=work, capture_output=True, text=True, errors="replace"
+        )
     page = output / "index.html"
     built = page.is_file() and page.stat().st_mtime >= started - 1
     # `allure run` exits 1 when its quality gate fails: that is the release verdict, not a failed build.
     if not built or result.returncode not in (0, 1):
-        print(f"mediconfusion: allure exited with status {result.returncode}", file=sys.stderr)
-        return result.returncode or 1
+        said = (result.stdout + result.stderr).strip().splitlines()[-20:]
+        print("\n".join(["mediconfusion: allure output (last lines):", *said]), file=sys.stderr)
+        print(f"mediconfusion: allure exited with status {result.returncode}; no report built", file=sys.stderr)
+        return result.returncode or 2
     settle_single_file(page)
-    gate = "" if verdict is None else f"; quality gate {'passed' if verdict['passed'] else 'FAILED'}, as the run's gate"
+    failed = verdict is not None and not verdict["passed"]
+    gate = "" if verdict is None else f"; quality gate {'FAILED' if failed else 'passed'}, as the run's gate"
     print(f"allure report: {page} (history: {history}{gate})")
-    return 0
+    # The exit status says what the quality gate said, as `allure run` and the run itself do: 1 when it failed.
+    return 1 if failed else 0
 
 
 #: Where Allure 3's one-file page declares its embedded data (after the app's script).

@@ -40,7 +40,7 @@ def embedded(page: Any, name: str) -> Any:
 @pytest.mark.browser
 @pytest.mark.parametrize("gate", ["set_accuracy>=0.5", "set_accuracy>=0.95"])
 def test_report_shows_failure_classes_counts_each_pair_once_and_carries_the_gate(
-    scripted: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, gate: str
+    scripted: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], gate: str
 ) -> None:
     pytest.importorskip("allure_pytest")
     need_allure()
@@ -59,7 +59,12 @@ def test_report_shows_failure_classes_counts_each_pair_once_and_carries_the_gate
     assert run.ret == 1
     history = scripted.path / "history.jsonl"
     site = scripted.path / "site"
-    assert main(["report", "allure", str(alluredir), "-o", str(site), "--history", str(history)]) == 0
+    # The report is built; its exit status is its quality gate's, which failed here (the model error).
+    assert main(["report", "allure", str(alluredir), "-o", str(site), "--history", str(history)]) == 1
+    out = capsys.readouterr().out
+    assert "quality gate FAILED, as the run's gate" in out
+    assert "allure_stage" not in out
+    assert "process finished" not in out
     assert len(history.read_text().splitlines()) == 1
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     # A CPU slowed down 8 times makes Allure's one-file page blank most times unless its data table is

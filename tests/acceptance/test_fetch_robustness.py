@@ -23,11 +23,14 @@ if TYPE_CHECKING:
 
 
 @contextmanager
-def trickling(pause_s: float = 0.2, size: int = 10_000) -> Iterator[str]:
-    """A server that sends its body one byte per pause: never silent long enough to hit a socket timeout."""
+def trickling(pause_s: float = 0.2, size: int = 10_000, asked: threading.Event | None = None) -> Iterator[str]:
+    """A server that sends its body one byte per pause: never silent long enough to hit a socket timeout.
+    ``asked`` is set when the first request arrives (a download is under way)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            if asked is not None:
+                asked.set()
             self.send_response(200)
             self.send_header("Content-Length", str(size))
             self.end_headers()
@@ -88,11 +91,13 @@ def test_a_trickling_download_stops_at_its_deadline() -> None:
 def test_ctrl_c_ends_with_one_line_and_keeps_the_manifest(tmp_path: Path) -> None:
     dataset = write_image_dict(tmp_path / "MediConfusion", [entry(20000 + i, f"PMC{i}", "f.jpg") for i in range(3)])
     out = tmp_path / "images"
-    with trickling(pause_s=0.05) as url:
+    asked = threading.Event()
+    with trickling(pause_s=0.05, asked=asked) as url:
         command = [sys.executable, "-m", "mediconfusion_tests.cli", "fetch-images", "--dataset", str(dataset)]
-        command += ["--out", str(out), "--source", "europepmc", "--europepmc-base-url", url, "--deadline", "3"]
+        command += ["--out", str(out), "--source", "europepmc", "--europepmc-base-url", url, "--deadline", "30"]
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(1.5)  # downloads under way
+        # Interrupted once a download is under way (the server was asked), however slow the machine is.
+        assert asked.wait(timeout=120), "fetch-images never asked the server"
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=60)
     assert process.returncode == 130

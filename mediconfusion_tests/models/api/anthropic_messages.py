@@ -27,7 +27,9 @@ class AnthropicMessages(ApiModel):
         try:
             import anthropic
         except ImportError as exc:
-            raise ModelError('this model needs the anthropic package: pip install "mediconfusion-tests[api]"') from exc
+            raise ModelError(
+                "this model needs the anthropic package: pip install anthropic (in the api extra)"
+            ) from exc
         from mediconfusion_tests.models.api.http import CappedTransport
 
         self.endpoint = env.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com"

@@ -92,7 +92,7 @@ def check(spec: ModelSpec, config: RunConfig) -> Target:
     except ModuleNotFoundError:
         missing = True
     if missing:
-        raise DataError(f'--model={spec.raw} needs the {package} package: pip install "mediconfusion-tests[api]"')
+        raise DataError(f"--model={spec.raw} needs the {package} package: pip install {package} (in the api extra)")
     for group in CREDENTIALS[found.backend]:
         if not any(env.get(name) for name in group):
             names = " or ".join(group)

@@ -31,7 +31,7 @@ class GeminiContent(ApiModel):
             from google.genai import types
         except ImportError as exc:
             raise ModelError(
-                'this model needs the google-genai package: pip install "mediconfusion-tests[api]"'
+                "this model needs the google-genai package: pip install google-genai (in the api extra)"
             ) from exc
         self.types = types
         base = env.get("GEMINI_BASE_URL") or env.get("GOOGLE_GEMINI_BASE_URL")

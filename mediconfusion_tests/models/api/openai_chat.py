@@ -59,7 +59,7 @@ class OpenAIChat(ApiModel):
         try:
             import openai
         except ImportError as exc:
-            raise ModelError('this model needs the openai package: pip install "mediconfusion-tests[api]"') from exc
+            raise ModelError("this model needs the openai package: pip install openai (in the api extra)") from exc
         from mediconfusion_tests.models.api.http import CappedTransport
 
         common: dict[str, Any] = {

@@ -29,7 +29,7 @@ class RadFMTokens:
             import sentencepiece
         except ImportError as exc:
             raise ModelError(
-                'RadFM needs the sentencepiece package: pip install sentencepiece (or "mediconfusion-tests[hf]")'
+                "RadFM needs the sentencepiece package: pip install sentencepiece (in the hf extra)"
             ) from exc
         self.processor: Any = sentencepiece.SentencePieceProcessor(model_file=str(model_file))
         pieces = int(self.processor.get_piece_size())
