@@ -1,4 +1,4 @@
-"""Numbers as every renderer writes them: fractions as percent, with or without their interval."""
+"""Numbers and outcomes as every renderer writes them: fractions as percent, a probe that did not hold."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from mediconfusion_tests.results.document import ResultsDocument
+    from mediconfusion_tests.results.document import ProbePairRecord, ResultsDocument
 
 MISSING = "n/a"
 
@@ -34,3 +34,11 @@ def with_interval(value: float | None, ci: Sequence[float] | None, digits: int =
 def benchmark_name(document: ResultsDocument) -> str:
     """ "MediConfusion", or the user's own pair dataset by name (its reports do not speak for the paper's)."""
     return "MediConfusion" if document.dataset.is_mediconfusion else f"Pairs {document.dataset.label}"
+
+
+def probe_failure_text(record: ProbePairRecord) -> str:
+    """What did not hold, without the probe and pair the line or card already names."""
+    outcome = record.outcome()
+    message = (outcome.failure_message() if outcome is not None else None) or record.reason or ""
+    message = message.removeprefix(f"{record.probe.upper()} {record.pair_id}: ")
+    return message.removeprefix(f"{record.probe} probe of pair {record.pair_id}: ")

@@ -68,6 +68,8 @@ article.pair header { display: flex; gap: 6px; align-items: center; flex-wrap: w
 .failure { color: var(--fail); margin: 6px 0; } .question { font-weight: 600; margin: 6px 0 2px; }
 .options { margin: 0 0 8px; }
 .images { display: grid; grid-template-columns: 1fr 1fr; gap: 12px; }
+.images.probe4 { grid-template-columns: repeat(4, minmax(0, 1fr)); }
+#probe-table .ci { color: var(--muted); font-size: 12px; }
 .image .caption { color: var(--muted); font-size: 12px; }
 .thumb { max-width: 180px; max-height: 180px; cursor: zoom-in; border: 1px solid var(--line); display: block; }
 .noimage { width: 180px; height: 60px; display: grid; place-items: center; color: var(--muted); border: 1px dashed var(--line); }

@@ -12,7 +12,7 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from mediconfusion_tests.results.document import ComparisonRecord, PairRecord, ResultsDocument
     from mediconfusion_tests.scoring.similarity import SimilarityRecord
@@ -250,5 +250,21 @@ def similarity_chart(record: SimilarityRecord) -> str:
         parts.append(f'<text class="cat" x="{LABEL_W - 8}" y="{top + 10}">{esc(label)}</text>')
         title = f"similarity {label}: confusion {100 * (figure.value or 0.0):.1f}% ({figure.k}/{figure.n})"
         parts += _bar(figure, "conf", top, 12, plot_w, title)
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def probe_chart(figures: Mapping[str, Proportion]) -> str:
+    """Consistency per probe (pairs whose decisions held), with 95% intervals."""
+    if not figures:
+        return ""
+    plot_w, row_h = 520, 26
+    height = row_h * len(figures) + 50
+    parts = _percent_axis(plot_w, height, "Consistency per probe")
+    for row, (name, figure) in enumerate(figures.items()):
+        top = 24 + row * row_h
+        parts.append(f'<text class="cat" x="{LABEL_W - 8}" y="{top + 10}">{esc(name)} (n={figure.n})</text>')
+        title = f"{name}: {100 * (figure.value or 0.0):.1f}% consistent ({figure.k}/{figure.n})"
+        parts += _bar(figure, "set", top, 12, plot_w, title)
     parts.append("</svg>")
     return "".join(parts)

@@ -21,13 +21,14 @@ from mediconfusion_tests.atomic import write_text_atomic
 from mediconfusion_tests.data.images import ImageLayout
 from mediconfusion_tests.data.schema import ImageRef
 from mediconfusion_tests.reporting.comparison_text import html_comparison
-from mediconfusion_tests.reporting.formatting import benchmark_name, percent
+from mediconfusion_tests.reporting.formatting import benchmark_name, percent, probe_failure_text
 from mediconfusion_tests.reporting.hints import hints
 from mediconfusion_tests.reporting.html_assets import SCRIPT, STYLE
 from mediconfusion_tests.reporting.html_charts import (
     interval_chart,
     letter_bias_chart,
     outcome_chart,
+    probe_chart,
     similarity_chart,
     worst_first,
 )
@@ -42,9 +43,11 @@ if TYPE_CHECKING:
         ImageRecord,
         LayoutRecord,
         PairRecord,
+        ProbePairRecord,
         ResultsDocument,
     )
     from mediconfusion_tests.scoring.metrics import Figures
+    from mediconfusion_tests.scoring.stats import Proportion
 
 THUMB_PX = 180
 FULL_PX = 800
@@ -300,60 +303,114 @@ def _pairs(document: ResultsDocument, embedder: ImageEmbedder) -> tuple[str, dic
     return section, {"pairs": data, "thumbs": embedder.thumbs, "full": embedder.full}
 
 
-def _probes(document: ResultsDocument) -> str:
-    """Consistency per probe and per category, and the pairs whose decision did not hold."""
+#: Failing probes drawn as cards, each with its images; the rest are counted.
+PROBE_CARDS = 50
+
+
+def _probe_cell(figure: Proportion | None) -> str:
+    if figure is None or figure.value is None:
+        return "<td>–</td>"
+    interval = (
+        f' <span class="ci">[{100 * figure.ci95[0]:.1f}–{100 * figure.ci95[1]:.1f}]</span>' if figure.ci95 else ""
+    )
+    return f'<td title="{figure.k} of {figure.n} pairs held">{100 * figure.value:.1f}%{interval}</td>'
+
+
+def _letters(decisions: Sequence[str | None]) -> str:
+    return " / ".join(d or "invalid" for d in decisions)
+
+
+def _perturbed_uri(embedder: ImageEmbedder, image: ImageRecord, params: dict[str, Any]) -> str | None:
+    """The image probe's perturbed copy, drawn again from its recorded parameters (deterministic)."""
+    if embedder.layout is None or not params:
+        return None
+    from PIL import Image
+
+    from mediconfusion_tests.data.perturb import Perturbation, apply
+
+    path = embedder.layout.path(ImageRef(image.roco_path, image.local_id))
+    try:
+        with Image.open(path) as source:
+            data, _ = apply(source, Perturbation(**params))
+        with Image.open(io.BytesIO(data)) as perturbed:
+            shown = perturbed.convert("RGB")
+    except (OSError, TypeError, ValueError):
+        return None
+    shown.thumbnail((THUMB_PX, THUMB_PX))
+    buffer = io.BytesIO()
+    shown.save(buffer, format="JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _thumb(uri: str | None, caption: str) -> str:
+    picture = f'<img class="thumb" src="{uri}" alt="{esc(caption)}">' if uri else '<div class="noimage">no image</div>'
+    return f'<div class="image">{picture}<div class="caption">{esc(caption)}</div></div>'
+
+
+def _probe_card(record: ProbePairRecord, pair: PairRecord | None, embedder: ImageEmbedder) -> str:
+    """One probe of one pair that did not hold: what changed, and the images it was asked about (for the
+    image probe, each original beside its perturbed copy)."""
+    status = "error" if record.status == "error" else "confused"
+    categories = sorted(set(record.categories[0]) | set(record.categories[1]))
+    head = (
+        f'<header><span class="pid">{esc(record.probe)} · pair {esc(record.pair_id)}</span>'
+        f'<span class="badge class {status}">{esc(record.status)}</span>'
+        + "".join(f'<span class="badge">{esc(c)}</span>' for c in categories)
+        + "</header>"
+    )
+    broken = [v for v in record.variants if not v.consistent]
+    body = f'<p class="failure">{esc(probe_failure_text(record))}</p>'
+    if pair is not None:
+        body += f'<p class="question">{esc(pair.question)}</p>'
+        body += f'<p class="options">A: {esc(pair.options[0])} · B: {esc(pair.options[1])}</p>'
+        cells = []
+        for index, image in enumerate(pair.images):
+            key = embedder.add(image)
+            cells.append(_thumb(embedder.thumbs.get(key) if key else None, f"image {index + 1} (benchmark)"))
+            if record.probe == "image" and broken:
+                cells.append(
+                    _thumb(_perturbed_uri(embedder, image, broken[0].params), f"image {index + 1}, {broken[0].variant}")
+                )
+        columns = " probe4" if record.probe == "image" and broken else ""
+        body += f'<div class="images{columns}">{"".join(cells)}</div>'
+    return f'<article class="pair {status}">{head}{body}</article>'
+
+
+def _probes(document: ResultsDocument, embedder: ImageEmbedder) -> str:
+    """Consistency per probe (a chart with intervals) and per category (a table), and a card for each pair
+    whose decisions did not hold, with its images."""
     probes = document.probes
     if probes is None or not probes.figures:
         return ""
     names = list(probes.figures)
     categories = sorted({c for f in probes.figures.values() for c in f.categories})
     head = "".join(f"<th>{esc(n)}</th>" for n in names)
-
-    def cell(value: float | None, ci: tuple[float, float] | None) -> str:
-        interval = f' <span class="ci">{100 * ci[0]:.0f}-{100 * ci[1]:.0f}</span>' if ci else ""
-        return f"<td>{percent(value, missing='-')}{interval}</td>"
-
-    rows = [
-        "<tr><th>All</th>"
-        + "".join(cell(probes.figures[n].consistency.value, probes.figures[n].consistency.ci95) for n in names)
-        + "</tr>"
-    ]
+    rows = ["<tr><th>All</th>" + "".join(_probe_cell(probes.figures[n].consistency) for n in names) + "</tr>"]
     for category in categories:
-        cells = []
-        for n in names:
-            found = probes.figures[n].categories.get(category)
-            cells.append(cell(found.value, found.ci95) if found else "<td>-</td>")
-        rows.append(f"<tr><th>{esc(category)}</th>{''.join(cells)}</tr>")
-    broken = [p for p in probes.pairs if p.status in ("inconsistent", "error")][:50]
-    items = "".join(
-        f"<li><b>{esc(p.probe)}</b> pair {esc(p.pair_id)}: "
-        + (
-            esc(p.reason)
-            if p.status == "error"
-            else esc(
-                f"benchmark {'/'.join(d or 'invalid' for d in p.original)}; "
-                + "; ".join(
-                    f"{v.variant}: {'/'.join(d or 'invalid' for d in v.decisions)}"
-                    for v in p.variants
-                    if not v.consistent
-                )
-            )
-        )
-        + "</li>"
-        for p in broken
-    )
+        cells = "".join(_probe_cell(probes.figures[n].categories.get(category)) for n in names)
+        rows.append(f"<tr><td>{esc(category)}</td>{cells}</tr>")
     paraphrase = probes.figures.get("paraphrase")
     extra = (
-        f"<p>Paraphrased benchmark set accuracy: {percent(paraphrase.set_accuracy.value, missing='-')}</p>"
+        f"<p>Paraphrased benchmark set accuracy: {percent(paraphrase.set_accuracy.value, missing='-')}%</p>"
         if paraphrase is not None and paraphrase.set_accuracy is not None
+        else ""
+    )
+    pairs = {p.pair_id: p for p in document.pairs}
+    broken = [p for p in probes.pairs if p.status in ("inconsistent", "error")]
+    cards = "".join(_probe_card(record, pairs.get(record.pair_id), embedder) for record in broken[:PROBE_CARDS])
+    more = f'<p class="legend">{len(broken) - PROBE_CARDS} more not shown (all are in results.json).</p>'
+    listed = (
+        f"<h3>Decisions that did not hold ({len(broken)})</h3>{cards}" + (more if len(broken) > PROBE_CARDS else "")
+        if broken
         else ""
     )
     return (
         '<section id="probes"><h2>Robustness probes</h2>'
-        f'<p class="legend">Consistency: pairs whose decisions held under the probe (95% intervals). Run seed '
+        f'<p class="legend">Consistency: pairs whose decisions held under the probe, with 95% intervals. Run seed '
         f"{probes.seed}; {probes.examples} perturbed example(s) per pair for the image probe.</p>{extra}"
-        f'<div class="wide"><table><thead><tr><th>Category</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
-        f"</table></div>" + (f"<h3>Decisions that did not hold</h3><ul>{items}</ul>" if items else "") + "</section>"
+        f"{probe_chart({n: probes.figures[n].consistency for n in names})}"
+        f'<div class="wide"><table class="paper" id="probe-table"><thead><tr><th>Category</th>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>{listed}</section>"
     )
 
 
@@ -384,6 +441,7 @@ def render(document: ResultsDocument) -> str:
     pairs_section, data = _pairs(document, embedder)
     note = document.model.note
     title = f"{benchmark_name(document)}: {document.model.spec} ({document.config.mode})"
+    probes = _probes(document, embedder)
     categories = (
         f'<section id="categories"><h2>By category</h2>{outcome_chart(document)}{letter_bias_chart(document)}'
         f"{interval_chart(document)}{_table(document)}</section>"
@@ -396,7 +454,7 @@ def render(document: ResultsDocument) -> str:
         f'<header class="top"><h1>{esc(title)}</h1>{_meta(document)}'
         + (f'<p class="note">{esc(note)}</p>' if note else "")
         + f"</header>{_verdict(document)}{_headline(document)}{_notes(document)}"
-        f"{html_comparison(document.baseline)}{categories}{_encoder(document)}{_probes(document)}{pairs_section}"
+        f"{html_comparison(document.baseline)}{categories}{_encoder(document)}{probes}{pairs_section}"
         '<div id="lightbox" hidden><img alt="full size"></div>'
         f'<script type="application/json" id="report-data">{script_json(data)}</script>'
         f"<script>{SCRIPT}</script></body></html>"

@@ -10,6 +10,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Literal
 
 from mediconfusion_tests.reporting.comparison_text import terminal_comparison
+from mediconfusion_tests.reporting.formatting import probe_failure_text
 from mediconfusion_tests.reporting.gate_text import describe
 from mediconfusion_tests.reporting.hints import hints
 from mediconfusion_tests.reporting.tables import interval_line, probe_table, terminal_table
@@ -78,9 +79,30 @@ def _first_line(text: str | None) -> str:
 EXIT_WORDS = {2: "interrupted", 3: "internal error", 4: "usage error", 5: "no tests collected"}
 
 
+def failing_probe_lines(document: ResultsDocument) -> list[Line]:
+    """One line per probe that did not hold (or could not be asked), like the failing pairs' lines."""
+    if document.probes is None:
+        return []
+    failing = [p for p in document.probes.pairs if p.status in ("inconsistent", "error")]
+    failing.sort(key=lambda p: (p.status != "inconsistent", p.probe, p.pair_id))
+    width = max((len(p.probe) for p in failing), default=0)
+    return [
+        (f"{r.status.upper():<12} {r.probe:<{width}} {r.pair_id}: {probe_failure_text(r)}", "text") for r in failing
+    ]
+
+
+def failing_cases(document: ResultsDocument) -> str:
+    """ "13 pair case(s)", "13 pair case(s) and 23 probe case(s)", or "" when none failed."""
+    pairs = sum(1 for p in document.pairs if p.failure_class)
+    probes = 0 if document.probes is None else sum(p.status in ("inconsistent", "error") for p in document.probes.pairs)
+    parts = [f"{pairs} pair case(s)"] if pairs else []
+    parts += [f"{probes} probe case(s)"] if probes else []
+    return " and ".join(parts)
+
+
 def exit_line(document: ResultsDocument, status: int) -> Line:
     """The last line: the exit status and why, in words a CI log reader needs."""
-    failing = sum(1 for p in document.pairs if p.failure_class)
+    failing = failing_cases(document)
     gate = document.gate
     if status in EXIT_WORDS:
         return f"exit {status}: {EXIT_WORDS[status]}", "verdict-fail"
@@ -100,7 +122,7 @@ def exit_line(document: ResultsDocument, status: int) -> Line:
     if gate is not None and gate.passed:
         why = "the gate passed"
         if failing:
-            why += f"; {failing} pair case(s) failed, as they may for a model below 100% set accuracy"
+            why += f"; {failing} failed, as they may for a model below 100% set accuracy"
         return f"exit {status}: {why}", "verdict-pass"
     if gate is not None:
         failed = [c.condition for c in gate.conditions if not c.passed]
@@ -108,7 +130,7 @@ def exit_line(document: ResultsDocument, status: int) -> Line:
         return f"exit {status}: {why}", "verdict-fail"
     if status == 0:
         return "exit 0: every pair case passed (no --gate given)", "verdict-pass"
-    why = f"{failing} pair case(s) failed" if failing else "a test failed"
+    why = f"{failing} failed" if failing else "a test failed"
     return (
         f"exit {status}: {why} and no --gate was given, so any failure fails the run "
         "(pass --gate to decide by the metrics)",
@@ -158,9 +180,9 @@ def terminal_summary(
         seed = f"run seed {document.probes.seed}, {document.probes.examples} image example(s) per pair"
         lines += [("", "text"), (f"Probes ({seed}):", "text")]
         lines += [(row, "text") for row in probe_table(document.probes)]
-        lines += [
-            (f"{p.probe.upper()} {p.pair_id}: {p.reason}", "text") for p in document.probes.pairs if p.status == "error"
-        ][:5]
+        probe_failures = failing_probe_lines(document)
+        if probe_failures:
+            lines += [("", "text"), *probe_failures]
     if document.baseline is not None:
         lines += [("", "text"), *((line, "text") for line in terminal_comparison(document.baseline))]
     lines += [(f"{name}: {shown_path(path, base)}", "text") for name, path in written.items()]

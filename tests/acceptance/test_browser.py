@@ -123,3 +123,37 @@ def test_model_text_is_drawn_as_text(browser_ready: None, pytester: pytest.Pytes
         assert evil in raws
         assert page.eval_on_selector_all("img[src=x]", "nodes => nodes.length") == 0
         assert errors == []
+
+
+def test_probes_section_draws_intervals_and_the_perturbed_images(
+    browser_ready: None, scripted: pytest.Pytester
+) -> None:
+    """--probes in the report: a chart with intervals, a table in percent, and for an image probe that did
+    not hold each benchmark image beside its perturbed copy, all loaded."""
+    from browser import open_page
+
+    scripted.runpytest(
+        "--model=pixel-hash",
+        "--probes=order,image",
+        "--probe-examples=2",
+        "--seed=5",
+        "--dataset=sample",
+        "-p",
+        "no:cacheprovider",
+    )
+    report = max((scripted.path / "reports").glob("*/report.html"), key=lambda p: p.stat().st_mtime)
+    with open_page(report) as (page, errors):
+        assert page.locator("#probes svg.chart rect.bar").count() == 2
+        assert page.locator("#probes svg.chart line.whisker").count() >= 1
+        cells = page.eval_on_selector_all("#probe-table tbody tr:first-child td", "c => c.map(x => x.textContent)")
+        assert all(cell.endswith("]") and "%" in cell for cell in cells), cells
+        card = page.locator("#probes article.pair:has(.images.probe4)").first
+        assert "image · pair" in card.locator("header").inner_text()
+        captions = card.locator(".caption").all_inner_texts()
+        assert captions[0] == "image 1 (benchmark)"
+        assert captions[1].startswith("image 1, ")
+        loaded = card.locator("img.thumb").evaluate_all("imgs => imgs.map(i => i.complete && i.naturalWidth > 0)")
+        assert loaded == [True, True, True, True]
+        assert errors == []
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.locator("#probes").screenshot(path=str(ARTIFACTS / "report-probes.png"))

@@ -55,7 +55,7 @@ def test_image_probe_fails_a_pixel_sensitive_model_replays_and_is_stored(scripte
     broken = next(p for p in image if p["status"] == "inconsistent")
     assert broken["seed"] is not None
     first.stdout.fnmatch_lines(
-        [f"*IMAGE {broken['pair_id']}: answered * on the perturbed images (*seed {broken['seed']}*"]
+        [f"INCONSISTENT image {broken['pair_id']}: answered * on the perturbed images (*seed {broken['seed']}*"]
     )
     # The same seed: the same perturbations and decisions, answered from the store this time.
     second = probe_run(scripted, *args)

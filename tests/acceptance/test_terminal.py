@@ -51,7 +51,7 @@ def test_limit_rejects_nonsense(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(["*--limit: expected a positive integer, got '0'*"])
 
 
-def tty_run(folder: Path, *args: str) -> str:
+def tty_run(folder: Path, *args: str, columns: int = 120) -> str:
     """pytest under `script`, so its output is a terminal as a person at a shell has it."""
     if shutil.which("script") is None:
         pytest.skip("no `script` command (util-linux) to give pytest a terminal")
@@ -60,7 +60,7 @@ def tty_run(folder: Path, *args: str) -> str:
         ["script", "-qec", command, "/dev/null"],
         cwd=folder,
         capture_output=True,
-        env={**os.environ, "COLUMNS": "120"},
+        env={**os.environ, "COLUMNS": str(columns)},
         timeout=300,
         check=False,
     )
@@ -113,3 +113,31 @@ def test_unreachable_hub_is_named_at_once_with_the_download_command(pytester: py
         "hf download shahab7899/MediConfusion dataset.json --repo-type dataset --local-dir data/MediConfusion" in text
     )
     assert "huggingface-cli" not in text
+
+
+@pytest.mark.parametrize("workers", [None, "2"])
+def test_probes_count_in_the_live_line(pytester: pytest.Pytester, workers: str | None) -> None:
+    pytester.makeconftest("")
+    extra = () if workers is None else ("-n", workers)
+    out = tty_run(pytester.path, "--model=random", "--probes=order,paraphrase", *SAMPLE, *extra, columns=160)
+    progress = [part.splitlines()[0] for part in out.split("\r") if part.startswith("MediConfusion ")]
+    assert progress, out[-2000:]
+    last = progress[-1].strip()
+    assert last.startswith("MediConfusion 16/16 pairs · ")
+    assert last.endswith(" · probes 32/32: 23 inconsistent, 9 consistent")
+
+
+def test_probe_failures_are_one_line_each_and_counted_in_the_exit_line(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess("--model=random", "--probes=order,paraphrase", *SAMPLE)
+    text = result.stdout.str()
+    assert "FAILURES" not in text
+    assert "FAILED test_pairs.py::test_probe" not in text
+    result.stdout.fnmatch_lines(
+        [
+            "*12 passed*, 7 confused, 6 wrong, 23 inconsistent probe in *",
+            "INCONSISTENT order      90101: answered B/B on the benchmark, A/B with the options swapped*",
+            "INCONSISTENT paraphrase 90101: answered B/B on the benchmark, A/B on the paraphrase",
+            "exit 1: 13 pair case(s) and 23 probe case(s) failed and no --gate was given*",
+        ]
+    )
+    assert len([line for line in text.splitlines() if line.startswith("INCONSISTENT ")]) == 23
