@@ -26,12 +26,12 @@ def cache_snapshot(hub_cache: Path, repo: str, *files: str) -> Path:
     return snapshot
 
 
-def problems(model: str, **options: object) -> list[str]:
+def problems(model: str, llama_path: str | None = None) -> list[str]:
     registry = Registry()
     spec = registry.parse(model)
     requirements = registry.entry(spec).load_requirements()
     assert requirements is not None
-    return requirements(spec, RunConfig(model=model, **options))
+    return requirements(spec, RunConfig(model=model, llama_path=llama_path))
 
 
 @pytest.mark.parametrize(
@@ -87,8 +87,8 @@ def test_med_flamingo_names_every_missing_part(tmp_path: Path, monkeypatch: pyte
     llama.mkdir()
     (llama / "config.json").write_text("{}")
     assert problems("med-flamingo", llama_path=str(llama)) == []
-    (found,) = problems("med-flamingo", llama_path=str(tmp_path / "gone"))
-    assert found.startswith(f"--llama-path={tmp_path / 'gone'}: no such folder")
+    (gone,) = problems("med-flamingo", llama_path=str(tmp_path / "gone"))
+    assert gone.startswith(f"--llama-path={tmp_path / 'gone'}: no such folder")
 
 
 def test_med_flamingo_folder_needs_model_pt(tmp_path: Path) -> None:
