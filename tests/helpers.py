@@ -45,6 +45,11 @@ def read_results(folder: Path) -> dict[str, Any]:
     return json.loads((folder / "reports" / "latest" / "results.json").read_text())
 
 
+def newest_run(folder: Path) -> Path:
+    """The newest run folder under folder/reports (a subset is never ``latest``)."""
+    return max((folder / "reports").glob("*/results.json"), key=lambda p: p.stat().st_mtime).parent
+
+
 def read_run(folder: Path) -> dict[str, Any]:
     """The results.json of the newest run folder under folder/reports, complete or not."""
     runs = sorted((folder / "reports").glob("*/results.json"), key=lambda p: p.stat().st_mtime)

@@ -114,9 +114,12 @@ def test_presets_are_listed_with_their_checkpoints(pytester: pytest.Pytester) ->
 
 
 def test_a_preset_offline_says_it_cannot_load(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest("--model=qwen2.5-vl", "-x", *SAMPLE)
-    assert result.ret != 0
-    result.stdout.fnmatch_lines(["*cannot load model 'qwen2.5-vl'*Qwen/Qwen2.5-VL-7B-Instruct*"])
+    """Found on the controller before any model loads: a usage error with the download command."""
+    result = pytester.runpytest_subprocess("--model=qwen2.5-vl", "-x", *SAMPLE)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*--model=qwen2.5-vl: Qwen/Qwen2.5-VL-7B-Instruct is not in the Hugging Face cache*hf download Qwen/*"]
+    )
 
 
 def test_auto_workers_follow_gpu_groups(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING
 
 import pytest
-from helpers import read_results
+from helpers import newest_run
 
 from mediconfusion_tests.cli import main as cli
 
@@ -82,7 +82,7 @@ def test_a_schema_version_that_is_not_an_integer_is_refused(
     pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str], version: str
 ) -> None:
     pytester.runpytest("--model=random", "--limit=2", *SAMPLE)
-    results = pytester.path / "reports" / "latest" / "results.json"
+    results = newest_run(pytester.path) / "results.json"
     text = results.read_text().replace('"schema_version": 2', f'"schema_version": {version}', 1)
     results.write_text(text)
     assert cli(["summary", str(results)]) == 2
@@ -93,8 +93,8 @@ def test_report_refuses_a_number_that_overflows_instead_of_writing_infinity(
     pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pytester.runpytest("--model=random", "--limit=2", *SAMPLE)
-    document = read_results(pytester.path)
-    results = pytester.path / "reports" / "latest" / "results.json"
+    results = newest_run(pytester.path) / "results.json"
+    document = json.loads(results.read_text())
     results.write_text(json.dumps(document).replace('"duration_s": ', '"duration_s": 1e999, "was": ', 1))
     output = pytester.path / "out.html"
     assert cli(["report", str(results), "-o", str(output)]) == 2
