@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "browser: drives report.html in headless Chromium (needs playwright + chromium)")
     config.addinivalue_line(
-        "markers", "vllm: against a real vLLM server started here (opt-in: skipped unless vllm is installed)"
+        "markers",
+        "vllm: against a real vLLM server started here (`. scripts/vllm-env.sh` provides it; skipped without it "
+        "unless MEDICONFUSION_REQUIRE_VLLM is set)",
     )
     config.addinivalue_line("markers", "unit: pure code, no pytester run, no model (seconds in all: pytest -m unit)")
     config.addinivalue_line(

@@ -42,6 +42,8 @@ PREFIX_TOKEN_CHOICES = ("paper", "context")
 LETTER_TOKEN_CHOICES = ("paper", "context")
 GENERATION_CHOICES = ("greedy", "paper")
 ENCODER_SIMILARITY_CHOICES = ("auto", "off")
+#: --image-position: the image block before or after the prompt text in API and served requests.
+IMAGE_POSITIONS = ("before", "after")
 #: "paper": the dtype the original harness loaded the family in (models/paper_rules.py).
 DTYPES = ("auto", "bf16", "fp16", "fp32", "paper")
 DEVICES = ("auto", "cpu", "cuda")
@@ -333,6 +335,13 @@ class RunConfig(BaseModel):
     )
     concurrency: int = opt(
         8, "API and served models: requests in flight per worker (default: 8)", metavar="N", parse=positive_int
+    )
+    image_position: str | None = opt(
+        None,
+        "API and served models: the image before or after the prompt text in the request (default: the "
+        "backend's: after for openai and gemini, before for anthropic, as the original harness sent them; "
+        "before for openai-compatible servers, the order LLaVA-style chat templates expect)",
+        choices=IMAGE_POSITIONS,
     )
     request_timeout: float = opt(
         120.0,

@@ -63,7 +63,15 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "encoder_similarity",
         "similarity_reference",
     ),
-    "served models": ("concurrency", "request_timeout", "max_retries", "max_requests", "max_cost", "env_file"),
+    "served models": (
+        "concurrency",
+        "image_position",
+        "request_timeout",
+        "max_retries",
+        "max_requests",
+        "max_cost",
+        "env_file",
+    ),
     "probes": ("probes", "probe_examples"),
 }
 

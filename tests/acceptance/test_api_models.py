@@ -319,7 +319,7 @@ def test_a_served_model_gives_the_decisions_it_gives_in_process(
     pytester.runpytest("--model=demo", f"--mode={mode}", "--prefix-tokens=context", *SAMPLE)
     local = decisions(pytester)
     served = f"--model=openai-compatible:demo@{demo_server.url}/v1"
-    result = pytester.runpytest(served, f"--mode={mode}", "--concurrency=4", *SAMPLE)
+    result = pytester.runpytest(served, f"--mode={mode}", "--prefix-tokens=context", "--concurrency=4", *SAMPLE)
     assert read_results(pytester.path)["counts"]["pairs_scored"] == 16, result.stdout.str()[-2000:]
     assert decisions(pytester) == local
     if mode == "prefix":
@@ -340,3 +340,82 @@ def test_openai_compatible_needs_model_and_url(pytester: pytest.Pytester) -> Non
     result = pytester.runpytest("--model=openai-compatible:no-url", *SAMPLE)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert re.search(r"expected openai-compatible:MODEL@URL", result.stderr.str())
+
+
+# -- where the image goes: the harness's order for the paper's API rows, image first for served models ------------
+def content_order(body: dict[str, Any]) -> list[str]:
+    """The kinds of the user content's parts, in the order sent: 'text' or 'image'."""
+    if "contents" in body:  # Gemini
+        parts = body["contents"][0]["parts"]
+        return ["text" if "text" in part else "image" for part in parts]
+    message = next(m for m in body["messages"] if m["role"] == "user")
+    return ["text" if part["type"] == "text" else "image" for part in message["content"]]
+
+
+@pytest.mark.parametrize(
+    ("spec", "default"),
+    [
+        ("gpt-4o", ["text", "image"]),  # Models/gpt.py: text, then image_url
+        ("claude", ["image", "text"]),  # Models/claude.py: image block, then text
+        ("gemini", ["text", "image"]),  # Models/gemini.py: generate_content([question, img])
+        ("openai-compatible:demo@URL", ["image", "text"]),  # LLaVA-style chat templates: <image> first
+    ],
+)
+def test_each_backend_puts_the_image_where_its_default_says_and_the_option_turns_it_round(
+    clients: FakeAPI, pytester: pytest.Pytester, spec: str, default: list[str]
+) -> None:
+    model = f"--model={spec.replace('URL', clients.url + '/v1')}"
+    pytester.runpytest(model, "--limit=1", *SAMPLE)
+    assert {tuple(content_order(r["body"])) for r in clients.requests} == {tuple(default)}
+    position = "before" if default[0] == "image" else "after"
+    assert read_results(pytester.path)["model"]["instances"]["main"]["image_position"] == position
+    recorded = answers_of(pytester)[0]["meta"]["request"]
+    assert content_order(recorded) == default
+    clients.requests.clear()
+    flipped = "after" if position == "before" else "before"
+    pytester.runpytest(model, "--limit=1", f"--image-position={flipped}", *SAMPLE)
+    assert {tuple(content_order(r["body"])) for r in clients.requests} == {tuple(reversed(default))}
+    assert read_results(pytester.path)["model"]["instances"]["main"]["image_position"] == flipped
+
+
+def test_the_image_position_is_part_of_the_answer_store_key(clients: FakeAPI, pytester: pytest.Pytester) -> None:
+    stored = [a for a in SAMPLE if a != "--no-store"]
+    served = f"--model=openai-compatible:demo@{clients.url}/v1"
+    pytester.runpytest(served, "--limit=1", *stored)
+    pytester.runpytest(served, "--limit=1", *stored)
+    assert len(clients.requests) == 2  # the second run read both answers from the store
+    pytester.runpytest(served, "--limit=1", "--image-position=after", *stored)
+    assert len(clients.requests) == 4  # a different question: asked again
+    assert not any(a["cached"] for a in answers_of(pytester))
+
+
+def test_keys_of_answers_stored_before_the_option_still_match_where_the_order_is_unchanged() -> None:
+    """OpenAI and Anthropic kept their order, so their keys name no position; Gemini and served models moved."""
+    from mediconfusion_tests.models.api.anthropic_messages import AnthropicMessages
+    from mediconfusion_tests.models.api.client import ApiModel, ApiSettings
+    from mediconfusion_tests.models.api.gemini_content import GeminiContent
+
+    def keyed(cls: type[ApiModel], position: str | None = None, **attributes: str) -> dict[str, Any]:
+        model = object.__new__(cls)
+        model.settings = ApiSettings(image_position=position)
+        for name, value in attributes.items():
+            setattr(model, name, value)
+        return model.generation_settings()
+
+    assert "image_position" not in keyed(ApiModel)  # OpenAI and Azure: after, as before
+    assert "image_position" not in keyed(AnthropicMessages)
+    assert keyed(AnthropicMessages, "after")["image_position"] == "after"
+    assert keyed(GeminiContent)["image_position"] == "after"
+    assert "image_position" not in keyed(GeminiContent, "before")
+    assert keyed(ApiModel, default_image_position="before")["image_position"] == "before"  # served
+
+
+def test_prefix_under_paper_rules_is_refused_for_a_served_model_before_any_request(
+    clients: FakeAPI, pytester: pytest.Pytester
+) -> None:
+    served = f"--model=openai-compatible:demo@{clients.url}/v1"
+    result = pytester.runpytest(served, "--mode=prefix", *SAMPLE)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--prefix-tokens=paper (the default)" in result.stderr.str()
+    assert "Pass --prefix-tokens=context" in result.stderr.str()
+    assert not clients.requests

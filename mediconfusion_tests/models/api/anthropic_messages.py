@@ -1,7 +1,8 @@
 """Anthropic's Messages API (Claude): ``mc`` and ``freeform``.
 
 The image goes first as a base64 block, then the prompt text (Anthropic's
-recommended order); the prompt file's initial prompt is the system prompt.
+recommended order, and the original harness's in ``Models/claude.py``;
+``--image-position=after`` turns it round); the prompt file's initial prompt is the system prompt.
 A refusal (``stop_reason: refusal``) is kept as the answer's text, not retried.
 """
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 class AnthropicMessages(ApiModel):
     modes = frozenset({"mc", "freeform", "judge"})
+    default_image_position = legacy_image_position = "before"
 
     def __init__(self, *, name: str, model_name: str, settings: ApiSettings, env: Environment) -> None:
         super().__init__(name, model_name, settings)
@@ -57,16 +59,15 @@ class AnthropicMessages(ApiModel):
         return {**kept, "extra_body": extra} if extra else kept
 
     async def ask(self, query: Query) -> Answer:
-        content: list[dict[str, Any]] = []
-        recorded: list[dict[str, Any]] = []
+        text = {"type": "text", "text": query.prompt}
+        content: list[dict[str, Any]] = [text]
+        recorded: list[dict[str, Any]] = [text]
         if query.image_path:
             image = inline(query.image_path)
-            content.append(
-                {"type": "image", "source": {"type": "base64", "media_type": image.mime, "data": image.data}}
+            content = self.with_image(
+                text, {"type": "image", "source": {"type": "base64", "media_type": image.mime, "data": image.data}}
             )
-            recorded.append({"type": "image", "source": image.placeholder})
-        content.append({"type": "text", "text": query.prompt})
-        recorded.append(content[-1])
+            recorded = self.with_image(text, {"type": "image", "source": image.placeholder})
         request: dict[str, Any] = {
             "max_tokens": self.settings.max_new_tokens,
             "temperature": self.settings.temperature,

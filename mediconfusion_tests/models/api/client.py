@@ -69,6 +69,8 @@ class ApiSettings:
     temperature: float = 0.0
     top_p: float | None = None
     seed: int = 0
+    #: --image-position; None: the backend's own default.
+    image_position: str | None = None
 
     @classmethod
     def from_config(cls, config: RunConfig) -> ApiSettings:
@@ -82,6 +84,7 @@ class ApiSettings:
             temperature=config.temperature,
             top_p=config.top_p,
             seed=config.seed,
+            image_position=config.image_position,
         )
 
 
@@ -245,6 +248,11 @@ class ApiModel(Model):
     cacheable = True
     #: The provider's model name, for prices and the fingerprint.
     model_name: str = ""
+    #: Where this backend puts the image without --image-position (the original harness's order for the
+    #: paper's API rows), and where it put it before the option existed: answer-store keys name the position
+    #: only where it differs from the latter, so answers stored earlier still match what was asked.
+    default_image_position: str = "after"
+    legacy_image_position: str = "after"
 
     def __init__(self, name: str, model_name: str, settings: ApiSettings) -> None:
         self.name = name
@@ -259,6 +267,14 @@ class ApiModel(Model):
         self._thread.start()
         self._semaphore: asyncio.Semaphore | None = None
 
+    @property
+    def image_position(self) -> str:
+        return self.settings.image_position or self.default_image_position
+
+    def with_image(self, text: Any, image: Any) -> list[Any]:
+        """The request's content parts in --image-position's order."""
+        return [image, text] if self.image_position == "before" else [text, image]
+
     # -- the protocol ---------------------------------------------------------------------------
     @property
     def batch_limit(self) -> int:
@@ -272,6 +288,8 @@ class ApiModel(Model):
         settings: dict[str, Any] = {"max_new_tokens": self.settings.max_new_tokens}
         if self.settings.temperature:
             settings |= {"temperature": self.settings.temperature, "top_p": self.settings.top_p}
+        if self.image_position != self.legacy_image_position:
+            settings["image_position"] = self.image_position
         return settings
 
     def describe(self) -> dict[str, Any]:
@@ -281,6 +299,7 @@ class ApiModel(Model):
             "class": type(self).__name__,
             "api_model": self.model_name,
             "concurrency": self.settings.concurrency,
+            "image_position": self.image_position,
             "price_per_million_tokens": prices.price(self.model_name),
             "requests_sent": self.requests_sent,
             "max_in_flight": self.max_in_flight,

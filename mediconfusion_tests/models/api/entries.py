@@ -98,7 +98,20 @@ def check(spec: ModelSpec, config: RunConfig) -> Target:
             names = " or ".join(group)
             raise DataError(f"--model={spec.raw} needs {names} in {env.where()}")
     refuse_unknown_price(found.model, ApiSettings.from_config(config))
+    if found.backend == "compatible" and config.mode == "prefix" and config.prefix_tokens == "paper":
+        raise ModelSpecError(PAPER_PREFIX_REFUSED.format(spec=spec.raw))
     return found
+
+
+#: Why a server cannot score prefix as the original harness did, and what it can score instead.
+PAPER_PREFIX_REFUSED = (
+    "--model={spec} --mode=prefix: --prefix-tokens=paper (the default) scores the original harness's "
+    "sequence for the model's family, reading every option token's probability from the one position "
+    "before the option; a server's prompt log-probabilities give each prompt token's probability at its "
+    "own position only, so a served model cannot reproduce it, and a different score is not passed off "
+    "as the paper's. Pass --prefix-tokens=context: the mean log-probability of the option's tokens as "
+    "the server continues an assistant message, the same as an in-process run with --prefix-tokens=context."
+)
 
 
 def validate(spec: ModelSpec, config: RunConfig, pairs: Sequence[Pair]) -> dict[str, str]:

@@ -1,9 +1,11 @@
 """Google's Gemini through the Google GenAI SDK (``google-genai``): ``mc`` and ``freeform``.
 
-The image goes first as inline bytes, then the prompt text; the prompt file's
-initial prompt is the system instruction. A reply blocked for safety (no text,
-finish reason SAFETY, PROHIBITED_CONTENT...) is kept as an empty answer with its
-reason, not retried.
+The prompt text goes first, then the image as inline bytes, as the original
+harness sent them (``Models/gemini.py``: ``generate_content([question, img])``;
+this suite put the image first until --image-position existed, so answers stored
+then are keyed as ``before``); the prompt file's initial prompt is the system
+instruction. A reply blocked for safety (no text, finish reason SAFETY,
+PROHIBITED_CONTENT...) is kept as an empty answer with its reason, not retried.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
 
 class GeminiContent(ApiModel):
     modes = frozenset({"mc", "freeform", "judge"})
+    legacy_image_position = "before"
 
     def __init__(self, *, name: str, model_name: str, settings: ApiSettings, env: Environment) -> None:
         super().__init__(name, model_name, settings)
@@ -59,14 +62,15 @@ class GeminiContent(ApiModel):
 
     async def ask(self, query: Query) -> Answer:
         types = self.types
-        parts: list[Any] = []
-        recorded: list[Any] = []
+        text = types.Part.from_text(text=query.prompt)
+        parts: list[Any] = [text]
+        recorded: list[Any] = [{"text": query.prompt}]
         if query.image_path:
             image = inline(query.image_path)
-            parts.append(types.Part.from_bytes(data=base64.b64decode(image.data), mime_type=image.mime))
-            recorded.append({"inline_data": image.placeholder})
-        parts.append(types.Part.from_text(text=query.prompt))
-        recorded.append({"text": query.prompt})
+            parts = self.with_image(
+                text, types.Part.from_bytes(data=base64.b64decode(image.data), mime_type=image.mime)
+            )
+            recorded = self.with_image(recorded[0], {"inline_data": image.placeholder})
         config: dict[str, Any] = {
             "temperature": self.settings.temperature,
             "max_output_tokens": self.settings.max_new_tokens,

@@ -1,18 +1,21 @@
 """OpenAI chat completions: OpenAI, Azure OpenAI, and OpenAI-compatible servers (vLLM, SGLang, TGI, Ollama).
 
 Request: an optional system message (the prompt file's initial prompt), then the
-user's prompt text and the image (inline base64), as the original harness sent
-them. Modes:
+user's prompt text and the image (inline base64): text first for OpenAI and Azure,
+as the original harness sent them (``Models/gpt.py``); image first for
+OpenAI-compatible servers, whose open models' chat templates (LLaVA's among them)
+expect the image before the question. ``--image-position`` overrides either. Modes:
 
 - ``mc``, ``freeform``: the reply's text, at ``--temperature`` (0 by default);
 - ``greedy``: one token at temperature 0 with the top log-probabilities; each
   letter's probability is summed over the listed tokens that read as it ("A",
   " A"). A letter missing from the list is named in the answer's metadata
   (``absent``), never guessed; when neither is listed the answer is invalid;
-- ``prefix`` (servers that return vLLM's ``prompt_logprobs``): the option is sent
-  as a final assistant message that the server continues, and scored by the mean
-  log-probability of its tokens; which tokens are the option's is found by
-  comparing with the same request without the option (one more request per image).
+- ``prefix`` (servers that return vLLM's ``prompt_logprobs``), ``--prefix-tokens=context``
+  only: the option is sent as a final assistant message that the server continues, and
+  scored by the mean log-probability of its tokens; which tokens are the option's is
+  found by comparing with the same request without the option (one more request per
+  image). ``paper`` is refused before any request (entries.PAPER_PREFIX_REFUSED).
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class OpenAIChat(ApiModel):
     ) -> None:
         super().__init__(name, model_name, settings)
         self.kind = kind
+        self.default_image_position = "before" if kind == "compatible" else "after"
         self.modes = frozenset({"mc", "freeform", "judge", "greedy"} | ({"prefix"} if kind == "compatible" else set()))
         try:
             import openai
@@ -106,12 +110,13 @@ class OpenAIChat(ApiModel):
         sent: list[dict[str, Any]] = []
         if query.system:
             sent.append({"role": "system", "content": query.system})
-        content: list[dict[str, Any]] = [{"type": "text", "text": query.prompt}]
+        text = {"type": "text", "text": query.prompt}
+        content: list[dict[str, Any]] = [text]
         recorded_content = list(content)
         if query.image_path:
             image = inline(query.image_path)
-            content.append({"type": "image_url", "image_url": {"url": image.data_url}})
-            recorded_content.append({"type": "image_url", "image_url": {"url": image.placeholder}})
+            content = self.with_image(text, {"type": "image_url", "image_url": {"url": image.data_url}})
+            recorded_content = self.with_image(text, {"type": "image_url", "image_url": {"url": image.placeholder}})
         sent.append({"role": "user", "content": content})
         recorded = [*sent[:-1], {"role": "user", "content": recorded_content}]
         if answer_prefix is not None:
@@ -309,6 +314,7 @@ class OpenAIChat(ApiModel):
             scores[letter] = sum(values) / len(values)
             spans[letter] = [token for token, _ in option_tokens]
         meta["option_tokens"] = spans
+        meta["prefix_tokens"] = "context"
         a, b = scores["A"], scores["B"]
         decided: Letter | None = "A" if a > b else ("B" if b > a else None)
         return Answer(decided, scores, decided, meta)
