@@ -176,6 +176,10 @@ class Model(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release memory or connections."""
 
+    def forward_counts(self) -> tuple[int, int] | None:
+        """(forward passes that computed an image, images answered), for models that count them; else None."""
+        return None
+
 
 class LocalModel(Model):
     """A model whose weights run in this process (transformers, RadFM, LLaVA-Med, Med-Flamingo).
@@ -186,6 +190,20 @@ class LocalModel(Model):
 
     #: Where the weights are ("cpu", "cuda", "cuda:1", ...).
     device: str = "cpu"
+    #: Forward passes that computed an image's tokens (a prefill counts one, a cached continuation none) and
+    #: images answered: results.json's forwards_per_image. Adapters count their forwards with ``counted``.
+    image_forwards: int = 0
+    images_answered: int = 0
+    #: `paper` prefix: both options' scores from one forward over their shared prompt where it exists (off only
+    #: to measure it against one forward per option: benchmarks/prefix_one_forward.py).
+    share_prefix_forward: bool = True
+
+    def counted(self, rows: int) -> None:
+        """``rows`` sequences, each over its image, just went through the model."""
+        self.image_forwards += rows
+
+    def forward_counts(self) -> tuple[int, int] | None:
+        return (self.image_forwards, self.images_answered)
 
     @abstractmethod
     def generate(self, queries: Sequence[Query]) -> list[Answer]:
@@ -250,7 +268,9 @@ class LocalModel(Model):
             raise ModelError(f"{self.name}: unsupported mode {mode!r}")
         try:
             with torch.inference_mode():
-                return method(queries)
+                answers = method(queries)
+            self.images_answered += sum(1 for query in queries if query.image_path)
+            return answers
         except torch.cuda.OutOfMemoryError as exc:
             torch.cuda.empty_cache()
             raise ModelOutOfMemory(f"{self.name}: out of memory on {self.device}") from exc

@@ -389,6 +389,7 @@ class HFModel(LocalModel):
             # answer depends on neither the batch nor the order (a batch draws from one stream).
             return [self._sample_one(features[i : i + 1], options) for i in range(len(features))]
         output = self.model.generate(**batch, **options, pad_token_id=self.tokenizer.pad_token_id)
+        self.counted(len(features))
         texts = self.tokenizer.batch_decode(output[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
         return [Answer(text.strip()) for text in texts]
 
@@ -398,6 +399,7 @@ class HFModel(LocalModel):
         batch = self._batch(features)
         torch.manual_seed(self.generation.seed)
         output = self.model.generate(**batch, **options, pad_token_id=self.tokenizer.pad_token_id)
+        self.counted(1)
         text = self.tokenizer.decode(output[0, batch["input_ids"].shape[1] :], skip_special_tokens=True)
         return Answer(text.strip(), meta={"sampled": {"seed": self.generation.seed, **options}})
 
@@ -448,6 +450,7 @@ class HFModel(LocalModel):
 
         texts, features = self._encoded(queries)
         logits = self._forward(self._batch(features), keep=1)[:, -1, :]
+        self.counted(len(features))
         vocab = torch.log_softmax(logits.float(), dim=-1)
         answers = []
         for raw, row, text in zip(logits, vocab, texts, strict=True):
@@ -573,6 +576,7 @@ class HFModel(LocalModel):
         width = batch["input_ids"].shape[1]
         keep = width if keep_all else max(length - start for _, (length, start, _) in sequences) + 1
         raw = self._forward(batch, keep)
+        self.counted(len(sequences))
         logits = raw.float()
         # log p(token) = logit - logsumexp(logits): no normalised copy of the whole vocabulary is made.
         normaliser = torch.logsumexp(logits, dim=-1)
@@ -619,6 +623,7 @@ class HFModel(LocalModel):
         batch = self._batch(prompts)
         width = batch["input_ids"].shape[1]
         out = self.model(**batch, use_cache=True, **({"logits_to_keep": 1} if self._keeps_logits else {}))
+        self.counted(len(prompts))  # the options' forward continues from the cache: the image is not read again
         per_option = len(groups[0])
         last = torch.log_softmax(out.logits[:, -1].float(), dim=-1).repeat_interleave(per_option, dim=0)
         cache = getattr(out, self._cache_name)
@@ -661,8 +666,54 @@ class HFModel(LocalModel):
             paper.append(found is not None)
             notes.append(why)
         if self.family.shares_prompt_cache and not any(paper):
-            scores = self.shared_prefix_logprobs(groups)
-        else:
-            flags = [flag for flag in paper for _ in range(2)]
-            scores = self.mean_logprobs([item for group in groups for item in group], paper=flags)
-        return prefix_answers(scores, paper, notes)
+            return prefix_answers(self.shared_prefix_logprobs(groups), paper, notes)
+        # The original read both options' tokens from the row before the option; where the two sequences
+        # agree up to there, that row is the same for both and one forward over the shared prompt gives it.
+        shared = [
+            self.shared_paper_prompt(group) if by_paper else None for group, by_paper in zip(groups, paper, strict=True)
+        ]
+        scores: list[float] = [math.nan] * (2 * len(groups))
+        alone = [index for index, prompt in enumerate(shared) if prompt is None]
+        together = [(index, prompt) for index, prompt in enumerate(shared) if prompt is not None]
+        if together:
+            rows = self._forward(self._batch([prompt for _, prompt in together]), keep=1)[:, -1, :]
+            self.counted(len(together))
+            for row, (index, _) in zip(rows, together, strict=True):
+                for option, (features, (_, start, end)) in enumerate(groups[index]):
+                    tokens = features["input_ids"][0, start:end].tolist()
+                    scores[2 * index + option] = score_as_paper(row, tokens)
+        if alone:
+            flags = [paper[index] for index in alone for _ in range(2)]
+            each = self.mean_logprobs([item for index in alone for item in groups[index]], paper=flags)
+            for position, index in enumerate(alone):
+                scores[2 * index : 2 * index + 2] = each[2 * position : 2 * position + 2]
+        answers = prefix_answers(scores, paper, notes)
+        for answer, prompt in zip(answers, shared, strict=True):
+            answer.meta["prefix_forwards"] = 1 if prompt is not None else 2
+        return answers
+
+    def shared_paper_prompt(
+        self, group: Sequence[tuple[dict[str, Any], tuple[int, int, int]]]
+    ) -> dict[str, Any] | None:
+        """The inputs both options' paper sequences share, cut just before the option; None where they part
+        earlier (InstructBLIP's Q-Former reads the whole text, option included), or where reduced precision
+        is read as the original's (one_at_a_time): a shorter forward there may move a logit by an ulp."""
+        import torch
+
+        (first, (length, start, _)), (second, (other_length, other_start, _)) = group
+        if not self.share_prefix_forward or self.one_at_a_time or start != other_start or first.keys() != second.keys():
+            return None
+        prompt: dict[str, Any] = {}
+        for key, value in first.items():
+            other = second[key]
+            if isinstance(value, torch.Tensor) and isinstance(other, torch.Tensor):
+                if key in SEQUENCE_KEYS and value.dim() > 1 and value.shape[1] == length:
+                    if other.dim() < 2 or other.shape[1] != other_length:
+                        return None
+                    value, other = value[:, :start], other[:, :start]
+                if value.shape != other.shape or not torch.equal(value, other):
+                    return None
+            elif value != other:
+                return None
+            prompt[key] = value
+        return prompt

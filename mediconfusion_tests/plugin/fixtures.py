@@ -113,6 +113,9 @@ def mediconfusion_engine(
     state.model_info.setdefault("timing", {}).update(
         answering_s=round(engine.answering_s, 6), pairs=engine.pairs_answered, pairs_from_store=engine.pairs_from_store
     )
+    counts = mediconfusion_model.forward_counts()
+    if counts is not None:
+        state.model_info["timing"].update(image_forwards=counts[0], images_answered=counts[1])
     if engine.usage["answers"]:
         state.model_info["usage"] = dict(engine.usage)
     sent = getattr(mediconfusion_model, "requests_sent", None)

@@ -249,6 +249,11 @@ class WorkerTiming(Record):
     pairs: int = 0
     pairs_from_store: int = 0
     pairs_per_s: float | None = None
+    #: Local models: forward passes that computed an image (a cached continuation reads none), and images
+    #: answered; their ratio is 1 for greedy, mc and prefix over a shared prompt, 2 where prefix runs per option.
+    image_forwards: int | None = None
+    images_answered: int | None = None
+    forwards_per_image: float | None = None
 
 
 class TimingRecord(Record):
@@ -258,6 +263,8 @@ class TimingRecord(Record):
     workers: dict[str, WorkerTiming] = Field(default_factory=dict)
     #: Scored pairs over the longest answering time of any worker (workers answer in parallel).
     pairs_per_s: float | None = None
+    #: Every worker's image forwards over every image it answered (local models only).
+    forwards_per_image: float | None = None
 
 
 class UsageRecord(Record):

@@ -107,7 +107,11 @@ def worker_timing(instances: Mapping[str, Mapping[str, Any]]) -> dict[str, Worke
         facts = info.get(TIMING) or {}
         answering = float(facts.get("answering_s", 0.0))
         pairs = int(facts.get("pairs", 0))
+        forwards, images = facts.get("image_forwards"), facts.get("images_answered")
         workers[worker] = WorkerTiming(
+            image_forwards=forwards,
+            images_answered=images,
+            forwards_per_image=round(forwards / images, 4) if forwards is not None and images else None,
             model_load_s=facts.get("model_load_s"),
             answering_s=round(answering, 6),
             pairs=pairs,

@@ -251,10 +251,13 @@ def timing_of(workers: Mapping[str, WorkerTiming], wall_s: float) -> TimingRecor
     """Overall pairs/s: the pairs every worker answered over the longest answering time among them."""
     longest = max((w.answering_s for w in workers.values()), default=0.0)
     answered = sum(w.pairs for w in workers.values())
+    counted = [w for w in workers.values() if w.image_forwards is not None and w.images_answered]
+    images = sum(w.images_answered or 0 for w in counted)
     return TimingRecord(
         wall_s=round(wall_s, 3),
         workers=dict(workers),
         pairs_per_s=round(answered / longest, 3) if longest > 0 and answered else None,
+        forwards_per_image=round(sum(w.image_forwards or 0 for w in counted) / images, 4) if images else None,
     )
 
 

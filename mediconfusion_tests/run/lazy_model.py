@@ -153,6 +153,9 @@ class LazyModel(LocalModel):
     def answer(self, queries: Sequence[Query]) -> list[Answer]:
         return list(self.real().answer(queries))
 
+    def forward_counts(self) -> tuple[int, int] | None:
+        return self._model.forward_counts() if self._model is not None else None
+
     def generate(self, queries: Sequence[Query]) -> list[Answer]:
         return self.answer(queries)
 

@@ -169,6 +169,7 @@ class RadFMModel(LocalModel):
     def generate(self, queries: Sequence[Query]) -> list[Answer]:
         rows = [self.tokens.prompt(q.prompt) for q in queries]
         embeds, mask = self._embedded(rows, self._scans(queries))
+        self.counted(len(rows))
         output = self.model.lang_model.generate(
             inputs_embeds=embeds,
             attention_mask=mask,
@@ -190,6 +191,7 @@ class RadFMModel(LocalModel):
         rows = [self.tokens.prompt(q.prompt) for q in queries]
         embeds, mask = self._embedded(rows, self._scans(queries))
         vocab = torch.log_softmax(self._logits(embeds, mask)[:, -1, :], dim=-1)
+        self.counted(len(rows))
         answers = []
         for row in vocab:
             logp = {letter: float(row[self.letter_ids[letter]]) for letter in LETTERS}
@@ -245,20 +247,46 @@ class RadFMModel(LocalModel):
             rows += found if found is not None else [(ids, start, len(ids)) for ids, start in self.option_rows(query)]
             paper.append(found is not None)
             notes.append(why)
-        scans = self._scans(queries).repeat_interleave(2, dim=0)
-        embeds, mask = self._embedded([ids for ids, _, _ in rows], scans)
-        logits = self._logits(embeds, mask).float()
-        logprobs = torch.log_softmax(logits, dim=-1)
-        width = embeds.shape[1]
-        scores = []
-        for index, (ids, start, end) in enumerate(rows):
-            offset = width - len(ids)
-            if paper[index // 2]:
-                scores.append(score_as_paper(logits[index, offset + start - 1], ids[start:end]))
-                continue
-            total = sum(float(logprobs[index, offset + p - 1, ids[p]]) for p in range(start, end))
-            scores.append(total / (end - start))
-        return prefix_answers(scores, paper, notes)
+        scans = self._scans(queries)
+        # The original read both options' tokens from the row before the option: where the two sequences
+        # agree up to there, one forward over that shared prompt gives the row for both.
+        shared = [
+            by_paper
+            and self.share_prefix_forward
+            and rows[2 * i][1] == rows[2 * i + 1][1]
+            and rows[2 * i][0][: rows[2 * i][1]] == rows[2 * i + 1][0][: rows[2 * i + 1][1]]
+            for i, by_paper in enumerate(paper)
+        ]
+        scores: list[float] = [math.nan] * len(rows)
+        together = [i for i, flag in enumerate(shared) if flag]
+        if together:
+            prompts = [rows[2 * i][0][: rows[2 * i][1]] for i in together]
+            embeds, mask = self._embedded(prompts, scans[together])
+            last = self._logits(embeds, mask)[:, -1, :]
+            self.counted(len(prompts))
+            for position, i in enumerate(together):
+                for index in (2 * i, 2 * i + 1):
+                    ids, start, end = rows[index]
+                    scores[index] = score_as_paper(last[position], ids[start:end])
+        alone = [index for index in range(len(rows)) if not shared[index // 2]]
+        if alone:
+            embeds, mask = self._embedded([rows[index][0] for index in alone], scans[[index // 2 for index in alone]])
+            logits = self._logits(embeds, mask)
+            self.counted(len(alone))
+            logprobs = torch.log_softmax(logits, dim=-1)
+            width = embeds.shape[1]
+            for position, index in enumerate(alone):
+                ids, start, end = rows[index]
+                offset = width - len(ids)
+                if paper[index // 2]:
+                    scores[index] = score_as_paper(logits[position, offset + start - 1], ids[start:end])
+                    continue
+                total = sum(float(logprobs[position, offset + p - 1, ids[p]]) for p in range(start, end))
+                scores[index] = total / (end - start)
+        answers = prefix_answers(scores, paper, notes)
+        for answer, flag in zip(answers, shared, strict=True):
+            answer.meta["prefix_forwards"] = 1 if flag else 2
+        return answers
 
 
 def option_texts(prompt: str, options: Sequence[str]) -> list[str]:
