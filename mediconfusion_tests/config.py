@@ -111,6 +111,10 @@ def batch_size_type(text: str) -> int | str:
     return "auto" if text == "auto" else positive_int(text)
 
 
+def workers_type(text: str) -> int | str:
+    return "auto" if text == "auto" else bounded_int(0, 64)(text)
+
+
 def shard_type(text: str) -> str:
     """I/N with 1 <= I <= N."""
     index, slash, count = text.partition("/")
@@ -411,6 +415,14 @@ class RunConfig(BaseModel):
         path="path",
     )
     prompts: str | None = opt(None, "prompt file in the MediConfusion paper's format", metavar="FILE", path="path")
+    preprocess_workers: int | str = opt(
+        "auto",
+        "local models: processes that decode and preprocess the next batch's images while the model computes "
+        "(same tensors, so the same answers). Default auto: none on a CPU, where they would take the model's "
+        "cores; on a GPU the host's cores per xdist worker less one, at most 8",
+        metavar="N|auto",
+        parse=workers_type,
+    )
     threads_per_worker: int | None = opt(
         None,
         "CPU threads per xdist worker (default: the usable cores divided by the workers, unless "

@@ -180,6 +180,20 @@ class Model(ABC):
         """(forward passes that computed an image, images answered), for models that count them; else None."""
         return None
 
+    def prefetch(self, queries: Sequence[Query]) -> None:  # noqa: B027 - optional hook
+        """These queries come soon: start what can be done for them without the model (image preprocessing)."""
+
+    def forget_prefetched(self) -> None:  # noqa: B027 - optional hook
+        """What ``prefetch`` prepared is not needed any more."""
+
+    def start_preprocessing(self, workers: int) -> str | None:
+        """Preprocess images in ``workers`` processes ahead of the model; why not, or None (0: nothing to do)."""
+        return None if workers <= 0 else "this model has no image preprocessing to run ahead"
+
+    def preprocess_facts(self) -> dict[str, Any] | None:
+        """Workers, images they preprocessed, and why the pool broke (if it did); None without a pool."""
+        return None
+
 
 class LocalModel(Model):
     """A model whose weights run in this process (transformers, RadFM, LLaVA-Med, Med-Flamingo).

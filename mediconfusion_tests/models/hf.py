@@ -22,6 +22,7 @@ from mediconfusion_tests.models.base import Answer, LocalModel, Query
 from mediconfusion_tests.models.families import SEQUENCE_KEYS
 from mediconfusion_tests.models.hf_inputs import collate
 from mediconfusion_tests.models.hf_loading import LoadSettings, load, require_transformers
+from mediconfusion_tests.models.image_pool import ImageFiles, ImagePool, PooledImageProcessor, open_image
 from mediconfusion_tests.models.paper_rules import (
     as_log,
     decide_as_paper,
@@ -175,6 +176,8 @@ class HFModel(LocalModel):
         self._prompt_key = prompt_key
         self.fidelity = fidelity or Fidelity()
         self.rule = rule_for(self.family.name)
+        self._files = ImageFiles()
+        self._pool: ImagePool | None = None
 
     # -- protocol ---------------------------------------------------------------------
     def fingerprint(self) -> str:
@@ -278,10 +281,56 @@ class HFModel(LocalModel):
         return text
 
     def _image(self, path: str) -> Image.Image:
+        image: Image.Image = self._files.opened(open_image(path), path)
+        return image
+
+    # -- preprocessing ahead of the model (--preprocess-workers) ---------------------------------
+    def start_preprocessing(self, workers: int) -> str | None:
+        """Run the image processor in ``workers`` processes ahead of the model; why not, or None."""
+        inner = getattr(self.processor, "image_processor", None)
+        if workers <= 0 or inner is None or self._pool is not None:
+            return None if workers <= 0 or self._pool is not None else "the processor has no image processor"
         from PIL import Image
 
-        with Image.open(path) as image:
-            return image.convert("RGB")
+        pool = ImagePool(inner, workers)
+        try:
+            self.processor.image_processor = PooledImageProcessor(inner, pool, self._files)
+        except (AttributeError, TypeError, ValueError) as exc:  # a processor that refuses the swap
+            pool.close()
+            return f"the processor refused a stand-in image processor ({exc})"
+        self._pool = pool
+        # One call shows which arguments the processor passes its image processor; the pool serves those.
+        self._encode(self.render("", with_image=True), Image.new("RGB", (32, 32)))
+        if pool.learning:
+            self.stop_preprocessing()
+            return "the processor never called its image processor with one image"
+        return None
+
+    def stop_preprocessing(self) -> None:
+        if self._pool is None:
+            return
+        pool, self._pool = self._pool, None
+        wrapper = getattr(self.processor, "image_processor", None)
+        if isinstance(wrapper, PooledImageProcessor):
+            self.processor.image_processor = wrapper._inner
+        pool.close()
+
+    def prefetch(self, queries: Sequence[Query]) -> None:
+        if self._pool is not None:
+            self._pool.submit(dict.fromkeys(q.image_path for q in queries if q.image_path))
+
+    def forget_prefetched(self) -> None:
+        if self._pool is not None:
+            self._pool.forget()
+
+    def preprocess_facts(self) -> dict[str, Any] | None:
+        if self._pool is None:
+            return None
+        return {"workers": self._pool.workers, "images_from_pool": self._pool.served, "broken": self._pool.broken}
+
+    def close(self) -> None:
+        self.stop_preprocessing()
+        super().close()
 
     def _encode(self, text: str, image: Any | None, special_tokens: bool = True) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"text": [text], "return_tensors": "pt"}

@@ -31,7 +31,15 @@ def mediconfusion_model(request: pytest.FixtureRequest) -> Iterator[Model]:
     spec = plan.config.model or ""
 
     def load() -> Model:
-        return _load_or_stop(request, spec, plan.config, "model")
+        from mediconfusion_tests.run.runtime import preprocess_workers
+
+        model = _load_or_stop(request, spec, plan.config, "model")
+        workers = preprocess_workers(plan.config.preprocess_workers, getattr(model, "device", "cpu"))
+        why_not = model.start_preprocessing(workers)
+        state.model_info["preprocess_workers"] = 0 if why_not else workers
+        if why_not:
+            state.model_info["preprocess_note"] = f"--preprocess-workers={workers}: not used, {why_not}"
+        return model
 
     def loaded(model: Model, seconds: float) -> None:
         state.model_info.setdefault("timing", {})["model_load_s"] = round(seconds, 3)
@@ -116,6 +124,9 @@ def mediconfusion_engine(
     counts = mediconfusion_model.forward_counts()
     if counts is not None:
         state.model_info["timing"].update(image_forwards=counts[0], images_answered=counts[1])
+    pool = mediconfusion_model.preprocess_facts()
+    if pool is not None:
+        state.model_info["timing"]["preprocess_pool"] = pool
     if engine.usage["answers"]:
         state.model_info["usage"] = dict(engine.usage)
     sent = getattr(mediconfusion_model, "requests_sent", None)

@@ -23,7 +23,17 @@ DEST = "mediconfusion_"
 GROUP = "mediconfusion"
 #: pytest --help shows the options in these groups, in this order (one flat list of 60 was unreadable).
 SECTIONS: dict[str, tuple[str, ...]] = {
-    "run": ("model", "mode", "seed", "limit", "shard", "batch_size", "threads_per_worker", "gpus_per_worker"),
+    "run": (
+        "model",
+        "mode",
+        "seed",
+        "limit",
+        "shard",
+        "batch_size",
+        "preprocess_workers",
+        "threads_per_worker",
+        "gpus_per_worker",
+    ),
     "data": ("dataset", "dataset_revision", "images", "allow_missing_images", "allow_missing_answers", "prompts"),
     "model": (
         "device",

@@ -254,6 +254,8 @@ class WorkerTiming(Record):
     image_forwards: int | None = None
     images_answered: int | None = None
     forwards_per_image: float | None = None
+    #: --preprocess-workers: the pool's workers, the images it preprocessed, and why it broke (if it did).
+    preprocess_pool: dict[str, Any] | None = None
 
 
 class TimingRecord(Record):

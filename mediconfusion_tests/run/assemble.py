@@ -112,6 +112,7 @@ def worker_timing(instances: Mapping[str, Mapping[str, Any]]) -> dict[str, Worke
             image_forwards=forwards,
             images_answered=images,
             forwards_per_image=round(forwards / images, 4) if forwards is not None and images else None,
+            preprocess_pool=facts.get("preprocess_pool"),
             model_load_s=facts.get("model_load_s"),
             answering_s=round(answering, 6),
             pairs=pairs,

@@ -74,9 +74,18 @@ class Batcher:
 
     def _fill(self, queries: Sequence[Query], out: dict[str, Answer | _Failure]) -> None:
         """Answer queries in batches; a failing batch is retried one pair at a time."""
+        try:
+            self._fill_batches(queries, out)
+        finally:
+            self.model.forget_prefetched()
+
+    def _fill_batches(self, queries: Sequence[Query], out: dict[str, Answer | _Failure]) -> None:
         start = 0
         while start < len(queries):
             batch = queries[start : start + self._size]
+            # This batch's images and the next one's go to the preprocessing pool (if the model has one),
+            # which works on them while the model computes.
+            self.model.prefetch(queries[start : start + 2 * self._size])
             try:
                 out.update(zip((q.key for q in batch), self._call(batch), strict=True))
             except PartialAnswers as partial:
@@ -92,7 +101,7 @@ class Batcher:
                 pairs = sorted({q.pair_id for q in batch})
                 if len(pairs) > 1:
                     for pair_id in pairs:
-                        self._fill([q for q in batch if q.pair_id == pair_id], out)
+                        self._fill_batches([q for q in batch if q.pair_id == pair_id], out)
                 else:
                     failure = _Failure(f"{type(exc).__name__}: {exc}".splitlines()[0], traceback.format_exc())
                     out.update({q.key: failure for q in batch})

@@ -156,6 +156,17 @@ class LazyModel(LocalModel):
     def forward_counts(self) -> tuple[int, int] | None:
         return self._model.forward_counts() if self._model is not None else None
 
+    def prefetch(self, queries: Sequence[Query]) -> None:
+        if self._model is not None:
+            self._model.prefetch(queries)
+
+    def forget_prefetched(self) -> None:
+        if self._model is not None:
+            self._model.forget_prefetched()
+
+    def preprocess_facts(self) -> dict[str, Any] | None:
+        return self._model.preprocess_facts() if self._model is not None else None
+
     def generate(self, queries: Sequence[Query]) -> list[Answer]:
         return self.answer(queries)
 

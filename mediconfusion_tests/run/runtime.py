@@ -31,6 +31,22 @@ def load_model(registry: Registry, spec_text: str, config: RunConfig) -> Model:
     return registry.entry(spec).load_factory()(spec, config)
 
 
+def preprocess_workers(setting: int | str, device: str, cores: int | None = None, xdist: int | None = None) -> int:
+    """--preprocess-workers resolved. auto: none on a CPU (on this project's 2-core machines a pool only took
+    the model's cores: docs/performance.md); on a GPU the host's cores shared among the xdist workers, one kept
+    for the model's own process, at most 8 (enough to feed one GPU at ~170 ms of preprocessing per image)."""
+    if setting != "auto":
+        return int(setting)
+    if not device.startswith("cuda"):
+        return 0
+    import os
+
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    xdist = xdist or int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    return max(0, min(8, cores // max(1, xdist) - 1))
+
+
 def _identity_place(registry: Registry, spec_text: str, config: RunConfig) -> tuple[Path, str] | None:
     """Where a model's recorded identity lives (beside the answer store), or None where none is kept."""
     if not config.use_store:
