@@ -12,6 +12,7 @@ import copy
 import hashlib
 import inspect
 import math
+import pickle
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -292,7 +293,10 @@ class HFModel(LocalModel):
             return None if workers <= 0 or self._pool is not None else "the processor has no image processor"
         from PIL import Image
 
-        pool = ImagePool(inner, workers)
+        try:
+            pool = ImagePool(inner, workers)
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:  # sent to the workers by pickling
+            return f"its image processor cannot be sent to worker processes ({type(exc).__name__}: {exc})"
         try:
             self.processor.image_processor = PooledImageProcessor(inner, pool, self._files)
         except (AttributeError, TypeError, ValueError) as exc:  # a processor that refuses the swap

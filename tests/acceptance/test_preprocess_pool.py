@@ -138,3 +138,18 @@ def test_a_model_without_images_to_preprocess_says_so_in_results(pytester: pytes
     instance = read_results(pytester.path)["model"]["instances"]["main"]
     assert instance["preprocess_workers"] == 0
     assert "no image preprocessing" in instance["preprocess_note"]
+
+
+def test_an_image_processor_that_cannot_be_pickled_leaves_the_model_working_without_a_pool(
+    tmp_path: Path, sample_dir: Path
+) -> None:
+    model = tiny_model("llava", tmp_path / "llava")
+    model.processor.image_processor.not_picklable = lambda: None
+    why = model.start_preprocessing(2)
+    assert why is not None
+    assert "cannot be sent to worker processes" in why
+    assert model._pool is None
+    path = str(sample_dir / "images" / "90001.jpg")
+    features = model._encode(model.render("Is there a fracture?", with_image=True), model._image(path))
+    assert features["pixel_values"].shape[0] == 1
+    model.close()
