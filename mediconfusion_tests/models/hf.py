@@ -13,6 +13,7 @@ import hashlib
 import inspect
 import math
 import pickle
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -297,6 +298,8 @@ class HFModel(LocalModel):
             pool = ImagePool(inner, workers)
         except (pickle.PicklingError, TypeError, AttributeError) as exc:  # sent to the workers by pickling
             return f"its image processor cannot be sent to worker processes ({type(exc).__name__}: {exc})"
+        except (BrokenProcessPool, TimeoutError, OSError) as exc:
+            return f"its worker processes did not start ({type(exc).__name__}: {exc})"
         try:
             self.processor.image_processor = PooledImageProcessor(inner, pool, self._files)
         except (AttributeError, TypeError, ValueError) as exc:  # a processor that refuses the swap

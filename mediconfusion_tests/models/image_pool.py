@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
 _WORKER_PROCESSOR: Any = None
+#: Seconds the workers may take to start (each imports torch and transformers).
+STARTUP_S = 300
 
 
 def _start(blob: bytes) -> None:
@@ -84,8 +86,12 @@ class ImagePool:
             initargs=(pickle.dumps(image_processor),),
         )
         # The workers start now, with the model's loading, not on the first batch (spawning imports torch).
-        for future in [self._executor.submit(_ready) for _ in range(workers)]:
-            future.result()
+        try:
+            for future in [self._executor.submit(_ready) for _ in range(workers)]:
+                future.result(timeout=STARTUP_S)
+        except BaseException:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            raise
         self._pending: dict[tuple[str, str], Future[Any]] = {}
         #: The nesting of the images argument and the other arguments of the processor's calls.
         self._call: tuple[Any, tuple[Any, ...], dict[str, Any]] | None = None

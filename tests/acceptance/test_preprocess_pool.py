@@ -153,3 +153,17 @@ def test_an_image_processor_that_cannot_be_pickled_leaves_the_model_working_with
     features = model._encode(model.render("Is there a fracture?", with_image=True), model._image(path))
     assert features["pixel_values"].shape[0] == 1
     model.close()
+
+
+def test_workers_that_do_not_start_in_time_leave_the_model_working_without_a_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mediconfusion_tests.models import image_pool
+
+    model = tiny_model("llava", tmp_path / "llava")
+    monkeypatch.setattr(image_pool, "STARTUP_S", 1e-6)
+    why = model.start_preprocessing(1)
+    assert why is not None
+    assert "did not start" in why
+    assert model._pool is None
+    model.close()
