@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import sys
 import tempfile
 import time
@@ -30,22 +29,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 SHARED = Path(os.environ.get("MEDICONFUSION_SHARED", REPO.parent / "shared" / "mediconfusion"))
 FAMILIES = ("blip2", "instructblip", "llava-next", "mllama", "llava-med", "med-flamingo", "radfm")
-
-
-def images(folder: Path, pairs: list[Any]) -> None:
-    """A small seeded JPEG per image (the processors resize anyway): the measurement is of logits, not decode."""
-    from PIL import Image, ImageDraw
-
-    rng = random.Random(7)
-    folder.mkdir(parents=True, exist_ok=True)
-    for image in {i.local_id: i for pair in pairs for i in pair.images}.values():
-        width, height = rng.randint(40, 120), rng.randint(40, 120)
-        canvas = Image.new("RGB", (width, height), tuple(rng.randint(0, 255) for _ in range(3)))
-        draw = ImageDraw.Draw(canvas)
-        for _ in range(6):
-            x, y, r = rng.randint(0, width), rng.randint(0, height), rng.randint(3, 30)
-            draw.ellipse((x - r, y - r, x + r, y + r), fill=tuple(rng.randint(0, 255) for _ in range(3)))
-        canvas.save(folder / f"{image.local_id}.jpg", quality=90)
 
 
 def load(family: str, root: Path) -> Any:
@@ -124,7 +107,9 @@ def main() -> None:
 
     pairs = read_pairs(SHARED / "dataset.json")
     work = Path(tempfile.mkdtemp(prefix="mc-prefix-one-forward-"))
-    images(work / "images", pairs)
+    from helpers import small_placeholder_images
+
+    small_placeholder_images(work / "images", pairs)
     layout = ImageLayout(LOCAL, str(work / "images"))
     chosen = pairs[: args.pairs]
     print(f"{len(chosen)} real pairs, paper prompts, prefix --prefix-tokens=paper, fp32, {os.cpu_count()} cores")

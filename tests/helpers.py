@@ -27,6 +27,8 @@ from mediconfusion_tests.scoring.metrics import compute_metrics
 from mediconfusion_tests.scoring.outcome import ImageAnswer, PairOutcome
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from mediconfusion_tests.scoring.letters import Letter
     from mediconfusion_tests.scoring.modes import Mode
 
@@ -43,6 +45,25 @@ def read_results(folder: Path) -> dict[str, Any]:
         if document["run"].get("complete"):
             return document
     return json.loads((folder / "reports" / "latest" / "results.json").read_text())
+
+
+def small_placeholder_images(folder: Path, pairs: Sequence[Pair], seed: int = 7) -> None:
+    """A small seeded JPEG per distinct image of the pairs (40-120 px, a few ellipses): the processors resize
+    them anyway, so logits are compared, not decoding."""
+    import random
+
+    from PIL import Image, ImageDraw
+
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for image in {i.local_id: i for pair in pairs for i in pair.images}.values():
+        width, height = rng.randint(40, 120), rng.randint(40, 120)
+        canvas = Image.new("RGB", (width, height), tuple(rng.randint(0, 255) for _ in range(3)))
+        draw = ImageDraw.Draw(canvas)
+        for _ in range(6):
+            x, y, r = rng.randint(0, width), rng.randint(0, height), rng.randint(3, 30)
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=tuple(rng.randint(0, 255) for _ in range(3)))
+        canvas.save(folder / f"{image.local_id}.jpg", quality=90)
 
 
 def newest_run(folder: Path) -> Path:

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import json
 import os
-import random
 from pathlib import Path
 from typing import Any
 
 import original_harness
 import pytest
-from helpers import read_results
+from helpers import read_results, small_placeholder_images
 from tiny_models import LLAMA3_TEMPLATE, build_mllama, build_tiny
 
 from mediconfusion_tests.data.files import read_pairs
@@ -52,8 +51,6 @@ REPORT = os.environ.get("MEDICONFUSION_FIDELITY_REPORT")
 @pytest.fixture(scope="module")
 def real(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Any], ImageLayout, Path]:
     """The 176 real pairs, with a small seeded placeholder JPEG per image (the processors resize them anyway)."""
-    from PIL import Image, ImageDraw
-
     from conftest import SHARED
 
     shared_dir = SHARED
@@ -62,15 +59,7 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Any], ImageLayo
 
     pairs = read_pairs(shared_dir / "dataset.json")
     folder = tmp_path_factory.mktemp("real-images")
-    rng = random.Random(7)
-    for image in {i.local_id: i for pair in pairs for i in pair.images}.values():
-        width, height = rng.randint(40, 120), rng.randint(40, 120)
-        canvas = Image.new("RGB", (width, height), tuple(rng.randint(0, 255) for _ in range(3)))
-        draw = ImageDraw.Draw(canvas)
-        for _ in range(6):
-            x, y, r = rng.randint(0, width), rng.randint(0, height), rng.randint(3, 30)
-            draw.ellipse((x - r, y - r, x + r, y + r), fill=tuple(rng.randint(0, 255) for _ in range(3)))
-        canvas.save(folder / f"{image.local_id}.jpg", quality=90)
+    small_placeholder_images(folder, pairs)
     return pairs, ImageLayout(LOCAL, str(folder)), shared_dir / "paper_prompts.json"
 
 
