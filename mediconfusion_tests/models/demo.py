@@ -61,5 +61,11 @@ def prepare_demo(spec: ModelSpec, config: RunConfig, say: Callable[[str], None])
 
 def make_demo(spec: ModelSpec, config: RunConfig) -> Model:
     require_transformers()
-    settings = LoadSettings(demo_checkpoint(), dtype="fp32", device="cpu" if config.device == "auto" else config.device)
+    settings = LoadSettings(
+        demo_checkpoint(),
+        dtype="fp32",
+        device="cpu" if config.device == "auto" else config.device,
+        image_backend=config.image_backend,
+        paper_readings=config.paper_readings,
+    )
     return HFModel(settings, name="demo", generation=generation(config), fidelity=fidelity(config))

@@ -23,7 +23,8 @@ from mediconfusion_tests.errors import ModelError
 from mediconfusion_tests.models.base import Answer, LocalModel, Query
 from mediconfusion_tests.models.families import SEQUENCE_KEYS
 from mediconfusion_tests.models.hf_inputs import collate
-from mediconfusion_tests.models.hf_loading import LoadSettings, load, require_transformers
+from mediconfusion_tests.models.hf_loading import LoadSettings, backend_choice, load, require_transformers
+from mediconfusion_tests.models.image_backends import backend_of
 from mediconfusion_tests.models.image_pool import ImageFiles, ImagePool, PooledImageProcessor, open_image
 from mediconfusion_tests.models.paper_rules import (
     as_log,
@@ -161,6 +162,15 @@ class HFModel(LocalModel):
         self.generation = generation or Generation()
         torch.manual_seed(self.generation.seed)
         self.processor, self.model, self.family, self.device = loaded or load(settings)
+        # Read before the preprocessing pool or the memo wraps the image processor.
+        images = getattr(self.processor, "image_processor", None)
+        #: "pil" or "torchvision": which of transformers' image processors makes the pixels.
+        self.image_backend = None if images is None else backend_of(images)
+        self.image_backend_reason = (
+            backend_choice(settings, self.family).why
+            if loaded is None
+            else "the adapter's own, as its authors' code preprocessed"
+        )
         self.tokenizer = self.processor.tokenizer
         self.has_template = bool(
             getattr(self.processor, "chat_template", None) or getattr(self.tokenizer, "chat_template", None)
@@ -190,6 +200,8 @@ class HFModel(LocalModel):
             asdict(self.generation) if self.generation.sampling else {"max_new_tokens": self.generation.max_new_tokens}
         )
         settings.pop("preset", None)
+        if self.image_backend is not None:
+            settings["image_backend"] = self.image_backend
         # In the answer store's key: a stored answer is reused only under the same reading rules.
         if self.rule is not None:
             settings.update(asdict(self.fidelity))
@@ -213,6 +225,7 @@ class HFModel(LocalModel):
             "prefix_tokens": self.fidelity.prefix_tokens if self.rule else "context",
             "letter_tokens": self.fidelity.letter_tokens if self.rule else "context",
             "generation": self.generation.preset if self.rule else "greedy",
+            "image_backend": self.image_backend,
         }
         if self.rule and self.generation.preset == "paper":
             facts["paper_generation"] = {"mc": self.rule.generation("mc"), "freeform": self.rule.generation("freeform")}
@@ -233,6 +246,8 @@ class HFModel(LocalModel):
             "fidelity": self.fidelity_facts(),
             "warnings": self.fidelity_warnings(),
             "image_features": self.image_feature_pooling(),
+            "image_backend": self.image_backend,
+            "image_backend_reason": self.image_backend_reason,
         }
 
     def fidelity_warnings(self) -> list[str]:

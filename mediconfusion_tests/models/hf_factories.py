@@ -27,6 +27,8 @@ def load_settings(source: str, config: RunConfig, preset: Preset | None = None) 
         trust_remote_code=config.trust_remote_code,
         family=preset.family if preset else None,
         licence=preset.licence if preset else None,
+        image_backend=config.image_backend,
+        paper_readings=config.paper_readings,
     )
 
 

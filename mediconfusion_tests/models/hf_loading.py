@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from mediconfusion_tests.errors import ModelError
 from mediconfusion_tests.hub_access import download_hint, offline_reason
 from mediconfusion_tests.models.families import Family, family_for
-from mediconfusion_tests.models.paper_rules import paper_dtype
+from mediconfusion_tests.models.image_backends import BackendChoice, choose, torchvision_installed
+from mediconfusion_tests.models.paper_rules import paper_dtype, rule_for
 
 if TYPE_CHECKING:
     import torch
@@ -36,6 +37,9 @@ class LoadSettings:
     family: str | None = None
     #: Licence page of a gated checkpoint, named in the error when access is refused.
     licence: str | None = None
+    #: --image-backend, and whether some reading follows the original harness (image_backends.choose).
+    image_backend: str = "auto"
+    paper_readings: bool = False
 
 
 def require_transformers() -> None:
@@ -134,14 +138,45 @@ class ExpandingProcessor:
         return self.tokenizer.batch_decode(*args, **kwargs)
 
 
-def _load_processor(transformers: Any, settings: LoadSettings, family: Family, common: dict[str, Any]) -> Any:
+def backend_choice(settings: LoadSettings, family: Family) -> BackendChoice:
+    return choose(
+        settings.image_backend,
+        family.name,
+        rule_for(family.name) is not None,
+        settings.paper_readings,
+        torchvision_installed(),
+    )
+
+
+def _image_processor(transformers: Any, settings: LoadSettings, backend: str, common: dict[str, Any]) -> Any:
     try:
-        return transformers.AutoProcessor.from_pretrained(settings.source, **common)
+        return transformers.AutoImageProcessor.from_pretrained(settings.source, backend=backend, **common)
+    except (ImportError, RuntimeError) as exc:
+        if backend != "torchvision":
+            raise
+        # PyPI's torchvision beside a CPU build of torch: "operator torchvision::nms does not exist".
+        raise ModelError(
+            f"torchvision is installed but cannot be imported beside this torch ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0]}): install the torchvision built for the installed torch (docs/install.md), "
+            "or use --image-backend=pil"
+        ) from exc
+
+
+def _load_processor(
+    transformers: Any, settings: LoadSettings, family: Family, common: dict[str, Any], backend: str | None
+) -> Any:
+    # The image processor first, then the processor around it: a backend passed to AutoProcessor would
+    # reach its tokenizer too, where "backend" means something else.
+    chosen = {} if backend is None else {"image_processor": _image_processor(transformers, settings, backend, common)}
+    try:
+        return transformers.AutoProcessor.from_pretrained(settings.source, **chosen, **common)
     except ImportError:
         if not family.expands_image_tokens:
             raise
     tokenizer = transformers.AutoTokenizer.from_pretrained(settings.source, **common)
-    image_processor = transformers.AutoImageProcessor.from_pretrained(settings.source, **common)
+    image_processor = chosen.get("image_processor") or transformers.AutoImageProcessor.from_pretrained(
+        settings.source, **common
+    )
     return ExpandingProcessor(tokenizer, image_processor)
 
 
@@ -161,7 +196,7 @@ def load(settings: LoadSettings) -> tuple[Any, Any, Family, str]:
     try:
         config = transformers.AutoConfig.from_pretrained(settings.source, **common)
         family = family_for(getattr(config, "model_type", None), settings.family)
-        processor = _load_processor(transformers, settings, family, common)
+        processor = _load_processor(transformers, settings, family, common, backend_choice(settings, family).backend)
         dtype = resolve_dtype(settings.dtype, device, family.name, settings.paper_fallback)
         kwargs: dict[str, Any] = {"dtype": dtype, **common}
         if settings.attn_implementation:

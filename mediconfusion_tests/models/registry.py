@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.errors import ModelSpecError
 from mediconfusion_tests.models.base import Factory, ModelSpec
+from mediconfusion_tests.models.image_backends import TORCHVISION_MISSING, torchvision_installed
 from mediconfusion_tests.models.presets import PRESETS
 from mediconfusion_tests.scoring.modes import MODES
 
@@ -46,6 +47,8 @@ class ModelEntry:
     note: str | None = None
     #: Free-form answers of this model carry no scores: --mode=freeform needs --judge.
     freeform_needs_judge: bool = False
+    #: Its pixels come from a transformers checkpoint's image processor, so --image-backend applies.
+    image_backend: bool = False
     #: Runs on the controller before workers start: raises DataError on bad
     #: input, returns {pair id: reason} for pairs to skip.
     validate: str | Validator | None = None
@@ -114,6 +117,7 @@ BUILTIN: tuple[ModelEntry, ...] = (
         "demo",
         "Tiny LLaVA trained at first use on synthetic scenes (not the sample's); offline; answers the sample weakly.",
         "mediconfusion_tests.models.demo:make_demo",
+        image_backend=True,
         files_version="mediconfusion_tests.models.availability:demo_version",
         prepare="mediconfusion_tests.models.demo:prepare_demo",
         default_dataset="sample",
@@ -228,6 +232,7 @@ BUILTIN: tuple[ModelEntry, ...] = (
         "mediconfusion_tests.models.hf_factories:make_hf",
         takes_argument=True,
         freeform_needs_judge=True,
+        image_backend=True,
         requirements="mediconfusion_tests.models.availability:hf_requirements",
         files_version="mediconfusion_tests.models.availability:hf_version",
     ),
@@ -237,6 +242,7 @@ BUILTIN: tuple[ModelEntry, ...] = (
             f"{preset.summary}: {preset.checkpoint} [{preset.family}, {preset.dtype}]",
             "mediconfusion_tests.models.hf_factories:make_preset",
             freeform_needs_judge=True,
+            image_backend=True,
             requirements="mediconfusion_tests.models.availability:preset_requirements",
             files_version="mediconfusion_tests.models.availability:preset_version",
             extra={"checkpoint": preset.checkpoint, "family": preset.family, "dtype": preset.dtype},
@@ -280,6 +286,18 @@ class Registry:
 
     def entry(self, spec: ModelSpec) -> ModelEntry:
         return self._entries[spec.name]
+
+    def check_image_backend(self, spec: ModelSpec, setting: str) -> None:
+        if setting == "auto":
+            return
+        if not self.entry(spec).image_backend:
+            raise ModelSpecError(
+                f"--image-backend={setting} chooses a transformers checkpoint's image processor (hf:..., the "
+                f"presets, demo); --model={spec.raw} makes its pixels its own way (as its authors' code did, on a "
+                "server, or not at all), so leave it at auto"
+            )
+        if setting == "torchvision" and not torchvision_installed():
+            raise ModelSpecError(TORCHVISION_MISSING)
 
     def check_mode(self, spec: ModelSpec, mode: str, judge: str | None = None) -> None:
         entry = self.entry(spec)

@@ -41,6 +41,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "model_revision",
         "device_map",
         "attn_implementation",
+        "image_backend",
         "trust_remote_code",
         "max_new_tokens",
         "temperature",

@@ -394,6 +394,8 @@ class FidelityRecord(Record):
     dtype: str | None = None
     #: "batched", or one image at a time where the original's reduced-precision arithmetic is reproduced.
     batching: str | None = None
+    #: Whose image processor made the pixels (--image-backend): "pil", as the original's, or "torchvision".
+    image_backend: str | None = None
     #: Images scored with the original's prefix tokens, and those that fell back to context.
     paper_images: int = 0
     fallbacks: int = 0

@@ -212,6 +212,7 @@ def fidelity_settings(config: RunConfig, instances: Mapping[str, Mapping[str, An
         dtype_given=config.dtype is not None,
         dtype=facts.get("dtype"),
         batching=facts.get("batching"),
+        image_backend=facts.get("image_backend"),
     )
 
 

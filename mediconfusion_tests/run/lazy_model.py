@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from mediconfusion_tests.atomic import write_text_atomic
 from mediconfusion_tests.models.base import LocalModel, Model
+from mediconfusion_tests.models.image_backends import torchvision_installed
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -39,6 +40,7 @@ LOADING_FIELDS = (
     "device",
     "device_map",
     "attn_implementation",
+    "image_backend",
     "trust_remote_code",
     "max_new_tokens",
     "temperature",
@@ -90,6 +92,9 @@ class Identity:
 def identity_key(spec: ModelSpec, config: RunConfig, version: str) -> str:
     settings = config.to_dict()
     wanted = {name: settings.get(name) for name in LOADING_FIELDS}
+    if config.image_backend == "auto":
+        # transformers' own choice follows what is installed: installing torchvision changes the pixels.
+        wanted["torchvision_installed"] = torchvision_installed()
     text = json.dumps({"v": IDENTITY_VERSION, "spec": spec.raw, "files": version, **wanted}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 

@@ -62,6 +62,7 @@ SHARED_SETTINGS = (
     "model_revision",
     "dtype",
     "attn_implementation",
+    "image_backend",
     "trust_remote_code",
     "judge",
     "temperature",

@@ -244,6 +244,8 @@ def prepare_run(
         judge_role = "the default judge, used when --judge is not given"
     with checks.check():
         registry.check_mode(spec, config.mode, config.judge)
+    with checks.check():
+        registry.check_image_backend(spec, config.image_backend)
         if config.judge and config.mode == "freeform":
             _check_judge(registry, config, judge_role)
     if config.prompts:

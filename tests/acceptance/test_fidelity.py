@@ -209,10 +209,14 @@ def test_the_run_records_the_dtype_and_reproduces_bf16_arithmetic_one_image_at_a
     fidelity = read_results(pytester.path)["fidelity"]
     assert (fidelity["dtype_setting"], fidelity["dtype_given"], fidelity["dtype"]) == ("paper", False, "bfloat16")
     assert fidelity["batching"].startswith("one image at a time")
+    assert fidelity["image_backend"] == "pil"
     pytester.runpytest(*args, "--dtype=fp32", "-p", "no:cacheprovider")
-    fidelity = read_results(pytester.path)["fidelity"]
+    results = read_results(pytester.path)
+    fidelity = results["fidelity"]
     assert (fidelity["dtype_setting"], fidelity["dtype_given"], fidelity["dtype"]) == ("fp32", True, "float32")
     assert fidelity["batching"] == "batched"
+    assert fidelity["image_backend"] == "pil"
+    assert "original harness" in results["model"]["instances"]["main"]["image_backend_reason"]
 
 
 def test_instructblip_mc_is_sampled_from_the_seed_per_image(real, checkpoints) -> None:

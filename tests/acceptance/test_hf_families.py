@@ -112,7 +112,7 @@ def test_answer_letter_tokens_read_as_letters(tiny_models, family: str) -> None:
 def test_qwen_without_torchvision_expands_image_tokens_itself(tiny_models) -> None:
     model = tiny_models("qwen2-vl")
     try:
-        import torchvision  # type: ignore[import-not-found]  # noqa: F401
+        import torchvision  # noqa: F401
     except ImportError:
         assert isinstance(model.processor, ExpandingProcessor)
     else:

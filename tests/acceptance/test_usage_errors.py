@@ -24,8 +24,16 @@ SAMPLE = ("--dataset=sample", "-p", "no:cacheprovider")
         (("--probe-examples=1000000",), "--probe-examples: expected a whole number from 1 to 100, got '1000000'"),
         (("--max-retries=-1",), "--max-retries: expected a whole number from 0 to 100, got '-1'"),
         (("--request-timeout=0",), "--request-timeout: expected a finite number above 0, got '0'"),
+        (("--image-backend=pil",), "--model=random makes its pixels its own way"),
     ],
-    ids=["shard-past-the-pairs", "shard-past-the-limit", "probe-examples", "max-retries", "request-timeout"],
+    ids=[
+        "shard-past-the-pairs",
+        "shard-past-the-limit",
+        "probe-examples",
+        "max-retries",
+        "request-timeout",
+        "image-backend-without-an-image-processor",
+    ],
 )
 def test_options_that_cannot_work_are_usage_errors(
     pytester: pytest.Pytester, args: tuple[str, ...], message: str
@@ -33,6 +41,17 @@ def test_options_that_cannot_work_are_usage_errors(
     result = pytester.runpytest("--model=random", *args, *SAMPLE)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert message in result.stderr.str()
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
+def test_torchvision_asked_for_where_it_is_not_installed_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    from mediconfusion_tests.models.image_backends import torchvision_installed
+
+    if torchvision_installed():
+        pytest.skip("torchvision is installed here (tests/acceptance/test_image_backends.py covers that side)")
+    result = pytester.runpytest("--model=hf:some/checkpoint", "--image-backend=torchvision", *SAMPLE)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--image-backend=torchvision needs torchvision" in result.stderr.str()
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
 
 
