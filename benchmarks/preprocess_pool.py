@@ -50,6 +50,8 @@ def run(model: str, workers: int, args: argparse.Namespace, images: Path, work: 
         "seconds": worker["answering_s"],
         "load": worker.get("model_load_s") or 0.0,
         "pool": (worker.get("preprocess_pool") or {}).get("images_from_pool", 0),
+        "waited": (worker.get("preprocess_pool") or {}).get("images_waited_for", 0),
+        "wait_s": (worker.get("preprocess_pool") or {}).get("wait_s", 0.0),
         "decisions": [a["decision"] for p in document["pairs"] for a in p["answers"]],
     }
 
@@ -95,6 +97,8 @@ def main() -> None:
         print(
             f"--preprocess-workers {workers:>2}: {median:7.2f} s [{min(seconds):.2f}-{max(seconds):.2f}]"
             f"  {args.pairs / median:6.2f} pairs/s  x{base / median:4.2f}  images from the pool {runs[0]['pool']}"
+            f" (waited for {statistics.median(r['waited'] for r in runs):.0f}, "
+            f"{statistics.median(r['wait_s'] for r in runs):.2f} s)"
             f"  model load (pool start included) {statistics.median(r['load'] for r in runs):.2f} s"
         )
 

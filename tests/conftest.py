@@ -56,6 +56,7 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, cache_dir: Path, tmp_path: Pat
         "MC_SCRIPT_KILL_AT",
         "MC_SCRIPT_WRONG_PAIRS",
         "MC_SCRIPT_CALLS",
+        "MC_SCRIPT_PREFETCH",
         "GITHUB_STEP_SUMMARY",
         "GITHUB_ACTIONS",
     ):

@@ -183,8 +183,8 @@ class Model(ABC):
     def prefetch(self, queries: Sequence[Query]) -> None:  # noqa: B027 - optional hook
         """These queries come soon: start what can be done for them without the model (image preprocessing)."""
 
-    def forget_prefetched(self) -> None:  # noqa: B027 - optional hook
-        """What ``prefetch`` prepared is not needed any more."""
+    def forget_prefetched(self, keep: Sequence[Query] = ()) -> None:  # noqa: B027 - optional hook
+        """What ``prefetch`` prepared is not needed any more, except for the queries in ``keep``."""
 
     def start_preprocessing(self, workers: int) -> str | None:
         """Preprocess images in ``workers`` processes ahead of the model; why not, or None (0: nothing to do)."""
@@ -193,6 +193,12 @@ class Model(ABC):
     def preprocess_facts(self) -> dict[str, Any] | None:
         """Workers, images they preprocessed, and why the pool broke (if it did); None without a pool."""
         return None
+
+    @property
+    def prefetch_depth(self) -> int:
+        """Images beyond the batch in hand the model wants handed to ``prefetch`` (to keep its preprocessing
+        workers busy at small batch sizes); 0: just the next batch."""
+        return 0
 
 
 class LocalModel(Model):

@@ -341,14 +341,26 @@ class HFModel(LocalModel):
         if self._pool is not None:
             self._pool.submit(dict.fromkeys(q.image_path for q in queries if q.image_path))
 
-    def forget_prefetched(self) -> None:
+    def forget_prefetched(self, keep: Sequence[Query] = ()) -> None:
         if self._pool is not None:
-            self._pool.forget()
+            self._pool.forget({q.image_path for q in keep})
+
+    @property
+    def prefetch_depth(self) -> int:
+        # Two images per worker in flight: each finishes one while the next waits its turn.
+        return 2 * self._pool.workers if self._pool is not None else 0
 
     def preprocess_facts(self) -> dict[str, Any] | None:
         if self._pool is None:
             return None
-        return {"workers": self._pool.workers, "images_from_pool": self._pool.served, "broken": self._pool.broken}
+        pool = self._pool
+        return {
+            "workers": pool.workers,
+            "images_from_pool": pool.served,
+            "images_waited_for": pool.waited,
+            "wait_s": round(pool.wait_s, 3),
+            "broken": pool.broken,
+        }
 
     def close(self) -> None:
         self.stop_preprocessing()

@@ -17,13 +17,14 @@ from __future__ import annotations
 import copy
 import os
 import pickle
+import time
 import weakref
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Collection, Iterable
 
 _WORKER_PROCESSOR: Any = None
 #: Seconds the workers may take to start (each imports torch and transformers).
@@ -96,6 +97,9 @@ class ImagePool:
         #: The nesting of the images argument and the other arguments of the processor's calls.
         self._call: tuple[Any, tuple[Any, ...], dict[str, Any]] | None = None
         self.served = 0
+        #: Images the model had to wait for (not ready when it reached them), and for how long in all.
+        self.waited = 0
+        self.wait_s = 0.0
         self.broken: str | None = None
         #: True until the warm-up call has shown how the processor calls its image processor.
         self.learning = True
@@ -130,6 +134,7 @@ class ImagePool:
         future = self._pending.get((path, _signature(args, kwargs)))
         if future is None:
             return None
+        started = time.perf_counter() if not future.done() else None
         try:
             result = future.result()
         except BrokenProcessPool as exc:
@@ -139,13 +144,18 @@ class ImagePool:
         except Exception:  # noqa: BLE001 - the same call in this process raises it again, where it belongs
             return None
         self.served += 1
+        if started is not None:
+            self.waited += 1
+            self.wait_s += time.perf_counter() - started
         return result
 
-    def forget(self) -> None:
-        """Drop what was started, taken or not (after a chunk of queries, a failed batch, or a stop)."""
-        for future in self._pending.values():
-            future.cancel()
-        self._pending.clear()
+    def forget(self, keep: Collection[str] = ()) -> None:
+        """Drop what was started, taken or not (after a chunk of queries, a failed batch, or a stop), except
+        the files in ``keep`` (the next chunk's, started ahead)."""
+        for (path, key), future in list(self._pending.items()):
+            if path not in keep:
+                future.cancel()
+                del self._pending[(path, key)]
 
     def close(self) -> None:
         self.forget()

@@ -116,6 +116,7 @@ def mediconfusion_engine(
     state, plan = require(request.config)
     isolated = state.isolation.read if state.isolation is not None else frozenset
     engine = make_engine(mediconfusion_model, mediconfusion_judge, plan, state.pairs, state.selected, isolated)
+    engine.upcoming = state.upcoming
     state.model_info["prompts"] = mediconfusion_model.prompt_set or engine.prompts.name
     yield engine
     state.model_info.setdefault("timing", {}).update(

@@ -277,6 +277,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     state = state_of(session.config)
     if state is not None:
         state.selected = [pair.id for item in session.items if (pair := pair_of(item)) is not None]
+        from mediconfusion_tests.plugin.upcoming import Upcoming
+
+        state.upcoming = Upcoming(session)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    state = state_of(item.config)
+    if state is not None and state.upcoming is not None:
+        state.upcoming.running(item)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from mediconfusion_tests.data.schema import Pair
     from mediconfusion_tests.errors import MediConfusionError
     from mediconfusion_tests.models.registry import Registry
+    from mediconfusion_tests.plugin.upcoming import Upcoming
     from mediconfusion_tests.run.isolation import IsolationFile
     from mediconfusion_tests.run.plan import RunPlan
     from mediconfusion_tests.run.session import RunSession
@@ -47,6 +48,8 @@ class State:
     model_info: dict[str, Any] = field(default_factory=dict)
     #: Pairs to answer alone after a worker crash (controller writes, workers read); None without xdist.
     isolation: IsolationFile | None = None
+    #: The pair cases this process runs next (for preparing the next chunk's images early).
+    upcoming: Upcoming | None = None
     #: The run-wide request/cost budget file of API models (--max-requests, --max-cost), on the controller.
     budget_file: Path | None = None
 

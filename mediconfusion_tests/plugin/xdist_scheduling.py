@@ -27,6 +27,15 @@ if TYPE_CHECKING:
 CrashListener = Callable[[str, str, list[str], bool], None]
 
 
+#: The chunk in hand, the next, and the one after: the next is then known before the chunk in hand starts.
+UNITS_AHEAD = 3
+
+
+def _untouched(workload: dict[str, dict[str, bool]]) -> int:
+    """Units of work not one test of which has finished."""
+    return sum(1 for unit in workload.values() if not any(unit.values()))
+
+
 class PairChunkScheduling(LoadScopeScheduling):
     def __init__(
         self,
@@ -75,11 +84,16 @@ class PairChunkScheduling(LoadScopeScheduling):
 
     def _reschedule(self, node: Any) -> None:
         """A worker holds its last test until it learns the next one or is told to stop, so a node
-        left with a single pending test (one-test units after a crash) gets another or a shutdown."""
+        left with a single pending test (one-test units after a crash) gets another or a shutdown. And
+        a node holds UNITS_AHEAD chunks none of whose tests has finished, so that when it starts answering
+        one it already knows the next (assigned a chunk earlier, not racing it), whose images it prepares
+        meanwhile (plugin/upcoming.py)."""
         super()._reschedule(node)
         if node.shutting_down:
             return
-        while self.workqueue and self._pending_of(self.assigned_work[node]) < 2:
+        while self.workqueue and (
+            self._pending_of(self.assigned_work[node]) < 2 or _untouched(self.assigned_work[node]) < UNITS_AHEAD
+        ):
             self._assign_work_unit(node)
         if not self.workqueue and self._pending_of(self.assigned_work[node]) < 2:
             node.shutdown()

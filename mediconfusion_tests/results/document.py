@@ -254,7 +254,8 @@ class WorkerTiming(Record):
     image_forwards: int | None = None
     images_answered: int | None = None
     forwards_per_image: float | None = None
-    #: --preprocess-workers: the pool's workers, the images it preprocessed, and why it broke (if it did).
+    #: --preprocess-workers: the pool's workers, the images it preprocessed, those the model reached before
+    #: they were ready and the seconds it waited for them, and why the pool broke (if it did).
     preprocess_pool: dict[str, Any] | None = None
 
 

@@ -27,7 +27,7 @@ from mediconfusion_tests.scoring.outcome import ImageAnswer, PairOutcome
 from mediconfusion_tests.scoring.parse import get_parser, other_parser
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from mediconfusion_tests.data.schema import Pair
     from mediconfusion_tests.run.similarity import SimilarityMeter
@@ -65,6 +65,11 @@ class Batcher:
         if not self.model.cacheable:
             self.store = None
 
+    @property
+    def lookahead(self) -> int:
+        """Images handed to ``prefetch`` from the start of a batch on: this batch and the next, at least."""
+        return max(2 * self._size, self._size + self.model.prefetch_depth)
+
     def _call(self, queries: Sequence[Query]) -> list[Answer]:
         self.calls += 1
         answers = list(self.model.answer(queries))
@@ -72,20 +77,26 @@ class Batcher:
             raise RuntimeError(f"model returned {len(answers)} answers for {len(queries)} queries")
         return [seal_answer(check_answer(answer)) for answer in answers]
 
-    def _fill(self, queries: Sequence[Query], out: dict[str, Answer | _Failure]) -> None:
-        """Answer queries in batches; a failing batch is retried one pair at a time."""
+    def _fill(self, queries: Sequence[Query], out: dict[str, Answer | _Failure], ahead: Sequence[Query] = ()) -> None:
+        """Answer queries in batches; a failing batch is retried one pair at a time. ``ahead``: the queries
+        this process answers next (the next chunk), whose images may be prepared while the last batch runs."""
         try:
-            self._fill_batches(queries, out)
+            self._fill_batches(queries, out, ahead)
         finally:
-            self.model.forget_prefetched()
+            self.model.forget_prefetched(keep=ahead)
 
-    def _fill_batches(self, queries: Sequence[Query], out: dict[str, Answer | _Failure]) -> None:
+    def _fill_batches(
+        self, queries: Sequence[Query], out: dict[str, Answer | _Failure], ahead: Sequence[Query] = ()
+    ) -> None:
         start = 0
         while start < len(queries):
             batch = queries[start : start + self._size]
-            # This batch's images and the next one's go to the preprocessing pool (if the model has one),
-            # which works on them while the model computes.
-            self.model.prefetch(queries[start : start + 2 * self._size])
+            # This batch's images and the next one's (or as many as the model's preprocessing workers can
+            # keep busy) go to its preprocessing pool, which works on them while the model computes; past the
+            # chunk's last batch, the next chunk's first.
+            window = self.lookahead
+            spill = max(start + window - len(queries), 0)
+            self.model.prefetch([*queries[start : start + window], *ahead[:spill]])
             try:
                 out.update(zip((q.key for q in batch), self._call(batch), strict=True))
             except PartialAnswers as partial:
@@ -121,8 +132,11 @@ class Batcher:
         if stopped is not None:
             raise stopped
 
-    def answer(self, queries: Sequence[Query]) -> dict[str, tuple[Answer | _Failure, bool]]:
+    def answer(
+        self, queries: Sequence[Query], ahead: Sequence[Query] = ()
+    ) -> dict[str, tuple[Answer | _Failure, bool]]:
         """{query key: (answer or failure, came from the store)}; each pair is stored as soon as it is whole.
+        ``ahead``: the queries asked next, prepared early where the model can (those the store holds are not).
 
         When the run's budget stops answering (``self.stopped`` is then set), the queries answered before
         the stop are still returned, and every answer received is stored, half pairs included: it was
@@ -130,29 +144,32 @@ class Batcher:
         """
         if self.store is None:
             fresh: dict[str, Answer | _Failure] = {}
-            self._fill_until_stopped(queries, fresh)
+            self._fill_until_stopped(queries, fresh, ahead)
             return {key: (value, False) for key, value in fresh.items()}
         fingerprint = self.model.fingerprint()
         settings = self.model.generation_settings()
-        keys = {q.key: answer_key(fingerprint, q, settings) for q in queries}
+        keys = {q.key: answer_key(fingerprint, q, settings) for q in [*queries, *ahead]}
         stored = self.store.get_many(list(keys.values()))
+        ahead = [q for q in ahead if keys[q.key] not in stored]
         result: dict[str, tuple[Answer | _Failure, bool]] = {
             q.key: (seal_answer(stored[keys[q.key]]), True) for q in queries if keys[q.key] in stored
         }
         missing = [q for q in queries if q.key not in result]
         answered: dict[str, Answer | _Failure] = {}
         try:
-            self._fill_until_stopped(missing, answered)
+            self._fill_until_stopped(missing, answered, ahead)
         finally:
             self._store(missing, answered, keys, fingerprint)
         result.update({key: (value, False) for key, value in answered.items()})
         return result
 
-    def _fill_until_stopped(self, queries: Sequence[Query], out: dict[str, Answer | _Failure]) -> None:
+    def _fill_until_stopped(
+        self, queries: Sequence[Query], out: dict[str, Answer | _Failure], ahead: Sequence[Query] = ()
+    ) -> None:
         if self.stopped is not None:
             return
         try:
-            self._fill(queries, out)
+            self._fill(queries, out, ahead)
         except RunStopped as stop:
             self.stopped = stop
 
@@ -213,7 +230,11 @@ class Engine:
         self.judge = None if judge is None else Batcher(judge, store, batch_size)
         self.schedule = list(schedule)
         self.scheduled = {pair.id for pair in self.schedule}
+        self._by_id = {pair.id: pair for pair in self.schedule}
         self.chunk_of = chunk_of
+        #: The pair ids this process will be asked for after the current one, in order, as far as known
+        #: (the plugin reads pytest's, or xdist's, queue of test cases); None: unknown.
+        self.upcoming: Callable[[], Iterable[str]] | None = None
         #: Pairs to answer one at a time: they were in flight when a worker crashed.
         self.isolated = isolated
         self._hashes: dict[str, str] = {}
@@ -299,6 +320,28 @@ class Engine:
             for p in self.schedule
             if self.chunk_of(p.id) == index and p.id not in self._ready and p.id not in isolated
         ]
+
+    def _ahead(self, current: Sequence[Pair]) -> list[Query]:
+        """The queries of the chunk this process answers after ``current``, where the queue of test cases
+        says which; none where that is unknown. Only a hint: a pair whose queries cannot be made now (a
+        file gone) is left to fail when it is asked."""
+        if self.upcoming is None or self.chunk_of is None or self.layout is None:
+            return []
+        seen = {pair.id for pair in current}
+        wanted = self.batcher.lookahead  # at batch size 1 with chunks of one pair, several chunks
+        found: list[Query] = []
+        try:
+            for pair_id in self.upcoming():
+                if len(found) >= wanted:
+                    break
+                if pair_id in seen or pair_id not in self._by_id or pair_id in self._ready:
+                    continue
+                chunk = self._chunk(self._by_id[pair_id])
+                seen.update(pair.id for pair in chunk)
+                found += [q for pair in chunk for q in self.queries(pair)]
+        except OSError:
+            pass
+        return found
 
     def _judged(self, pairs: Sequence[Pair], answers: Mapping[str, Answer]) -> dict[str, Answer]:
         """Free-form answers without scores, scored by the judge (cached like any answer)."""
@@ -394,7 +437,7 @@ class Engine:
         started = time.perf_counter()
         queries = {pair.id: self.queries(pair) for pair in pairs}
         flat = [q for qs in queries.values() for q in qs]
-        results = self.batcher.answer(flat)
+        results = self.batcher.answer(flat, self._ahead(pairs))
         self._count_usage(results)
         good = {key: value for key, (value, _) in results.items() if isinstance(value, Answer)}
         judged = self._judged(pairs, good)

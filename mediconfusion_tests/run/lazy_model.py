@@ -165,12 +165,16 @@ class LazyModel(LocalModel):
         if self._model is not None:
             self._model.prefetch(queries)
 
-    def forget_prefetched(self) -> None:
+    def forget_prefetched(self, keep: Sequence[Query] = ()) -> None:
         if self._model is not None:
-            self._model.forget_prefetched()
+            self._model.forget_prefetched(keep)
 
     def preprocess_facts(self) -> dict[str, Any] | None:
         return self._model.preprocess_facts() if self._model is not None else None
+
+    @property
+    def prefetch_depth(self) -> int:
+        return self._model.prefetch_depth if self._model is not None else 0
 
     def generate(self, queries: Sequence[Query]) -> list[Answer]:
         return self.answer(queries)

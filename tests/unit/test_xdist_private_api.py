@@ -40,3 +40,14 @@ def test_our_scheduler_overrides_only_what_is_checked() -> None:
     private = {name for name in vars(PairChunkScheduling) if name.startswith("_") and not name.startswith("__")}
     overridden = {name for name in private if hasattr(LoadScopeScheduling, name)}
     assert overridden <= set(PRIVATE_METHODS)
+
+
+def test_the_worker_queue_we_peek_at_is_there() -> None:
+    """plugin/upcoming.py reads which tests an xdist worker runs next from its WorkerInteractor."""
+    from xdist.remote import TestQueue, WorkerInteractor
+
+    source = inspect.getsource(WorkerInteractor)
+    for attribute in ("self.torun", "self.nextitem_index", "self.session"):
+        assert attribute in source, f"pytest-xdist's WorkerInteractor no longer sets {attribute}"
+    assert "config.pluginmanager.register(self)" in source, "the WorkerInteractor is no longer a plugin"
+    assert callable(getattr(TestQueue, "lock", None)), "pytest-xdist's TestQueue has no lock() any more"
