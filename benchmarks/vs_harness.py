@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
@@ -187,17 +187,26 @@ def harness_inputs(family: str, processor: Any, prompt: str, image: Any, option:
 
 
 def harness_prefix(
-    torch: Any, family: str, model: Any, processor: Any, prompt: Any, pair: Any, image: Any, clock: Clock = NO_CLOCK
+    torch: Any,
+    family: str,
+    model: Any,
+    processor: Any,
+    prompt: Any,
+    pair: Any,
+    image: Any,
+    clock: Clock = NO_CLOCK,
+    to: Callable[[Any], Any] = lambda inputs: inputs,
 ) -> str | None:
+    """``to``: where the inputs go (a GPU) before the forward."""
     scores = []
     for option in pair.options:
         # The paper's "Question: {} Answer: {}", as our prompt set holds it (the option goes at the end).
         text = prompt.format(question=pair.question) + option if family == "blip2" else pair.question
         with clock.part("preprocess"):
-            inputs = harness_inputs(family, processor, text, image, None if family == "blip2" else option)
+            inputs = to(harness_inputs(family, processor, text, image, None if family == "blip2" else option))
         answer = processor.tokenizer.encode(" " + option, add_special_tokens=False)
         answer = answer if family == "blip2" else answer[1:]
-        ids = inputs["input_ids"]
+        ids = inputs["input_ids"].cpu()
         starts = [
             i
             for i in range(ids.size(1) - len(answer) + 1)
@@ -208,7 +217,7 @@ def harness_prefix(
         back = starts[-1] - ids.size(1)
         with clock.part("model"):
             logits = model(**inputs).logits[0, back - 1 : back - 1 + len(answer)]
-        probs = torch.gather(torch.softmax(logits, dim=-1), 1, torch.tensor(answer).unsqueeze(0))
+        probs = torch.gather(torch.softmax(logits, dim=-1), 1, torch.tensor(answer, device=logits.device).unsqueeze(0))
         scores.append(float(torch.prod(probs.pow(1 / len(answer)))))
     return "A" if scores[0] > scores[1] else "B"
 
