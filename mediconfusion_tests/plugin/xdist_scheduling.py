@@ -87,13 +87,20 @@ class PairChunkScheduling(LoadScopeScheduling):
         left with a single pending test (one-test units after a crash) gets another or a shutdown. And
         a node holds UNITS_AHEAD chunks none of whose tests has finished, so that when it starts answering
         one it already knows the next (assigned a chunk earlier, not racing it), whose images it prepares
-        meanwhile (plugin/upcoming.py)."""
-        super()._reschedule(node)
-        if node.shutting_down:
+        meanwhile (plugin/upcoming.py).
+
+        A worker that has just crashed may still have its last reports in the queue: sending it work then
+        fails ("cannot send"). It is left alone; xdist removes it next, and remove_node hands what it held,
+        that unit included, to the others."""
+        try:
+            super()._reschedule(node)
+            if node.shutting_down:
+                return
+            while self.workqueue and (
+                self._pending_of(self.assigned_work[node]) < 2 or _untouched(self.assigned_work[node]) < UNITS_AHEAD
+            ):
+                self._assign_work_unit(node)
+            if not self.workqueue and self._pending_of(self.assigned_work[node]) < 2:
+                node.shutdown()
+        except OSError:
             return
-        while self.workqueue and (
-            self._pending_of(self.assigned_work[node]) < 2 or _untouched(self.assigned_work[node]) < UNITS_AHEAD
-        ):
-            self._assign_work_unit(node)
-        if not self.workqueue and self._pending_of(self.assigned_work[node]) < 2:
-            node.shutdown()
