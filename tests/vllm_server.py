@@ -31,20 +31,20 @@ class ServerFailed(RuntimeError):
     """The server exited or did not answer in time; the message ends with its log's tail."""
 
 
+def import_problem(python: str, statement: str, what: str) -> str | None:
+    """Why ``statement`` (imports) fails under the interpreter ``python``, naming ``what`` it is for; or None.
+    torchvision's nms operator is the check that its build matches torch's."""
+    if not python or not Path(python).exists():
+        return f"{python or 'no interpreter given'} does not exist"
+    probe = subprocess.run([python, "-c", statement], capture_output=True, text=True, timeout=300, check=False)
+    if probe.returncode:
+        return f"{what} does not import in {python}: {probe.stderr.strip().splitlines()[-1:]}"
+    return None
+
+
 def vllm_problem(python: str = PYTHON) -> str | None:
     """Why vLLM cannot run from ``python``, or None."""
-    if not Path(python).exists():
-        return f"MEDICONFUSION_VLLM_PYTHON={python} does not exist"
-    probe = subprocess.run(
-        [python, "-c", "import vllm, torchvision, torch; torch.ops.torchvision.nms"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if probe.returncode:
-        return f"vLLM does not import in {python}: {probe.stderr.strip().splitlines()[-1:]}"
-    return None
+    return import_problem(python, "import vllm, torchvision, torch; torch.ops.torchvision.nms", "vLLM")
 
 
 def free_port() -> int:

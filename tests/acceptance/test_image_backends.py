@@ -27,24 +27,16 @@ PYTHON = os.environ.get("MEDICONFUSION_TORCHVISION_PYTHON") or os.environ.get("M
 PAPER_FAMILIES = ("llava", "llava-next", "blip2", "instructblip", "mllama")
 
 
-def _problem(python: str) -> str | None:
-    if not python or not Path(python).exists():
-        return "no Python with torchvision (MEDICONFUSION_TORCHVISION_PYTHON or MEDICONFUSION_VLLM_PYTHON)"
-    probe = subprocess.run(
-        [python, "-c", "import torch, torchvision, transformers; torch.ops.torchvision.nms"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if probe.returncode:
-        return f"torchvision does not import in {python}: {probe.stderr.strip().splitlines()[-1:]}"
-    return None
-
-
 @pytest.fixture(scope="module")
 def torchvision_python() -> str:
-    problem = _problem(PYTHON)
+    from vllm_server import import_problem
+
+    statement = "import torch, torchvision, transformers; torch.ops.torchvision.nms"
+    problem = (
+        import_problem(PYTHON, statement, "torchvision")
+        if PYTHON
+        else "no Python with torchvision (MEDICONFUSION_TORCHVISION_PYTHON or MEDICONFUSION_VLLM_PYTHON)"
+    )
     if problem:
         message = f"{problem}; `. scripts/vllm-env.sh` builds an environment with torchvision"
         if os.environ.get("MEDICONFUSION_REQUIRE_VLLM"):
